@@ -1,0 +1,95 @@
+# teredo-observer: see README.md. `make` builds, `make test` tests, `make run` runs.
+CC         ?= cc
+CLANG      ?= clang
+BPFTOOL    ?= bpftool
+PKG_CONFIG ?= pkg-config
+PREFIX     ?= /usr/local
+
+BUILD := build
+ARCH  := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
+
+LIBBPF_CFLAGS := $(shell $(PKG_CONFIG) --cflags libbpf 2>/dev/null)
+LIBBPF_LIBS   := $(shell $(PKG_CONFIG) --libs libbpf 2>/dev/null)
+
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 -Wall -Wextra -fPIC $(LIBBPF_CFLAGS)
+CPPFLAGS += -Iinclude -Iuser -I$(BUILD)
+LDLIBS   += $(LIBBPF_LIBS) -lelf -lz -lpthread
+
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Iinclude -Ibpf \
+	      $(if $(MULTIARCH),-I/usr/include/$(MULTIARCH))
+
+LIB_SRCS := user/last_error.c user/cgroup2.c user/requirements.c user/kernel_source.c \
+	    user/port_state.c user/note_queue.c user/options.c user/observer.c
+LIB_OBJS := $(LIB_SRCS:user/%.c=$(BUILD)/lib/%.o)
+SKEL     := $(BUILD)/teredo_observer.bpf.skel.h
+LIB_A    := $(BUILD)/libteredo_observer.a
+CMD      := $(BUILD)/teredo-observer
+
+UNIT_SRCS  := $(wildcard tests/unit/*.c)
+INTEG_SRCS := $(wildcard tests/integration/*.c)
+UNIT_BIN   := $(BUILD)/tests/unit
+INTEG_BIN  := $(BUILD)/tests/integration
+UDP_ACTOR  := $(BUILD)/tests/udp-actor
+
+.PHONY: all deps run test unit-test integration-test clean format
+
+all: $(CMD) $(LIB_A)
+
+# Build dependencies, and the test-only ones kept apart (see README).
+BUILD_DEPS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc \
+	      libcriterion-dev
+TEST_DEPS  := iproute2 miredo miredo-server nftables libcap2-bin
+
+deps:
+	@./scripts/install-deps $(BUILD_DEPS) -- $(TEST_DEPS)
+
+$(BUILD)/%.bpf.o: bpf/%.bpf.c bpf/kernel_types.h include/teredo_event.h
+	@mkdir -p $(@D)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/%.bpf.skel.h: $(BUILD)/%.bpf.o
+	$(BPFTOOL) gen skeleton $< name $(subst .,_,$*)_bpf > $@
+
+$(BUILD)/lib/%.o: user/%.c $(SKEL) $(wildcard user/*.h include/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(LIB_A): $(LIB_OBJS)
+	$(AR) rcs $@ $^
+
+$(CMD): $(BUILD)/lib/command.o $(LIB_A)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(UDP_ACTOR): tests/helpers/udp_actor.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $<
+
+$(UNIT_BIN): $(UNIT_SRCS) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $(UNIT_SRCS) $(LIB_A) $(LDLIBS) -lcriterion
+
+$(INTEG_BIN): $(INTEG_SRCS) tests/integration/*.h $(LIB_A) $(UDP_ACTOR)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -DUDP_ACTOR=\"$(abspath $(UDP_ACTOR))\" -o $@ \
+		$(INTEG_SRCS) $(LIB_A) $(LDLIBS) -lcriterion
+
+run: $(CMD)
+	./$(CMD)
+
+unit-test: $(UNIT_BIN)
+	$(UNIT_BIN)
+
+# Needs root and BPF. Where they are missing the suite skips, and says why;
+# with CI=true a skip fails the run.
+integration-test: $(INTEG_BIN)
+	./tests/run-criterion $(INTEG_BIN)
+
+test: unit-test integration-test
+
+format:
+	clang-format -i bpf/*.c bpf/*.h user/*.c user/*.h include/*.h tests/*/*.c
+
+clean:
+	rm -rf $(BUILD)

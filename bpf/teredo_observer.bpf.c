@@ -1,0 +1,434 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The kernel half of teredo-observer: decide, at the moment a UDP socket gets
+ * or loses its local port, whether it belongs to the Teredo client, and if so
+ * tell userspace through a ring buffer. Everything unrelated is rejected here,
+ * on the kernel's hot path, with as few loads as possible.
+ *
+ * Where a port is assigned, and the hook that sees it:
+ *   bind() to any port           cgroup/post_bind4, cgroup/post_bind6
+ *   autobind by a send           tp_btf/sock_send_length (every send path)
+ *   autobind by connect()        tp/syscalls/sys_{enter,exit}_connect and
+ *                                cgroup/connect4, cgroup/connect6
+ *   already bound at start       iter/task_file (a snapshot, also after loss)
+ * and where it goes: cgroup/sock_release, run once the last reference to the
+ * socket (fd, fork, SCM_RIGHTS) is gone.
+ *
+ * A socket found to be the Teredo client's is marked in socket-local storage,
+ * so later sends cost one lookup and its release is recognised in O(1).
+ */
+#include "kernel_types.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_endian.h>
+#include "teredo_event.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Settings, written by userspace between open and load. */
+const volatile __u32 target_netns = 0;	   /* 0: every network namespace */
+const volatile __u32 n_comms = 0;	   /* how many entries of comm_words are used */
+const volatile __u64 comm_words[TEREDO_MAX_COMMS][2] = {};
+const volatile __u32 target_pid = 0;	   /* this process and its children */
+const volatile __u64 target_cgroup_id = 0; /* this cgroup v2 and below it */
+const volatile __u32 target_cgroup_level = 0;
+const volatile bool match_traffic = false; /* sockets that talk to port 3544 */
+
+/* Events the ring buffer had no room for; userspace rescans when it grows. */
+__u64 lost_events = 0;
+
+#define MARK_CLIENT   1 /* the socket is the Teredo client's */
+#define MARK_REPORTED 2 /* userspace has been told its current port */
+
+struct socket_mark {
+	__u64 cookie;
+	__u32 netns;
+	__u16 port;
+	__u16 family;
+	__u32 state;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct socket_mark);
+} marks SEC(".maps");
+
+/* fd of a connect() in flight, by thread, for Teredo client processes only. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u32);
+} connecting SEC(".maps");
+
+static __always_inline bool comm_listed(const char comm[TEREDO_COMM_LEN])
+{
+	const __u64 *words = (const __u64 *)comm;
+
+#pragma unroll
+	for (int i = 0; i < TEREDO_MAX_COMMS; i++) {
+		if (i >= n_comms)
+			return false;
+		if (words[0] == comm_words[i][0] && words[1] == comm_words[i][1])
+			return true;
+	}
+	return false;
+}
+
+/* The pid option names miredo's pidfile pid: the parent, whose worker owns the socket. */
+static __always_inline bool pid_listed(struct task_struct *task)
+{
+	return BPF_CORE_READ(task, tgid) == target_pid ||
+	       BPF_CORE_READ(task, real_parent, tgid) == target_pid;
+}
+
+static __always_inline bool task_cgroup_listed(struct task_struct *task)
+{
+	struct cgroup *cgrp = BPF_CORE_READ(task, cgroups, dfl_cgrp);
+	struct cgroup *ancestor;
+
+	if (!cgrp || BPF_CORE_READ(cgrp, level) < (int)target_cgroup_level)
+		return false;
+	ancestor = BPF_CORE_READ(cgrp, ancestors[target_cgroup_level]);
+	return ancestor && BPF_CORE_READ(ancestor, kn, id) == target_cgroup_id;
+}
+
+static __always_inline bool current_is_client(void)
+{
+	char comm[TEREDO_COMM_LEN] __attribute__((aligned(8)));
+
+	bpf_get_current_comm(comm, sizeof(comm));
+	if (comm_listed(comm))
+		return true;
+	if (target_pid && pid_listed((struct task_struct *)bpf_get_current_task()))
+		return true;
+	if (target_cgroup_id &&
+	    bpf_get_current_ancestor_cgroup_id(target_cgroup_level) == target_cgroup_id)
+		return true;
+	return false;
+}
+
+static __always_inline bool task_is_client(struct task_struct *task)
+{
+	char comm[TEREDO_COMM_LEN] __attribute__((aligned(8)));
+
+	BPF_CORE_READ_INTO(&comm, task, comm);
+	if (comm_listed(comm))
+		return true;
+	if (target_pid && pid_listed(task))
+		return true;
+	return target_cgroup_id && task_cgroup_listed(task);
+}
+
+static __always_inline bool netns_in_scope(__u32 netns)
+{
+	return !target_netns || netns == target_netns;
+}
+
+static __always_inline bool port_can_be_teredo(__u16 port)
+{
+	return port != 0 && port != TEREDO_WELL_KNOWN_PORT;
+}
+
+static __always_inline __u32 current_netns(void)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+	return BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);
+}
+
+static __always_inline void fill_event(struct teredo_event *e, __u8 kind, __u8 via,
+				       const struct socket_mark *mark)
+{
+	e->ktime_ns = bpf_ktime_get_ns();
+	e->cookie = mark->cookie;
+	e->netns = mark->netns;
+	e->port = mark->port;
+	e->family = mark->family;
+	e->kind = kind;
+	e->via = via;
+	e->reserved[0] = 0;
+	e->reserved[1] = 0;
+}
+
+static __always_inline void emit(__u8 kind, __u8 via, const struct socket_mark *mark)
+{
+	struct teredo_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e) {
+		__sync_fetch_and_add(&lost_events, 1);
+		return;
+	}
+	fill_event(e, kind, via, mark);
+	e->pid = bpf_get_current_pid_tgid() >> 32;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline void record_port(struct socket_mark *mark, __u64 cookie, __u32 netns,
+					__u16 port, __u16 family)
+{
+	mark->cookie = cookie;
+	mark->netns = netns;
+	mark->port = port;
+	mark->family = family;
+	mark->state |= MARK_CLIENT | MARK_REPORTED;
+}
+
+static int on_post_bind(struct bpf_sock *ctx)
+{
+	struct socket_mark *mark;
+	__u16 port = ctx->src_port;
+	__u32 netns;
+
+	if (ctx->protocol != IPPROTO_UDP || !port_can_be_teredo(port))
+		return 1;
+	if (!current_is_client())
+		return 1;
+	netns = current_netns();
+	if (!netns_in_scope(netns))
+		return 1;
+	mark = bpf_sk_storage_get(&marks, ctx, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!mark) {
+		__sync_fetch_and_add(&lost_events, 1);
+		return 1;
+	}
+	record_port(mark, bpf_get_socket_cookie(ctx), netns, port, ctx->family);
+	emit(TEREDO_EVENT_BOUND, TEREDO_VIA_BIND, mark);
+	return 1;
+}
+
+SEC("cgroup/post_bind4")
+int teredo_post_bind4(struct bpf_sock *ctx)
+{
+	return on_post_bind(ctx);
+}
+
+SEC("cgroup/post_bind6")
+int teredo_post_bind6(struct bpf_sock *ctx)
+{
+	return on_post_bind(ctx);
+}
+
+SEC("cgroup/sock_release")
+int teredo_sock_release(struct bpf_sock *ctx)
+{
+	struct socket_mark *mark = bpf_sk_storage_get(&marks, ctx, 0, 0);
+
+	if (mark && (mark->state & MARK_CLIENT))
+		emit(TEREDO_EVENT_RELEASED, 0, mark);
+	return 1;
+}
+
+/*
+ * Runs after every send on the machine, so the order of the tests matters:
+ * non-UDP sockets leave after one load, sockets already reported after one
+ * storage lookup, and only then is the sending process looked at.
+ */
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(teredo_sock_send, struct sock *sk, int ret, int flags)
+{
+	struct socket_mark *mark;
+	__u16 port, family;
+	__u32 netns;
+
+	if (sk->sk_protocol != IPPROTO_UDP)
+		return 0;
+	port = sk->__sk_common.skc_num;
+	mark = bpf_sk_storage_get(&marks, sk, 0, 0);
+	if (mark) {
+		/* A disconnected autobound socket can come back on a new port. */
+		if ((mark->state & MARK_REPORTED) && mark->port == port)
+			return 0;
+	} else if (!current_is_client()) {
+		return 0;
+	}
+	family = sk->__sk_common.skc_family;
+	if (!port_can_be_teredo(port) || (family != AF_INET && family != AF_INET6))
+		return 0;
+	netns = sk->__sk_common.skc_net.net->ns.inum;
+	if (!netns_in_scope(netns))
+		return 0;
+	if (!mark)
+		mark = bpf_sk_storage_get(&marks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!mark) {
+		__sync_fetch_and_add(&lost_events, 1);
+		return 0;
+	}
+	record_port(mark, bpf_get_socket_cookie(sk), netns, port, family);
+	emit(TEREDO_EVENT_BOUND, TEREDO_VIA_SEND, mark);
+	return 0;
+}
+
+/*
+ * connect() autobinds after the cgroup connect hooks have run and no hook
+ * with the socket follows, so the port is read at syscall exit through the
+ * fd, which the entry tracepoint kept for Teredo client threads only.
+ */
+SEC("tp/syscalls/sys_enter_connect")
+int teredo_connect_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u32 fd = (__u32)ctx->args[0];
+
+	if (!current_is_client())
+		return 0;
+	bpf_map_update_elem(&connecting, &tid, &fd, BPF_ANY);
+	return 0;
+}
+
+static int on_connect(struct bpf_sock_addr *ctx)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct bpf_sock *sk = ctx->sk;
+	struct socket_mark *mark;
+	bool to_teredo_server;
+
+	if (!sk || ctx->protocol != IPPROTO_UDP)
+		return 1;
+	to_teredo_server = match_traffic && ctx->user_port == bpf_htons(TEREDO_WELL_KNOWN_PORT);
+	if (!to_teredo_server && !bpf_map_lookup_elem(&connecting, &tid))
+		return 1;
+	mark = bpf_sk_storage_get(&marks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!mark)
+		return 1;
+	mark->cookie = bpf_get_socket_cookie(ctx);
+	mark->state |= MARK_CLIENT;
+	return 1;
+}
+
+SEC("cgroup/connect4")
+int teredo_connect4(struct bpf_sock_addr *ctx)
+{
+	return on_connect(ctx);
+}
+
+SEC("cgroup/connect6")
+int teredo_connect6(struct bpf_sock_addr *ctx)
+{
+	return on_connect(ctx);
+}
+
+static __always_inline struct sock *sock_of_current_fd(__u32 fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds;
+	struct file *file;
+	struct socket *sock;
+
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
+		return NULL;
+	sock = BPF_CORE_READ(file, private_data);
+	return sock ? BPF_CORE_READ(sock, sk) : NULL;
+}
+
+SEC("tp/syscalls/sys_exit_connect")
+int teredo_connect_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct socket_mark mark = {};
+	__u32 *fd = bpf_map_lookup_elem(&connecting, &tid);
+	struct sock *sk;
+
+	if (!fd)
+		return 0;
+	sk = ctx->ret == 0 ? sock_of_current_fd(*fd) : NULL;
+	bpf_map_delete_elem(&connecting, &tid);
+	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_UDP)
+		return 0;
+	mark.port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	mark.family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	mark.netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	mark.cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+	if (!port_can_be_teredo(mark.port) || !netns_in_scope(mark.netns))
+		return 0;
+	emit(TEREDO_EVENT_BOUND, TEREDO_VIA_CONNECT, &mark);
+	return 0;
+}
+
+/* Traffic matching: a UDP socket sending to a Teredo server's port is the client. */
+static int on_sendmsg(struct bpf_sock_addr *ctx)
+{
+	struct socket_mark *mark;
+
+	if (!ctx->sk || ctx->user_port != bpf_htons(TEREDO_WELL_KNOWN_PORT))
+		return 1;
+	mark = bpf_sk_storage_get(&marks, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (mark)
+		mark->state |= MARK_CLIENT;
+	return 1;
+}
+
+SEC("cgroup/sendmsg4")
+int teredo_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return on_sendmsg(ctx);
+}
+
+SEC("cgroup/sendmsg6")
+int teredo_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return on_sendmsg(ctx);
+}
+
+/*
+ * The snapshot: every UDP socket of a Teredo client open right now, written
+ * to the iterator's output (userspace reads it with read()). Marks what it
+ * finds so that the later release is seen. Run at start and after any loss.
+ */
+SEC("iter/task_file")
+int teredo_scan(struct bpf_iter__task_file *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct file *file = ctx->file;
+	struct socket_mark *mark;
+	struct teredo_event e = {};
+	struct socket *sock;
+	struct sock *sk;
+	__u16 port, family;
+	__u32 netns;
+	bool client;
+
+	if (!task || !file)
+		return 0;
+	sock = bpf_sock_from_file(file);
+	if (!sock)
+		return 0;
+	sk = sock->sk;
+	if (!sk || sk->sk_protocol != IPPROTO_UDP)
+		return 0;
+	port = sk->__sk_common.skc_num;
+	family = sk->__sk_common.skc_family;
+	netns = sk->__sk_common.skc_net.net->ns.inum;
+	if (!port_can_be_teredo(port) || (family != AF_INET && family != AF_INET6) ||
+	    !netns_in_scope(netns))
+		return 0;
+	mark = bpf_sk_storage_get(&marks, sk, 0, 0);
+	client = (mark && (mark->state & MARK_CLIENT)) || task_is_client(task) ||
+		 (match_traffic &&
+		  sk->__sk_common.skc_dport == bpf_htons(TEREDO_WELL_KNOWN_PORT));
+	if (!client)
+		return 0;
+	if (!mark)
+		mark = bpf_sk_storage_get(&marks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!mark)
+		return 0;
+	record_port(mark, bpf_get_socket_cookie(sk), netns, port, family);
+	fill_event(&e, TEREDO_EVENT_BOUND, TEREDO_VIA_SCAN, mark);
+	e.pid = task->tgid;
+	BPF_CORE_READ_INTO(&e.comm, task, comm);
+	bpf_seq_write(ctx->meta->seq, &e, sizeof(e));
+	return 0;
+}

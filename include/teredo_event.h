@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The one record that the kernel side writes into the ring buffer (and the
+ * start-up iterator writes into its seq_file), and that userspace reads.
+ * Shared by bpf/ and user/: keep it free of anything but fixed-size types.
+ */
+#ifndef TEREDO_EVENT_H
+#define TEREDO_EVENT_H
+
+#ifdef __bpf__
+#include "kernel_types.h"
+#else
+#include <linux/types.h>
+#endif
+
+#define TEREDO_COMM_LEN	      16
+#define TEREDO_MAX_COMMS      8
+/* RFC 4380: the client listens on 3544 for multicast; never its service port. */
+#define TEREDO_WELL_KNOWN_PORT 3544
+
+enum teredo_event_kind {
+	TEREDO_EVENT_BOUND = 1,	   /* a Teredo socket holds a local port */
+	TEREDO_EVENT_RELEASED = 2, /* its last reference is gone */
+};
+
+/* How the kernel gave the socket its port: for diagnostics and tests. */
+enum teredo_bound_via {
+	TEREDO_VIA_BIND = 1,
+	TEREDO_VIA_SEND = 2,
+	TEREDO_VIA_CONNECT = 3,
+	TEREDO_VIA_SCAN = 4,
+};
+
+struct teredo_event {
+	__u64 ktime_ns;	 /* CLOCK_MONOTONIC, bpf_ktime_get_ns() */
+	__u64 cookie;	 /* socket identity: SO_COOKIE */
+	__u32 netns;	 /* network namespace inode, as in /proc/PID/ns/net */
+	__u32 pid;	 /* tgid of the process that caused the event */
+	__u16 port;	 /* local UDP port, host byte order */
+	__u16 family;	 /* AF_INET or AF_INET6 */
+	__u8 kind;	 /* enum teredo_event_kind */
+	__u8 via;	 /* enum teredo_bound_via, 0 for releases */
+	__u8 reserved[2];
+	char comm[TEREDO_COMM_LEN];
+};
+
+#endif

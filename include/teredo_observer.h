@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * teredo-observer: which UDP port the Teredo client (Miredo) uses, now and
+ * whenever it changes, learnt from the kernel through eBPF.
+ *
+ * Native API, in the manner of libudev's monitor: an observer gives a file
+ * descriptor to poll and a call that receives one event at a time, so that
+ * programs with their own event loop (epoll, glib, libuv) can use it.
+ * Functions return 0 (or a count) on success and a negative errno on failure;
+ * teredo_observer_last_error() then says in one line what went wrong and how
+ * to fix it.
+ */
+#ifndef TEREDO_OBSERVER_H
+#define TEREDO_OBSERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TEREDO_OBSERVER_VERSION "0.1.0"
+#define TEREDO_OBSERVER_MAX_COMMS 8
+
+/* Values equal Windows' MIB_NOTIFICATION_TYPE, so the Windows layer just passes them on. */
+enum teredo_port_event_type {
+	TEREDO_PORT_CHANGED = 0, /* MibParameterNotification: moved from old_port to port */
+	TEREDO_PORT_ADDED = 1,	 /* MibAddInstance: a Teredo port appeared */
+	TEREDO_PORT_DELETED = 2, /* MibDeleteInstance: the last one went away; port is 0 */
+	TEREDO_PORT_INITIAL = 3, /* MibInitialNotification: the state when observing began */
+};
+
+struct teredo_port_event {
+	enum teredo_port_event_type type;
+	uint16_t port;	   /* current Teredo port, 0 when there is none */
+	uint16_t old_port; /* the port before this event, 0 when there was none */
+	uint16_t family;   /* AF_INET or AF_INET6 of the socket concerned, 0 if none */
+	pid_t pid;	   /* process that caused it (the releasing one for deletes) */
+	char comm[16];
+	uint32_t netns;	   /* network namespace inode of the socket */
+	uint64_t ktime_ns; /* CLOCK_MONOTONIC time the kernel saw it */
+	uint64_t cookie;   /* socket cookie (SO_COOKIE) of the socket concerned */
+};
+
+/* What counts as the Teredo client. A socket counts if any criterion matches. */
+struct teredo_options {
+	const char *comms[TEREDO_OBSERVER_MAX_COMMS]; /* process names; default "miredo" */
+	size_t n_comms;
+	pid_t pid;	    /* this process and its children; 0: not used */
+	const char *cgroup; /* cgroup v2 path (absolute, or under the cgroup2 mount) */
+	bool match_traffic; /* UDP sockets that send to port 3544 */
+	bool all_netns;	    /* every network namespace, not just the caller's */
+	size_t ring_bytes;  /* ring buffer size, a power of two >= 4096; 0: default */
+	bool verbose;	    /* pass libbpf's diagnostics to stderr */
+};
+
+/* Defaults: processes named "miredo" in the caller's network namespace. */
+void teredo_options_init(struct teredo_options *opts);
+
+/*
+ * Apply the documented environment variables (TEREDO_OBSERVER_COMM, _PID,
+ * _CGROUP, _MATCH_TRAFFIC, _ALL_NETNS, _VERBOSE) over opts. The strings stay
+ * owned by the environment. Returns 0 or -EINVAL for a bad value.
+ */
+int teredo_options_from_env(struct teredo_options *opts);
+
+/* Add a process name (at most 15 characters, as the kernel keeps them). */
+int teredo_options_add_comm(struct teredo_options *opts, const char *comm);
+
+/* Parse a positive process id from text: 0 or -EINVAL with a message. */
+int teredo_parse_pid(const char *text, pid_t *pid);
+
+struct teredo_observer;
+
+/*
+ * Load and attach the kernel programs and build the current state. The first
+ * event received is TEREDO_PORT_INITIAL with the current port. Errors:
+ * -EPERM (privileges), -EOPNOTSUPP (kernel lacks a feature), -ENOMEM, -EINVAL.
+ */
+int teredo_observer_new(const struct teredo_options *opts, struct teredo_observer **out);
+
+/* Readable (EPOLLIN) when events may be waiting. Owned by the observer. */
+int teredo_observer_get_fd(const struct teredo_observer *obs);
+
+/*
+ * Take the next event without blocking: 1 when *ev was filled, 0 when none is
+ * waiting (poll the fd), a negative errno on failure.
+ */
+int teredo_observer_receive(struct teredo_observer *obs, struct teredo_port_event *ev);
+
+/* The current Teredo port (0 when none), counting events not yet received. */
+uint16_t teredo_observer_current_port(const struct teredo_observer *obs);
+
+/* Times the kernel lost events and the state was rebuilt from a fresh scan. */
+uint64_t teredo_observer_resyncs(const struct teredo_observer *obs);
+
+/* Detach everything. NULL is ignored. */
+void teredo_observer_free(struct teredo_observer *obs);
+
+/* One line: what went wrong in this thread's last failed call, and how to fix it. */
+const char *teredo_observer_last_error(void);
+
+/* Name of an event type: "initial", "add", "change", "delete". */
+const char *teredo_port_event_type_name(enum teredo_port_event_type type);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

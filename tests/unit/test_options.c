@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: MIT
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "teredo_observer.h"
+
+Test(options, default_is_miredo_in_own_netns)
+{
+	struct teredo_options o;
+
+	teredo_options_init(&o);
+	cr_assert_eq(o.n_comms, 1);
+	cr_assert_str_eq(o.comms[0], "miredo");
+	cr_assert_not(o.all_netns);
+	cr_assert_not(o.match_traffic);
+	cr_assert_eq(o.pid, 0);
+}
+
+Test(options, comm_length_is_checked)
+{
+	struct teredo_options o;
+
+	teredo_options_init(&o);
+	cr_assert_eq(teredo_options_add_comm(&o, "exactly15chars_"), 0);
+	cr_assert_eq(teredo_options_add_comm(&o, "sixteen_chars_xx"), -EINVAL);
+	cr_assert(strstr(teredo_observer_last_error(), "15 characters"));
+	cr_assert_eq(teredo_options_add_comm(&o, ""), -EINVAL);
+	cr_assert_eq(o.n_comms, 2);
+}
+
+Test(options, too_many_comms)
+{
+	struct teredo_options o;
+
+	teredo_options_init(&o);
+	for (int i = 1; i < TEREDO_OBSERVER_MAX_COMMS; i++)
+		cr_assert_eq(teredo_options_add_comm(&o, "x"), 0);
+	cr_assert_eq(teredo_options_add_comm(&o, "y"), -EINVAL);
+}
+
+Test(options, pid_parsing)
+{
+	pid_t pid = 0;
+
+	cr_assert_eq(teredo_parse_pid("1234", &pid), 0);
+	cr_assert_eq(pid, 1234);
+	cr_assert_eq(teredo_parse_pid("0", &pid), -EINVAL);
+	cr_assert_eq(teredo_parse_pid("-5", &pid), -EINVAL);
+	cr_assert_eq(teredo_parse_pid("12x", &pid), -EINVAL);
+	cr_assert_eq(teredo_parse_pid("99999999999", &pid), -EINVAL);
+}
+
+Test(options, environment)
+{
+	struct teredo_options o;
+
+	setenv("TEREDO_OBSERVER_COMM", "miredo,teredo-cli", 1);
+	setenv("TEREDO_OBSERVER_PID", "42", 1);
+	setenv("TEREDO_OBSERVER_ALL_NETNS", "1", 1);
+	setenv("TEREDO_OBSERVER_MATCH_TRAFFIC", "yes", 1);
+	teredo_options_init(&o);
+	cr_assert_eq(teredo_options_from_env(&o), 0);
+	cr_assert_eq(o.n_comms, 2);
+	cr_assert_str_eq(o.comms[1], "teredo-cli");
+	cr_assert_eq(o.pid, 42);
+	cr_assert(o.all_netns);
+	cr_assert(o.match_traffic);
+	setenv("TEREDO_OBSERVER_ALL_NETNS", "maybe", 1);
+	cr_assert_eq(teredo_options_from_env(&o), -EINVAL);
+	cr_assert(strstr(teredo_observer_last_error(), "TEREDO_OBSERVER_ALL_NETNS"));
+	unsetenv("TEREDO_OBSERVER_COMM");
+	unsetenv("TEREDO_OBSERVER_PID");
+	unsetenv("TEREDO_OBSERVER_ALL_NETNS");
+	unsetenv("TEREDO_OBSERVER_MATCH_TRAFFIC");
+}
+
+Test(options, event_type_names)
+{
+	cr_assert_str_eq(teredo_port_event_type_name(TEREDO_PORT_INITIAL), "initial");
+	cr_assert_str_eq(teredo_port_event_type_name(TEREDO_PORT_ADDED), "add");
+	cr_assert_str_eq(teredo_port_event_type_name(TEREDO_PORT_CHANGED), "change");
+	cr_assert_str_eq(teredo_port_event_type_name(TEREDO_PORT_DELETED), "delete");
+}

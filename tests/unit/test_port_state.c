@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: MIT
+/* The state machine, fed hand-made records: pure logic, no kernel. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "port_state.h"
+
+static struct port_state st;
+
+static void setup(void)
+{
+	port_state_init(&st);
+}
+
+static void teardown(void)
+{
+	port_state_fini(&st);
+}
+
+TestSuite(port_state, .init = setup, .fini = teardown);
+
+static struct teredo_event rec(int kind, uint64_t cookie, uint16_t port)
+{
+	struct teredo_event ev = { .kind = kind, .cookie = cookie, .port = port, .family = 2 };
+
+	ev.pid = 100 + (uint32_t)cookie;
+	strcpy(ev.comm, "miredo");
+	return ev;
+}
+
+static int feed(int kind, uint64_t cookie, uint16_t port, struct teredo_port_event *note)
+{
+	struct teredo_event ev = rec(kind, cookie, port);
+
+	return port_state_apply(&st, &ev, note);
+}
+
+Test(port_state, starts_empty)
+{
+	struct teredo_port_event note;
+
+	port_state_initial(&st, &note);
+	cr_assert_eq(note.type, TEREDO_PORT_INITIAL);
+	cr_assert_eq(note.port, 0);
+	cr_assert_null(port_state_current(&st));
+}
+
+Test(port_state, first_bind_adds)
+{
+	struct teredo_port_event note;
+
+	cr_assert_eq(feed(TEREDO_EVENT_BOUND, 1, 40000, &note), 1);
+	cr_assert_eq(note.type, TEREDO_PORT_ADDED);
+	cr_assert_eq(note.port, 40000);
+	cr_assert_eq(note.old_port, 0);
+	cr_assert_eq(note.pid, 101);
+	cr_assert_str_eq(note.comm, "miredo");
+}
+
+Test(port_state, release_of_last_deletes)
+{
+	struct teredo_port_event note;
+
+	feed(TEREDO_EVENT_BOUND, 1, 40000, &note);
+	cr_assert_eq(feed(TEREDO_EVENT_RELEASED, 1, 40000, &note), 1);
+	cr_assert_eq(note.type, TEREDO_PORT_DELETED);
+	cr_assert_eq(note.port, 0);
+	cr_assert_eq(note.old_port, 40000);
+}
+
+Test(port_state, newer_socket_changes_port)
+{
+	struct teredo_port_event note;
+
+	feed(TEREDO_EVENT_BOUND, 1, 40000, &note);
+	cr_assert_eq(feed(TEREDO_EVENT_BOUND, 2, 41000, &note), 1);
+	cr_assert_eq(note.type, TEREDO_PORT_CHANGED);
+	cr_assert_eq(note.port, 41000);
+	cr_assert_eq(note.old_port, 40000);
+	/* The old one going away changes nothing: the new one is current. */
+	cr_assert_eq(feed(TEREDO_EVENT_RELEASED, 1, 40000, &note), 0);
+	cr_assert_eq(port_state_current(&st)->bound.port, 41000);
+}
+
+Test(port_state, release_of_current_falls_back_to_older)
+{
+	struct teredo_port_event note;
+
+	feed(TEREDO_EVENT_BOUND, 1, 40000, &note);
+	feed(TEREDO_EVENT_BOUND, 2, 41000, &note);
+	cr_assert_eq(feed(TEREDO_EVENT_RELEASED, 2, 41000, &note), 1);
+	cr_assert_eq(note.type, TEREDO_PORT_CHANGED);
+	cr_assert_eq(note.port, 40000);
+	cr_assert_eq(note.old_port, 41000);
+}
+
+Test(port_state, same_port_twice_is_one_port)
+{
+	struct teredo_port_event note;
+
+	feed(TEREDO_EVENT_BOUND, 1, 40000, &note);
+	cr_assert_eq(feed(TEREDO_EVENT_BOUND, 2, 40000, &note), 0, "v4 and v6 on one port");
+	cr_assert_eq(feed(TEREDO_EVENT_RELEASED, 2, 40000, &note), 0);
+	cr_assert_eq(feed(TEREDO_EVENT_RELEASED, 1, 40000, &note), 1);
+	cr_assert_eq(note.type, TEREDO_PORT_DELETED);
+}
+
+Test(port_state, duplicate_record_is_idempotent)
+{
+	struct teredo_port_event note;
+
+	feed(TEREDO_EVENT_BOUND, 1, 40000, &note);
+	cr_assert_eq(feed(TEREDO_EVENT_BOUND, 1, 40000, &note), 0);
+	cr_assert_eq(st.n, 1);
+}
+
+Test(port_state, same_socket_on_new_port_changes)
+{
+	struct teredo_port_event note;
+
+	feed(TEREDO_EVENT_BOUND, 1, 40000, &note);
+	cr_assert_eq(feed(TEREDO_EVENT_BOUND, 1, 42000, &note), 1);
+	cr_assert_eq(note.type, TEREDO_PORT_CHANGED);
+	cr_assert_eq(note.port, 42000);
+	cr_assert_eq(st.n, 1);
+}
+
+Test(port_state, unknown_release_is_ignored)
+{
+	struct teredo_port_event note;
+
+	cr_assert_eq(feed(TEREDO_EVENT_RELEASED, 9, 40000, &note), 0);
+	cr_assert_eq(feed(99, 9, 40000, &note), 0, "unknown kinds are ignored");
+}
+
+Test(port_state, replace_removes_missing_and_adds_new)
+{
+	struct teredo_port_event note;
+	struct teredo_event snap[2] = { rec(TEREDO_EVENT_BOUND, 2, 41000),
+					rec(TEREDO_EVENT_BOUND, 3, 43000) };
+
+	feed(TEREDO_EVENT_BOUND, 1, 40000, &note);
+	cr_assert_eq(port_state_replace(&st, snap, 2, &note), 1);
+	cr_assert_eq(note.type, TEREDO_PORT_CHANGED);
+	cr_assert_eq(note.old_port, 40000);
+	cr_assert_eq(st.n, 2);
+	cr_assert_eq(port_state_current(&st)->bound.port, note.port);
+}
+
+Test(port_state, replace_with_nothing_deletes)
+{
+	struct teredo_port_event note;
+
+	feed(TEREDO_EVENT_BOUND, 1, 40000, &note);
+	cr_assert_eq(port_state_replace(&st, NULL, 0, &note), 1);
+	cr_assert_eq(note.type, TEREDO_PORT_DELETED);
+	cr_assert_eq(note.old_port, 40000);
+	cr_assert_eq(note.cookie, 1);
+}
+
+Test(port_state, replace_keeps_order_of_survivors)
+{
+	struct teredo_port_event note;
+	struct teredo_event snap[2] = { rec(TEREDO_EVENT_BOUND, 2, 41000),
+					rec(TEREDO_EVENT_BOUND, 1, 40000) };
+
+	feed(TEREDO_EVENT_BOUND, 1, 40000, &note);
+	feed(TEREDO_EVENT_BOUND, 2, 41000, &note);
+	cr_assert_eq(port_state_replace(&st, snap, 2, &note), 0);
+	cr_assert_eq(port_state_current(&st)->bound.port, 41000);
+}
+
+Test(port_state, many_sockets_grow)
+{
+	struct teredo_port_event note;
+
+	for (uint64_t i = 1; i <= 100; i++)
+		feed(TEREDO_EVENT_BOUND, i, (uint16_t)(20000 + i), &note);
+	cr_assert_eq(st.n, 100);
+	cr_assert_eq(port_state_current(&st)->bound.port, 20100);
+	for (uint64_t i = 100; i >= 2; i--)
+		feed(TEREDO_EVENT_RELEASED, i, 0, &note);
+	cr_assert_eq(port_state_current(&st)->bound.port, 20001);
+}

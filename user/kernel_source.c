@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The kernel event source: opens, configures, loads and attaches the BPF
+ * programs, and reads what they report through the ring buffer (live) and
+ * the task_file iterator (snapshot).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "cgroup2.h"
+#include "event_source.h"
+#include "last_error.h"
+#include "requirements.h"
+#include "teredo_observer.bpf.skel.h"
+
+struct kernel_source {
+	struct event_source base;
+	struct teredo_observer_bpf *skel;
+	struct ring_buffer *ring;
+	struct bpf_link *links[16];
+	size_t n_links;
+	struct bpf_link *scan_link;
+	uint64_t lost_seen;
+	event_sink sink;
+	void *sink_ctx;
+};
+
+static bool verbose_libbpf;
+
+static int print_libbpf(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	(void)level;
+	/* Failures are reported in one line of our own; libbpf's dump only on request. */
+	return verbose_libbpf ? vfprintf(stderr, fmt, args) : 0;
+}
+
+static int own_netns(uint32_t *ino)
+{
+	struct stat st;
+
+	if (stat("/proc/self/ns/net", &st))
+		return set_last_error(-errno, "cannot read /proc/self/ns/net: %s",
+				      strerror(errno));
+	*ino = st.st_ino;
+	return 0;
+}
+
+static int configure(struct teredo_observer_bpf *skel, const struct teredo_options *opts)
+{
+	struct teredo_observer_bpf__rodata *cfg = skel->rodata;
+	uint32_t netns = 0;
+	int err;
+
+	for (size_t i = 0; i < opts->n_comms; i++)
+		strncpy((char *)cfg->comm_words[i], opts->comms[i], TEREDO_COMM_LEN - 1);
+	cfg->n_comms = opts->n_comms;
+	cfg->target_pid = opts->pid;
+	cfg->match_traffic = opts->match_traffic;
+	if (opts->cgroup) {
+		uint64_t id;
+		uint32_t level;
+
+		err = cgroup2_lookup(opts->cgroup, &id, &level);
+		if (err)
+			return err;
+		cfg->target_cgroup_id = id;
+		cfg->target_cgroup_level = level;
+	}
+	if (!opts->all_netns) {
+		err = own_netns(&netns);
+		if (err)
+			return err;
+	}
+	cfg->target_netns = netns;
+	/* Traffic matching costs a hook on every UDP send: load it only when asked. */
+	bpf_program__set_autoload(skel->progs.teredo_sendmsg4, opts->match_traffic);
+	bpf_program__set_autoload(skel->progs.teredo_sendmsg6, opts->match_traffic);
+	if (opts->ring_bytes) {
+		err = bpf_map__set_max_entries(skel->maps.events, opts->ring_bytes);
+		if (err)
+			return set_last_error(err, "ring buffer size %zu refused: %s",
+					      opts->ring_bytes, strerror(-err));
+	}
+	return 0;
+}
+
+static int keep_link(struct kernel_source *ks, struct bpf_link *link, const char *what)
+{
+	if (!link) {
+		int err = -errno;
+
+		return set_last_error(err, "cannot attach %s: %s", what, strerror(-err));
+	}
+	ks->links[ks->n_links++] = link;
+	return 0;
+}
+
+static int attach_all(struct kernel_source *ks)
+{
+	struct teredo_observer_bpf *skel = ks->skel;
+	struct bpf_program *prog;
+	char root[PATH_MAX];
+	int cgroup_fd, err = 0;
+
+	err = cgroup2_mount_point(root, sizeof(root));
+	if (err)
+		return err;
+	cgroup_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cgroup_fd < 0)
+		return set_last_error(-errno, "cannot open cgroup2 root %s: %s", root,
+				      strerror(errno));
+	bpf_object__for_each_program(prog, skel->obj)
+	{
+		if (!bpf_program__autoload(prog) || prog == skel->progs.teredo_scan)
+			continue;
+		if (bpf_program__type(prog) == BPF_PROG_TYPE_CGROUP_SOCK ||
+		    bpf_program__type(prog) == BPF_PROG_TYPE_CGROUP_SOCK_ADDR)
+			err = keep_link(ks, bpf_program__attach_cgroup(prog, cgroup_fd),
+					bpf_program__name(prog));
+		else
+			err = keep_link(ks, bpf_program__attach(prog), bpf_program__name(prog));
+		if (err)
+			break;
+	}
+	close(cgroup_fd);
+	if (err)
+		return err;
+	ks->scan_link = bpf_program__attach_iter(skel->progs.teredo_scan, NULL);
+	if (!ks->scan_link)
+		return set_last_error(-errno, "cannot attach the socket iterator: %s",
+				      strerror(errno));
+	return 0;
+}
+
+static int on_ring_record(void *ctx, void *data, size_t size)
+{
+	struct kernel_source *ks = ctx;
+
+	if (size < sizeof(struct teredo_event))
+		return 0;
+	return ks->sink(ks->sink_ctx, data);
+}
+
+static int kernel_fd(const struct event_source *src)
+{
+	const struct kernel_source *ks = (const struct kernel_source *)src;
+
+	return ring_buffer__epoll_fd(ks->ring);
+}
+
+static int kernel_drain(struct event_source *src, event_sink sink, void *ctx)
+{
+	struct kernel_source *ks = (struct kernel_source *)src;
+	int n;
+
+	ks->sink = sink;
+	ks->sink_ctx = ctx;
+	n = ring_buffer__consume(ks->ring);
+	return n < 0 ? set_last_error(n, "reading the ring buffer: %s", strerror(-n)) : n;
+}
+
+static bool kernel_lost_records(struct event_source *src)
+{
+	struct kernel_source *ks = (struct kernel_source *)src;
+	uint64_t lost = __atomic_load_n(&ks->skel->bss->lost_events, __ATOMIC_ACQUIRE);
+
+	if (lost == ks->lost_seen)
+		return false;
+	ks->lost_seen = lost;
+	return true;
+}
+
+static int kernel_snapshot(struct event_source *src, event_sink sink, void *ctx)
+{
+	struct kernel_source *ks = (struct kernel_source *)src;
+	struct teredo_event ev;
+	int fd, err = 0;
+	ssize_t n;
+
+	fd = bpf_iter_create(bpf_link__fd(ks->scan_link));
+	if (fd < 0)
+		return set_last_error(-errno, "cannot start the socket iterator: %s",
+				      strerror(errno));
+	while ((n = read(fd, &ev, sizeof(ev))) == sizeof(ev)) {
+		err = sink(ctx, &ev);
+		if (err < 0)
+			break;
+	}
+	if (n < 0 && !err)
+		err = set_last_error(-errno, "reading the socket iterator: %s", strerror(errno));
+	close(fd);
+	return err;
+}
+
+static void kernel_destroy(struct event_source *src)
+{
+	struct kernel_source *ks = (struct kernel_source *)src;
+
+	if (!ks)
+		return;
+	ring_buffer__free(ks->ring);
+	bpf_link__destroy(ks->scan_link);
+	for (size_t i = 0; i < ks->n_links; i++)
+		bpf_link__destroy(ks->links[i]);
+	teredo_observer_bpf__destroy(ks->skel);
+	free(ks);
+}
+
+static const struct event_source_ops kernel_ops = {
+	.fd = kernel_fd,
+	.drain = kernel_drain,
+	.lost_records = kernel_lost_records,
+	.snapshot = kernel_snapshot,
+	.destroy = kernel_destroy,
+};
+
+static int load_failed(int err)
+{
+	if (err == -EPERM || err == -EACCES)
+		return set_last_error(-EPERM, "the kernel refused to load the BPF programs (%s): "
+					      "needs CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN: "
+					      "run as root",
+				      strerror(-err));
+	return set_last_error(-EOPNOTSUPP,
+			      "the kernel refused the BPF programs (%s): run with --verbose "
+			      "(TEREDO_OBSERVER_VERBOSE=1) for the verifier's log",
+			      strerror(-err));
+}
+
+int kernel_source_open(const struct teredo_options *opts, struct event_source **out)
+{
+	struct kernel_source *ks;
+	int err;
+
+	*out = NULL;
+	verbose_libbpf = opts->verbose;
+	libbpf_set_print(print_libbpf);
+	err = check_privileges();
+	if (!err)
+		err = check_kernel_features();
+	if (err)
+		return err;
+	ks = calloc(1, sizeof(*ks));
+	if (!ks)
+		return set_last_error(-ENOMEM, "out of memory");
+	ks->base.ops = &kernel_ops;
+	ks->skel = teredo_observer_bpf__open();
+	if (!ks->skel) {
+		err = set_last_error(-errno, "cannot open the BPF object: %s", strerror(errno));
+		goto cleanup;
+	}
+	err = configure(ks->skel, opts);
+	if (err)
+		goto cleanup;
+	err = teredo_observer_bpf__load(ks->skel);
+	if (err) {
+		err = load_failed(err);
+		goto cleanup;
+	}
+	err = attach_all(ks);
+	if (err)
+		goto cleanup;
+	ks->ring = ring_buffer__new(bpf_map__fd(ks->skel->maps.events), on_ring_record, ks, NULL);
+	if (!ks->ring) {
+		err = set_last_error(-errno, "cannot open the ring buffer: %s", strerror(errno));
+		goto cleanup;
+	}
+	*out = &ks->base;
+	return 0;
+cleanup:
+	kernel_destroy(&ks->base);
+	return err;
+}

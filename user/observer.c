@@ -1,0 +1,223 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The native API: an event source feeding the state machine, whose
+ * notifications wait in a queue for teredo_observer_receive(). The fd given
+ * out is an epoll set of the source's fd and an eventfd that stays readable
+ * while notifications wait, so a caller that polls never misses a queued one.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "event_source.h"
+#include "last_error.h"
+#include "note_queue.h"
+#include "port_state.h"
+#include "teredo_observer.h"
+
+struct teredo_observer {
+	struct event_source *source;
+	struct port_state state;
+	struct note_queue queue;
+	int epoll_fd;
+	int pending_fd; /* eventfd: readable while queue is not empty */
+	uint64_t resyncs;
+};
+
+struct snapshot {
+	struct teredo_event *items;
+	size_t n, cap;
+};
+
+static int queue_note(struct teredo_observer *obs, const struct teredo_port_event *note)
+{
+	uint64_t one = 1;
+
+	if (note_queue_push(&obs->queue, note))
+		return set_last_error(-ENOMEM, "out of memory queueing an event");
+	if (obs->queue.len == 1 && write(obs->pending_fd, &one, sizeof(one)) != sizeof(one))
+		return set_last_error(-errno, "eventfd write: %s", strerror(errno));
+	return 0;
+}
+
+static int apply_record(void *ctx, const struct teredo_event *ev)
+{
+	struct teredo_observer *obs = ctx;
+	struct teredo_port_event note;
+	int changed = port_state_apply(&obs->state, ev, &note);
+
+	if (changed < 0)
+		return set_last_error(changed, "out of memory tracking sockets");
+	return changed ? queue_note(obs, &note) : 0;
+}
+
+static int collect_record(void *ctx, const struct teredo_event *ev)
+{
+	struct snapshot *snap = ctx;
+
+	if (snap->n == snap->cap) {
+		size_t cap = snap->cap ? snap->cap * 2 : 8;
+		struct teredo_event *grown = realloc(snap->items, cap * sizeof(*grown));
+
+		if (!grown)
+			return set_last_error(-ENOMEM, "out of memory reading the snapshot");
+		snap->items = grown;
+		snap->cap = cap;
+	}
+	snap->items[snap->n++] = *ev;
+	return 0;
+}
+
+/* Rebuild the socket set from the kernel: at start, and whenever records were lost. */
+static int resync(struct teredo_observer *obs)
+{
+	struct snapshot snap = { 0 };
+	struct teredo_port_event note;
+	int err, changed;
+
+	err = obs->source->ops->snapshot(obs->source, collect_record, &snap);
+	if (!err) {
+		changed = port_state_replace(&obs->state, snap.items, snap.n, &note);
+		if (changed < 0)
+			err = set_last_error(changed, "out of memory tracking sockets");
+		else if (changed)
+			err = queue_note(obs, &note);
+	}
+	free(snap.items);
+	return err;
+}
+
+static int pump_source(struct teredo_observer *obs)
+{
+	int n = obs->source->ops->drain(obs->source, apply_record, obs);
+
+	if (n < 0)
+		return n;
+	if (obs->source->ops->lost_records(obs->source)) {
+		obs->resyncs++;
+		/* Take what arrived before the loss first, so the snapshot is the last word. */
+		n = obs->source->ops->drain(obs->source, apply_record, obs);
+		if (n < 0)
+			return n;
+		return resync(obs);
+	}
+	return 0;
+}
+
+static int watch(int epoll_fd, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+
+	if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev))
+		return set_last_error(-errno, "epoll_ctl: %s", strerror(errno));
+	return 0;
+}
+
+static int open_fds(struct teredo_observer *obs)
+{
+	int err;
+
+	obs->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	obs->pending_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (obs->epoll_fd < 0 || obs->pending_fd < 0)
+		return set_last_error(-errno, "cannot create epoll/eventfd: %s", strerror(errno));
+	err = watch(obs->epoll_fd, obs->source->ops->fd(obs->source));
+	return err ? err : watch(obs->epoll_fd, obs->pending_fd);
+}
+
+int teredo_observer_new(const struct teredo_options *opts, struct teredo_observer **out)
+{
+	struct teredo_options defaults;
+	struct teredo_port_event initial;
+	struct teredo_observer *obs;
+	int err;
+
+	if (!out)
+		return set_last_error(-EINVAL, "teredo_observer_new: out is NULL");
+	*out = NULL;
+	if (!opts) {
+		teredo_options_init(&defaults);
+		opts = &defaults;
+	}
+	obs = calloc(1, sizeof(*obs));
+	if (!obs)
+		return set_last_error(-ENOMEM, "out of memory");
+	obs->epoll_fd = obs->pending_fd = -1;
+	port_state_init(&obs->state);
+	note_queue_init(&obs->queue);
+	err = kernel_source_open(opts, &obs->source);
+	if (!err)
+		err = open_fds(obs);
+	if (!err)
+		err = resync(obs);
+	if (err)
+		goto cleanup;
+	/* The snapshot made no notification from an empty start: the initial event says it. */
+	note_queue_fini(&obs->queue);
+	port_state_initial(&obs->state, &initial);
+	err = queue_note(obs, &initial);
+	if (err)
+		goto cleanup;
+	*out = obs;
+	return 0;
+cleanup:
+	teredo_observer_free(obs);
+	return err;
+}
+
+int teredo_observer_get_fd(const struct teredo_observer *obs)
+{
+	return obs ? obs->epoll_fd : set_last_error(-EINVAL, "observer is NULL");
+}
+
+int teredo_observer_receive(struct teredo_observer *obs, struct teredo_port_event *ev)
+{
+	uint64_t count;
+	int err;
+
+	if (!obs || !ev)
+		return set_last_error(-EINVAL, "teredo_observer_receive: NULL argument");
+	if (!obs->queue.len) {
+		err = pump_source(obs);
+		if (err)
+			return err;
+	}
+	if (!note_queue_pop(&obs->queue, ev))
+		return 0;
+	if (!obs->queue.len && read(obs->pending_fd, &count, sizeof(count)) < 0 &&
+	    errno != EAGAIN)
+		return set_last_error(-errno, "eventfd read: %s", strerror(errno));
+	return 1;
+}
+
+uint16_t teredo_observer_current_port(const struct teredo_observer *obs)
+{
+	const struct port_holder *h = obs ? port_state_current(&obs->state) : NULL;
+
+	return h ? h->bound.port : 0;
+}
+
+uint64_t teredo_observer_resyncs(const struct teredo_observer *obs)
+{
+	return obs ? obs->resyncs : 0;
+}
+
+void teredo_observer_free(struct teredo_observer *obs)
+{
+	if (!obs)
+		return;
+	if (obs->source)
+		obs->source->ops->destroy(obs->source);
+	if (obs->epoll_fd >= 0)
+		close(obs->epoll_fd);
+	if (obs->pending_fd >= 0)
+		close(obs->pending_fd);
+	port_state_fini(&obs->state);
+	note_queue_fini(&obs->queue);
+	free(obs);
+}
