@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: MIT
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "actor.h"
+
+struct actor *actor_start(const char *comm)
+{
+	int in[2], out[2];
+	struct actor *a = calloc(1, sizeof(*a));
+
+	cr_assert(a && pipe(in) == 0 && pipe(out) == 0);
+	a->pid = fork();
+	cr_assert(a->pid >= 0);
+	if (a->pid == 0) {
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		close(in[1]);
+		close(out[0]);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		execl(UDP_ACTOR, "udp-actor", (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	a->to = fdopen(in[1], "w");
+	a->from = fdopen(out[0], "r");
+	cr_assert(a->to && a->from);
+	actor_do(a, "comm %s", comm);
+	return a;
+}
+
+long actor_do(struct actor *a, const char *fmt, ...)
+{
+	char line[256], word[32];
+	long value = 0;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfprintf(a->to, fmt, ap);
+	va_end(ap);
+	fputc('\n', a->to);
+	fflush(a->to);
+	cr_assert(fgets(line, sizeof(line), a->from), "udp-actor gave no answer");
+	if (!strncmp(line, "ok", 2))
+		return 0;
+	cr_assert_eq(sscanf(line, "%31s %ld", word, &value), 2, "udp-actor said: %s", line);
+	cr_assert(strcmp(word, "error"), "udp-actor said: %s", line);
+	return value;
+}
+
+void kill_and_wait(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	/* Not our child: wait until the kernel has torn it down. */
+	for (int i = 0; i < 2000 && kill(pid, 0) == 0; i++) {
+		char path[64], state = 0;
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+		f = fopen(path, "r");
+		if (!f)
+			break;
+		if (fscanf(f, "%*d %*s %c", &state) == 1 && state == 'Z') {
+			fclose(f);
+			break;
+		}
+		fclose(f);
+		usleep(1000);
+	}
+}
+
+static void reap(struct actor *a)
+{
+	waitpid(a->pid, NULL, 0);
+	fclose(a->to);
+	fclose(a->from);
+	free(a);
+}
+
+void actor_kill(struct actor *a)
+{
+	if (!a)
+		return;
+	kill(a->pid, SIGKILL);
+	reap(a);
+}
+
+void actor_exit(struct actor *a)
+{
+	fputs("exit\n", a->to);
+	fflush(a->to);
+	reap(a);
+}

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+/* Open a real observer for a test, and wait for what it reports. */
+#ifndef TEREDO_TEST_OBSERVE_H
+#define TEREDO_TEST_OBSERVE_H
+
+#include <stdbool.h>
+
+#include "teredo_observer.h"
+
+/* How long any expected event may take; generous for a loaded CI machine. */
+#define EVENT_TIMEOUT_MS 5000
+
+/*
+ * Open an observer, skipping the test (with the reason) where root or BPF
+ * is missing, and take its initial event, which must carry initial_port.
+ */
+struct teredo_observer *observe(const struct teredo_options *opts, uint16_t initial_port);
+/* The next event within timeout_ms, or false. */
+bool next_event(struct teredo_observer *obs, struct teredo_port_event *ev, int timeout_ms);
+/* The next event must be of this type and port. */
+void expect_event(struct teredo_observer *obs, enum teredo_port_event_type type, uint16_t port,
+		  struct teredo_port_event *out);
+/* No event may come within ms. */
+void expect_quiet(struct teredo_observer *obs, int ms);
+/* The caller's network namespace inode. */
+uint32_t own_netns(void);
+
+#endif

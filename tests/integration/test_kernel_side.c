@@ -1,0 +1,360 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The kernel side against the running kernel: real BPF programs, real
+ * sockets in real processes (udp-actor), every way a Teredo port is taken
+ * and let go, and nothing else leaking in. Run one test at a time (-j1):
+ * every observer sees every process named miredo in its namespace.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "actor.h"
+#include "observe.h"
+
+static struct teredo_observer *obs;
+static struct actor *client, *other;
+
+static void teardown(void)
+{
+	actor_kill(client);
+	actor_kill(other);
+	client = other = NULL;
+	teredo_observer_free(obs);
+	obs = NULL;
+}
+
+TestSuite(kernel, .fini = teardown, .timeout = 60);
+
+static struct teredo_observer *observe_default(uint16_t initial)
+{
+	struct teredo_options o;
+
+	teredo_options_init(&o);
+	return observe(&o, initial);
+}
+
+/* A port nobody holds right now, for the fixed-port cases. */
+static uint16_t free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	cr_assert(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+	cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+static void bind_then_close(const char *socket_cmd, long port_asked)
+{
+	struct teredo_port_event ev;
+	long port;
+
+	obs = observe_default(0);
+	client = actor_start("miredo");
+	actor_do(client, "%s", socket_cmd);
+	port = actor_do(client, "bind %ld", port_asked);
+	cr_assert(port > 0);
+	if (port_asked)
+		cr_assert_eq(port, port_asked);
+	expect_event(obs, TEREDO_PORT_ADDED, (uint16_t)port, &ev);
+	cr_assert_eq(ev.pid, client->pid);
+	cr_assert_str_eq(ev.comm, "miredo");
+	cr_assert_eq(ev.netns, own_netns());
+	cr_assert_eq(ev.family, socket_cmd[6] == '6' ? AF_INET6 : AF_INET);
+	cr_assert_neq(ev.ktime_ns, 0);
+	cr_assert_neq(ev.cookie, 0);
+	actor_do(client, "close");
+	expect_event(obs, TEREDO_PORT_DELETED, 0, &ev);
+	cr_assert_eq(ev.old_port, port);
+}
+
+Test(kernel, bind_ephemeral_ipv4)
+{
+	bind_then_close("socket4", 0);
+}
+
+Test(kernel, bind_fixed_ipv4)
+{
+	bind_then_close("socket4", free_port());
+}
+
+Test(kernel, bind_ephemeral_ipv6_dual_stack)
+{
+	bind_then_close("socket6", 0);
+}
+
+Test(kernel, bind_fixed_ipv6_only)
+{
+	obs = observe_default(0);
+	client = actor_start("miredo");
+	actor_do(client, "socket6");
+	actor_do(client, "v6only 1");
+	uint16_t port = free_port();
+	cr_assert_eq(actor_do(client, "bind %u", port), port);
+	expect_event(obs, TEREDO_PORT_ADDED, port, NULL);
+}
+
+static void autobind(const char *socket_cmd, const char *how)
+{
+	struct teredo_port_event ev;
+	long port;
+
+	obs = observe_default(0);
+	client = actor_start("miredo");
+	actor_do(client, "%s", socket_cmd);
+	/* A loopback port nobody listens on: the datagram is simply dropped. */
+	port = actor_do(client, "%s %u", how, free_port());
+	cr_assert(port > 0);
+	expect_event(obs, TEREDO_PORT_ADDED, (uint16_t)port, &ev);
+	cr_assert_eq(ev.pid, client->pid);
+	actor_do(client, "close");
+	expect_event(obs, TEREDO_PORT_DELETED, 0, NULL);
+}
+
+Test(kernel, autobind_sendto_ipv4)
+{
+	autobind("socket4", "sendto");
+}
+
+Test(kernel, autobind_sendmsg_ipv6)
+{
+	autobind("socket6", "sendmsg");
+}
+
+Test(kernel, autobind_connect_ipv4)
+{
+	autobind("socket4", "connect");
+}
+
+Test(kernel, autobind_connect_ipv6)
+{
+	autobind("socket6", "connect");
+}
+
+Test(kernel, later_sends_report_nothing_more)
+{
+	long port;
+
+	obs = observe_default(0);
+	client = actor_start("miredo");
+	actor_do(client, "socket4");
+	port = actor_do(client, "bind 0");
+	expect_event(obs, TEREDO_PORT_ADDED, (uint16_t)port, NULL);
+	for (int i = 0; i < 20; i++)
+		cr_assert_eq(actor_do(client, "sendto %u", free_port()), port);
+	actor_do(client, "close");
+	expect_event(obs, TEREDO_PORT_DELETED, 0, NULL);
+}
+
+Test(kernel, closed_then_new_socket)
+{
+	long first, second;
+
+	obs = observe_default(0);
+	client = actor_start("miredo");
+	actor_do(client, "socket4");
+	first = actor_do(client, "bind 0");
+	expect_event(obs, TEREDO_PORT_ADDED, (uint16_t)first, NULL);
+	actor_do(client, "close");
+	expect_event(obs, TEREDO_PORT_DELETED, 0, NULL);
+	actor_do(client, "socket6");
+	second = actor_do(client, "bind 0");
+	expect_event(obs, TEREDO_PORT_ADDED, (uint16_t)second, NULL);
+}
+
+Test(kernel, new_socket_while_old_open_changes_port)
+{
+	struct teredo_port_event ev;
+	long first, second;
+
+	obs = observe_default(0);
+	client = actor_start("miredo");
+	other = actor_start("miredo");
+	actor_do(client, "socket4");
+	first = actor_do(client, "bind 0");
+	expect_event(obs, TEREDO_PORT_ADDED, (uint16_t)first, NULL);
+	actor_do(other, "socket4");
+	second = actor_do(other, "bind 0");
+	expect_event(obs, TEREDO_PORT_CHANGED, (uint16_t)second, &ev);
+	cr_assert_eq(ev.old_port, first);
+}
+
+static void released_by_death(bool by_exit)
+{
+	long port;
+
+	obs = observe_default(0);
+	client = actor_start("miredo");
+	actor_do(client, "socket4");
+	port = actor_do(client, "bind 0");
+	expect_event(obs, TEREDO_PORT_ADDED, (uint16_t)port, NULL);
+	if (by_exit)
+		actor_exit(client);
+	else
+		actor_kill(client);
+	client = NULL;
+	expect_event(obs, TEREDO_PORT_DELETED, 0, NULL);
+}
+
+Test(kernel, released_on_exit)
+{
+	released_by_death(true);
+}
+
+Test(kernel, released_on_sigkill)
+{
+	released_by_death(false);
+}
+
+/*
+ * The socket P is held elsewhere after the client's close. A marker socket Q
+ * shows no delete came (CHANGED to Q, not DELETED first); closing Q shows P is
+ * still tracked (CHANGED back to P); killing the holder finally deletes.
+ */
+static void held_elsewhere(const char *share_cmd)
+{
+	long port, marker, holder;
+
+	obs = observe_default(0);
+	client = actor_start("miredo");
+	other = actor_start("miredo");
+	actor_do(client, "socket4");
+	port = actor_do(client, "bind 0");
+	expect_event(obs, TEREDO_PORT_ADDED, (uint16_t)port, NULL);
+	holder = actor_do(client, "%s", share_cmd);
+	actor_do(client, "close");
+	actor_do(other, "socket4");
+	marker = actor_do(other, "bind 0");
+	expect_event(obs, TEREDO_PORT_CHANGED, (uint16_t)marker, NULL);
+	actor_do(other, "close");
+	expect_event(obs, TEREDO_PORT_CHANGED, (uint16_t)port, NULL);
+	kill_and_wait((pid_t)holder);
+	expect_event(obs, TEREDO_PORT_DELETED, 0, NULL);
+}
+
+Test(kernel, shared_by_fork_lives_until_last_reference)
+{
+	held_elsewhere("fork");
+}
+
+Test(kernel, passed_by_scm_rights_lives_until_last_reference)
+{
+	held_elsewhere("pass");
+}
+
+Test(kernel, other_processes_ignored)
+{
+	long port;
+
+	obs = observe_default(0);
+	other = actor_start("bystander");
+	actor_do(other, "socket4");
+	actor_do(other, "bind 0");
+	actor_do(other, "sendto %u", free_port());
+	actor_do(other, "socket6");
+	actor_do(other, "connect %u", free_port());
+	actor_do(other, "close");
+	client = actor_start("miredo");
+	actor_do(client, "socket4");
+	port = actor_do(client, "bind 0");
+	/* Had anything of the bystander's come through, it would come first. */
+	expect_event(obs, TEREDO_PORT_ADDED, (uint16_t)port, NULL);
+}
+
+Test(kernel, port_3544_is_never_the_teredo_port)
+{
+	long port;
+
+	obs = observe_default(0);
+	client = actor_start("miredo");
+	actor_do(client, "socket4");
+	if (actor_do(client, "bind 3544") != 3544)
+		cr_assert_fail("could not bind 3544");
+	actor_do(client, "socket4");
+	port = actor_do(client, "bind 0");
+	expect_event(obs, TEREDO_PORT_ADDED, (uint16_t)port, NULL);
+}
+
+Test(kernel, client_started_before_observer)
+{
+	struct teredo_port_event ev;
+	long port;
+
+	client = actor_start("miredo");
+	actor_do(client, "socket6");
+	port = actor_do(client, "bind 0");
+	obs = observe_default((uint16_t)port);
+	cr_assert_eq(teredo_observer_current_port(obs), port);
+	actor_do(client, "close");
+	expect_event(obs, TEREDO_PORT_DELETED, 0, &ev);
+	cr_assert_eq(ev.old_port, port);
+}
+
+Test(kernel, other_netns_ignored_by_default)
+{
+	long port;
+
+	obs = observe_default(0);
+	other = actor_start("miredo");
+	actor_do(other, "netns");
+	actor_do(other, "socket4");
+	actor_do(other, "bind 0");
+	client = actor_start("miredo");
+	actor_do(client, "socket4");
+	port = actor_do(client, "bind 0");
+	expect_event(obs, TEREDO_PORT_ADDED, (uint16_t)port, NULL);
+}
+
+Test(kernel, other_netns_seen_with_all_netns)
+{
+	struct teredo_options o;
+	struct teredo_port_event ev;
+	long port;
+
+	teredo_options_init(&o);
+	o.all_netns = true;
+	obs = observe(&o, 0);
+	client = actor_start("miredo");
+	actor_do(client, "netns");
+	actor_do(client, "socket4");
+	port = actor_do(client, "bind 0");
+	expect_event(obs, TEREDO_PORT_ADDED, (uint16_t)port, &ev);
+	cr_assert_neq(ev.netns, own_netns(), "the event names the client's namespace");
+	cr_assert_neq(ev.netns, 0);
+}
+
+Test(kernel, ring_overflow_then_correct_state)
+{
+	struct teredo_options o;
+	struct teredo_port_event ev;
+	long survivor;
+
+	teredo_options_init(&o);
+	o.ring_bytes = 4096; /* about 60 records */
+	obs = observe(&o, 0);
+	client = actor_start("miredo");
+	actor_do(client, "socket4");
+	/* 2000 binds and 1999 closes while nobody reads: the ring must overflow. */
+	survivor = actor_do(client, "storm 2000");
+	while (next_event(obs, &ev, 500))
+		;
+	cr_assert_gt(teredo_observer_resyncs(obs), 0, "no loss was noticed");
+	cr_assert_eq(teredo_observer_current_port(obs), survivor,
+		     "after the storm the state says %u, the kernel %ld",
+		     teredo_observer_current_port(obs), survivor);
+	cr_assert_eq(ev.port, survivor, "the last event says %u, the kernel %ld", ev.port,
+		     survivor);
+	actor_do(client, "close");
+	expect_event(obs, TEREDO_PORT_DELETED, 0, NULL);
+}

@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: MIT
+/* The other ways to say what the Teredo client is: names, pid, cgroup, traffic. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "actor.h"
+#include "cgroup2.h"
+#include "observe.h"
+
+static struct teredo_observer *obs;
+static struct actor *client, *other;
+static char cgroup_dir[PATH_MAX];
+
+static void teardown(void)
+{
+	actor_kill(client);
+	actor_kill(other);
+	client = other = NULL;
+	teredo_observer_free(obs);
+	obs = NULL;
+	if (cgroup_dir[0])
+		rmdir(cgroup_dir);
+	cgroup_dir[0] = '\0';
+}
+
+TestSuite(selection, .fini = teardown, .timeout = 60);
+
+static void expect_only_client(long port)
+{
+	/* The bystander acted first: anything of its would come before this. */
+	expect_event(obs, TEREDO_PORT_ADDED, (uint16_t)port, NULL);
+}
+
+static void bystander_binds(void)
+{
+	other = actor_start("bystander");
+	actor_do(other, "socket4");
+	actor_do(other, "bind 0");
+}
+
+Test(selection, other_names)
+{
+	struct teredo_options o;
+	long port;
+
+	teredo_options_init(&o);
+	o.n_comms = 0;
+	cr_assert_eq(teredo_options_add_comm(&o, "teredo-client"), 0);
+	obs = observe(&o, 0);
+	other = actor_start("miredo");
+	actor_do(other, "socket4");
+	actor_do(other, "bind 0");
+	client = actor_start("teredo-client");
+	actor_do(client, "socket4");
+	port = actor_do(client, "bind 0");
+	expect_only_client(port);
+}
+
+Test(selection, by_pid_and_its_children)
+{
+	struct teredo_options o;
+	long port;
+
+	client = actor_start("anyname");
+	teredo_options_init(&o);
+	o.n_comms = 0;
+	o.pid = client->pid;
+	obs = observe(&o, 0);
+	bystander_binds();
+	actor_do(client, "socket4");
+	port = actor_do(client, "bind 0");
+	expect_only_client(port);
+	actor_do(client, "close");
+	expect_event(obs, TEREDO_PORT_DELETED, 0, NULL);
+}
+
+Test(selection, by_cgroup)
+{
+	struct teredo_options o;
+	char root[PATH_MAX - 64], procs[PATH_MAX + 32];
+	long port;
+	FILE *f;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root to make a cgroup");
+	cr_assert_eq(cgroup2_mount_point(root, sizeof(root)), 0, "%s",
+		     teredo_observer_last_error());
+	snprintf(cgroup_dir, sizeof(cgroup_dir), "%s/teredo-test-%d", root, getpid());
+	cr_assert_eq(mkdir(cgroup_dir, 0755), 0, "mkdir %s: %s", cgroup_dir, strerror(errno));
+	client = actor_start("anyname");
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", cgroup_dir);
+	f = fopen(procs, "w");
+	cr_assert(f && fprintf(f, "%d\n", client->pid) > 0 && fclose(f) == 0,
+		  "cannot move the actor into %s", cgroup_dir);
+	teredo_options_init(&o);
+	o.n_comms = 0;
+	o.cgroup = cgroup_dir;
+	obs = observe(&o, 0);
+	bystander_binds();
+	actor_do(client, "socket6");
+	port = actor_do(client, "bind 0");
+	expect_only_client(port);
+	actor_kill(client);
+	client = NULL;
+	expect_event(obs, TEREDO_PORT_DELETED, 0, NULL);
+}
+
+Test(selection, bad_cgroup_is_one_clear_error)
+{
+	struct teredo_options o;
+	struct teredo_observer *o2 = NULL;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root");
+	teredo_options_init(&o);
+	o.cgroup = "/no/such/cgroup";
+	cr_assert_lt(teredo_observer_new(&o, &o2), 0);
+	cr_assert_null(o2);
+	cr_assert(strstr(teredo_observer_last_error(), "/no/such/cgroup"), "%s",
+		  teredo_observer_last_error());
+}
+
+Test(selection, by_traffic_to_port_3544)
+{
+	struct teredo_options o;
+	long port;
+
+	teredo_options_init(&o);
+	o.n_comms = 0;
+	o.match_traffic = true;
+	obs = observe(&o, 0);
+	bystander_binds();
+	actor_do(other, "sendto 3545");
+	client = actor_start("anyname");
+	actor_do(client, "socket4");
+	/* Loopback only: nothing listens on 127.0.0.1:3544 and nothing leaves the host. */
+	port = actor_do(client, "sendto 3544");
+	expect_only_client(port);
+	actor_do(client, "close");
+	expect_event(obs, TEREDO_PORT_DELETED, 0, NULL);
+}
+
+Test(selection, by_traffic_after_explicit_bind)
+{
+	struct teredo_options o;
+	long port;
+
+	teredo_options_init(&o);
+	o.n_comms = 0;
+	o.match_traffic = true;
+	obs = observe(&o, 0);
+	client = actor_start("anyname");
+	actor_do(client, "socket6");
+	port = actor_do(client, "bind 0");
+	actor_do(client, "sendto 3544");
+	expect_event(obs, TEREDO_PORT_ADDED, (uint16_t)port, NULL);
+}
