@@ -33,7 +33,7 @@ UNIT_BIN   := $(BUILD)/tests/unit
 INTEG_BIN  := $(BUILD)/tests/integration
 UDP_ACTOR  := $(BUILD)/tests/udp-actor
 
-.PHONY: all deps run test unit-test integration-test clean format
+.PHONY: all deps mounts run test unit-test integration-test clean format
 
 all: $(CMD) $(LIB_A)
 
@@ -44,6 +44,9 @@ TEST_DEPS  := iproute2 miredo miredo-server nftables libcap2-bin
 
 deps:
 	@./scripts/install-deps $(BUILD_DEPS) -- $(TEST_DEPS)
+
+mounts:
+	@./scripts/ensure-mounts
 
 $(BUILD)/%.bpf.o: bpf/%.bpf.c bpf/kernel_types.h include/teredo_event.h
 	@mkdir -p $(@D)
@@ -75,18 +78,21 @@ $(INTEG_BIN): $(INTEG_SRCS) $(wildcard tests/integration/*.h) $(LIB_A) $(UDP_ACT
 	$(CC) $(CPPFLAGS) $(CFLAGS) -DUDP_ACTOR=\"$(abspath $(UDP_ACTOR))\" -o $@ \
 		$(INTEG_SRCS) $(LIB_A) $(LDLIBS) -lcriterion
 
-run: $(CMD)
+# The two commands of README.md work from a fresh clone: they bring what is missing.
+run: deps mounts
+	@$(MAKE) --no-print-directory $(CMD)
 	./$(CMD)
 
 unit-test: $(UNIT_BIN)
-	$(UNIT_BIN)
+	./tests/run-criterion $(UNIT_BIN)
 
 # Needs root and BPF. Where they are missing the suite skips, and says why;
 # with CI=true a skip fails the run.
-integration-test: $(INTEG_BIN)
+integration-test: mounts $(INTEG_BIN)
 	./tests/run-criterion $(INTEG_BIN) --jobs 1
 
-test: unit-test integration-test
+test: deps
+	@$(MAKE) --no-print-directory unit-test integration-test
 
 format:
 	clang-format -i bpf/*.c bpf/*.h user/*.c user/*.h include/*.h tests/*/*.c

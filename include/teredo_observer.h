@@ -106,8 +106,51 @@ const char *teredo_observer_last_error(void);
 /* Name of an event type: "initial", "add", "change", "delete". */
 const char *teredo_port_event_type_name(enum teredo_port_event_type type);
 
+/*
+ * Callbacks, for programs without an event loop of their own. Every
+ * subscription with the same options in a process shares one loaded copy of
+ * the BPF programs and one dispatch thread, loaded with the first and
+ * detached with the last. Calls for a subscription never overlap and come in
+ * the order the kernel saw the events.
+ */
+typedef void (*teredo_port_callback)(void *ctx, const struct teredo_port_event *ev);
+
+struct teredo_subscription;
+
+/*
+ * Subscribe; with initial, the first call is TEREDO_PORT_INITIAL carrying the
+ * current port. opts NULL: defaults plus the environment. 0 or a negative errno.
+ */
+int teredo_subscribe(const struct teredo_options *opts, teredo_port_callback cb, void *ctx,
+		     bool initial, struct teredo_subscription **out);
+
+/*
+ * End a subscription: once it returns, no call follows, and a call in flight
+ * has returned. From inside that subscription's own callback it returns at
+ * once (the call in flight is the caller's). -EBADF for a subscription that
+ * is unknown or already ended: handles are checked, never trusted.
+ */
+int teredo_unsubscribe(struct teredo_subscription *sub);
+
+/*
+ * The current Teredo port: 1 and *port, or 0 when no Teredo client runs.
+ * Uses a live subscription's state when there is one, otherwise asks the
+ * kernel once. opts NULL: defaults plus the environment.
+ */
+int teredo_get_port(const struct teredo_options *opts, uint16_t *port);
+
+/*
+ * Diagnostics of the Windows-compatible layer: each failure there is passed
+ * here as its Windows code and our one-line reason. With no hook set and
+ * TEREDO_OBSERVER_DEBUG=1 in the environment they go to stderr.
+ */
+typedef void (*teredo_diagnostic_hook)(void *ctx, uint32_t code, const char *message);
+void teredo_set_diagnostic_hook(teredo_diagnostic_hook hook, void *ctx);
+
 #ifdef __cplusplus
 }
 #endif
+
+#include "teredo_netioapi.h"
 
 #endif

@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The Windows-compatible face (netioapi.h / iphlpapi.h): same names, types,
+ * values and semantics as Windows, for code ported from there.
+ *
+ *   NotifyTeredoPortChange(cb, ctx, InitialNotification, &handle)
+ *   GetTeredoPort(&port)
+ *   CancelMibChangeNotify2(handle)
+ *
+ * The callback's NotificationType follows the port (Windows documents no
+ * mapping; this is ours):
+ *   MibInitialNotification    once, first, port 0, when InitialNotification
+ *   MibAddInstance            a Teredo port appeared (port)
+ *   MibParameterNotification  the Teredo port moved to another live port (new port)
+ *   MibDeleteInstance         the last Teredo port went away (port 0)
+ *
+ * Unlike Windows, CancelMibChangeNotify2 called from inside the callback of
+ * the same registration does not deadlock: it returns NO_ERROR and no further
+ * call is made for that registration.
+ *
+ * Types and codes are guarded so that a program that also includes another
+ * Windows-compatibility header (winelib, mingw) still builds; define
+ * TEREDO_NO_WINDOWS_TYPES to bring your own.
+ */
+#ifndef TEREDO_NETIOAPI_H
+#define TEREDO_NETIOAPI_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if !defined(TEREDO_NO_WINDOWS_TYPES) && !defined(_WINDEF_) && !defined(_WINDEF_H) && \
+	!defined(_WINNT_) && !defined(__WINE_WINDEF_H)
+typedef uint32_t DWORD;
+typedef unsigned short USHORT;
+typedef unsigned char BOOLEAN;
+typedef void *PVOID;
+typedef void *HANDLE;
+#ifndef VOID
+#define VOID void
+#endif
+#endif
+
+#ifndef TRUE
+#define TRUE 1
+#endif
+#ifndef FALSE
+#define FALSE 0
+#endif
+
+#ifndef NETIO_STATUS
+#define NETIO_STATUS DWORD
+#endif
+#ifndef NETIOAPI_API
+#define NETIOAPI_API NETIO_STATUS
+#endif
+#ifndef NETIOAPI_API_
+#define NETIOAPI_API_
+#endif
+
+/* winerror.h */
+#ifndef NO_ERROR
+#define NO_ERROR 0L
+#endif
+#ifndef ERROR_ACCESS_DENIED
+#define ERROR_ACCESS_DENIED 5L
+#endif
+#ifndef ERROR_INVALID_HANDLE
+#define ERROR_INVALID_HANDLE 6L
+#endif
+#ifndef ERROR_NOT_ENOUGH_MEMORY
+#define ERROR_NOT_ENOUGH_MEMORY 8L
+#endif
+#ifndef ERROR_NOT_READY
+#define ERROR_NOT_READY 21L
+#endif
+#ifndef ERROR_NOT_SUPPORTED
+#define ERROR_NOT_SUPPORTED 50L
+#endif
+#ifndef ERROR_INVALID_PARAMETER
+#define ERROR_INVALID_PARAMETER 87L
+#endif
+
+#ifndef MIB_INVALID_TEREDO_PORT_NUMBER
+#define MIB_INVALID_TEREDO_PORT_NUMBER 0
+#endif
+
+#if !defined(TEREDO_NO_WINDOWS_TYPES) && !defined(_NETIOAPI_H_) && !defined(__WINE_NETIOAPI_H)
+typedef enum _MIB_NOTIFICATION_TYPE {
+	MibParameterNotification,
+	MibAddInstance,
+	MibDeleteInstance,
+	MibInitialNotification,
+} MIB_NOTIFICATION_TYPE,
+	*PMIB_NOTIFICATION_TYPE;
+
+typedef VOID(NETIOAPI_API_ *PTEREDO_PORT_CHANGE_CALLBACK)(PVOID CallerContext, USHORT Port,
+							   MIB_NOTIFICATION_TYPE NotificationType);
+#endif
+
+NETIOAPI_API NotifyTeredoPortChange(PTEREDO_PORT_CHANGE_CALLBACK Callback, PVOID CallerContext,
+				    BOOLEAN InitialNotification, HANDLE *NotificationHandle);
+NETIOAPI_API GetTeredoPort(USHORT *Port);
+NETIOAPI_API CancelMibChangeNotify2(HANDLE NotificationHandle);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
