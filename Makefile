@@ -62,7 +62,10 @@ $(BUILD)/lib/%.o: user/%.c $(SKEL) $(wildcard user/*.h include/*.h)
 $(LIB_A): $(LIB_OBJS)
 	$(AR) rcs $@ $^
 
-$(CMD): $(BUILD)/lib/command.o $(LIB_A)
+CMD_SRCS := user/command.c
+CMD_OBJS := $(CMD_SRCS:user/%.c=$(BUILD)/lib/%.o)
+
+$(CMD): $(CMD_OBJS) $(LIB_A)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(UDP_ACTOR): tests/helpers/udp_actor.c
