@@ -13,7 +13,8 @@ LIBBPF_CFLAGS := $(shell $(PKG_CONFIG) --cflags libbpf 2>/dev/null)
 LIBBPF_LIBS   := $(shell $(PKG_CONFIG) --libs libbpf 2>/dev/null)
 
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=gnu11 -Wall -Wextra -fPIC $(LIBBPF_CFLAGS)
+SANITIZE ?=
+CFLAGS   += -std=gnu11 -Wall -Wextra -fPIC $(LIBBPF_CFLAGS) $(SANITIZE)
 CPPFLAGS += -Iinclude -Iuser -I$(BUILD)
 LDLIBS   += $(LIBBPF_LIBS) -lelf -lz -lpthread
 
@@ -21,7 +22,8 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Iinclude -Ibpf \
 	      $(if $(MULTIARCH),-I/usr/include/$(MULTIARCH))
 
 LIB_SRCS := user/last_error.c user/cgroup2.c user/requirements.c user/kernel_source.c \
-	    user/port_state.c user/note_queue.c user/options.c user/observer.c
+	    user/port_state.c user/note_queue.c user/options.c user/observer.c \
+	    user/subscription.c user/windows_api.c
 LIB_OBJS := $(LIB_SRCS:user/%.c=$(BUILD)/lib/%.o)
 SKEL     := $(BUILD)/teredo_observer.bpf.skel.h
 LIB_A    := $(BUILD)/libteredo_observer.a
@@ -32,8 +34,9 @@ INTEG_SRCS := $(wildcard tests/integration/*.c)
 UNIT_BIN   := $(BUILD)/tests/unit
 INTEG_BIN  := $(BUILD)/tests/integration
 UDP_ACTOR  := $(BUILD)/tests/udp-actor
+STRESS     := $(BUILD)/tests/subscription-stress
 
-.PHONY: all deps mounts run test unit-test integration-test clean format
+.PHONY: all deps mounts run test unit-test integration-test tsan-test asan-test clean format
 
 all: $(CMD) $(LIB_A)
 
@@ -62,7 +65,7 @@ $(BUILD)/lib/%.o: user/%.c $(SKEL) $(wildcard user/*.h include/*.h)
 $(LIB_A): $(LIB_OBJS)
 	$(AR) rcs $@ $^
 
-CMD_SRCS := user/command.c
+CMD_SRCS := user/command.c user/event_exec.c user/sd_notify.c
 CMD_OBJS := $(CMD_SRCS:user/%.c=$(BUILD)/lib/%.o)
 
 $(CMD): $(CMD_OBJS) $(LIB_A)
@@ -76,9 +79,14 @@ $(UNIT_BIN): $(UNIT_SRCS) $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $(UNIT_SRCS) $(LIB_A) $(LDLIBS) -lcriterion
 
-$(INTEG_BIN): $(INTEG_SRCS) $(wildcard tests/integration/*.h) $(LIB_A) $(UDP_ACTOR)
+$(STRESS): tests/stress/subscription_stress.c $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -DUDP_ACTOR=\"$(abspath $(UDP_ACTOR))\" -o $@ \
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
+
+$(INTEG_BIN): $(INTEG_SRCS) $(wildcard tests/integration/*.h) $(LIB_A) $(UDP_ACTOR) $(STRESS)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -DUDP_ACTOR=\"$(abspath $(UDP_ACTOR))\" \
+		-DSUBSCRIPTION_STRESS=\"$(abspath $(STRESS))\" -o $@ \
 		$(INTEG_SRCS) $(LIB_A) $(LDLIBS) -lcriterion
 
 # The two commands of README.md work from a fresh clone: they bring what is missing.
@@ -96,9 +104,26 @@ integration-test: mounts $(INTEG_BIN)
 
 test: deps
 	@$(MAKE) --no-print-directory unit-test integration-test
+	@$(MAKE) --no-print-directory tsan-test asan-test
+
+# The library and its tests again under ThreadSanitizer and AddressSanitizer.
+# Criterion's allocator cannot live with ThreadSanitizer's memory layout, so
+# under TSan the concurrency scenarios run as the stress program alone.
+tsan-test: mounts
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/tsan SANITIZE=-fsanitize=thread \
+		$(BUILD)/tsan/tests/subscription-stress
+	TSAN_OPTIONS=halt_on_error=1 $(BUILD)/tsan/tests/subscription-stress
+
+asan-test:
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan \
+		SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer" \
+		unit-test integration-test
 
 format:
 	clang-format -i bpf/*.c bpf/*.h user/*.c user/*.h include/*.h tests/*/*.c
 
 clean:
 	rm -rf $(BUILD)
+
+# Keep the BPF object and skeleton between builds.
+.SECONDARY:

@@ -91,6 +91,13 @@ int teredo_observer_get_fd(const struct teredo_observer *obs);
  */
 int teredo_observer_receive(struct teredo_observer *obs, struct teredo_port_event *ev);
 
+/*
+ * Take in what the kernel has reported so far without receiving it: the
+ * events wait in the queue (the fd stays readable) and the current port
+ * below is up to date. 0 or a negative errno.
+ */
+int teredo_observer_update(struct teredo_observer *obs);
+
 /* The current Teredo port (0 when none), counting events not yet received. */
 uint16_t teredo_observer_current_port(const struct teredo_observer *obs);
 

@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "event_exec.h"
+#include "sd_notify.h"
 #include "teredo_observer.h"
 
 enum exit_status {
@@ -21,10 +23,12 @@ enum exit_status {
 	EXIT_FAILURE_ = 1,
 	EXIT_USAGE = 2,
 	EXIT_NO_CLIENT = 3,
+	KEEP_WATCHING = -1, /* not an exit status: nothing ends the watch yet */
 };
 
 struct command {
 	struct teredo_options opts;
+	struct event_exec exec;
 	bool json;
 	bool get;
 };
@@ -45,6 +49,11 @@ static void usage(FILE *out)
 		"\n"
 		"  get                 print the current Teredo port and exit (3: no client)\n"
 		"  --json              one JSON object per line\n"
+		"  --exec CMD          run CMD with /bin/sh -c for each event, one at a time,\n"
+		"                      the event in TEREDO_EVENT, TEREDO_PORT, TEREDO_OLD_PORT,\n"
+		"                      TEREDO_PID, TEREDO_COMM and TEREDO_NETNS\n"
+		"  --exec-timeout SECONDS\n"
+		"                      kill a command still running after SECONDS (default %d)\n"
 		"  --comm NAME         processes named NAME are the client (repeatable;\n"
 		"                      default: miredo)\n"
 		"  --pid PID           process PID and its children are the client\n"
@@ -53,7 +62,11 @@ static void usage(FILE *out)
 		"  --all-netns         watch every network namespace, not just this one\n"
 		"  -v, --verbose       show libbpf's diagnostics\n"
 		"  -h, --help          show this help\n"
-		"  -V, --version       show the version\n");
+		"  -V, --version       show the version\n"
+		"\n"
+		"Exit status: 0 stopped by SIGINT/SIGTERM or done, 1 failure, 2 usage error,\n"
+		"3 (get) no Teredo client. See teredo-observer(8).\n",
+		EVENT_EXEC_DEFAULT_TIMEOUT);
 }
 
 static int usage_error(const char *fmt, const char *arg)
@@ -65,58 +78,90 @@ static int usage_error(const char *fmt, const char *arg)
 	return EXIT_USAGE;
 }
 
-enum { OPT_JSON = 256, OPT_COMM, OPT_PID, OPT_CGROUP, OPT_MATCH_TRAFFIC, OPT_ALL_NETNS };
+enum {
+	OPT_JSON = 256,
+	OPT_COMM,
+	OPT_PID,
+	OPT_CGROUP,
+	OPT_MATCH_TRAFFIC,
+	OPT_ALL_NETNS,
+	OPT_EXEC,
+	OPT_EXEC_TIMEOUT,
+};
+
+static const struct option longopts[] = {
+	{"json", no_argument, NULL, OPT_JSON},
+	{"comm", required_argument, NULL, OPT_COMM},
+	{"pid", required_argument, NULL, OPT_PID},
+	{"cgroup", required_argument, NULL, OPT_CGROUP},
+	{"match-traffic", no_argument, NULL, OPT_MATCH_TRAFFIC},
+	{"all-netns", no_argument, NULL, OPT_ALL_NETNS},
+	{"exec", required_argument, NULL, OPT_EXEC},
+	{"exec-timeout", required_argument, NULL, OPT_EXEC_TIMEOUT},
+	{"verbose", no_argument, NULL, 'v'},
+	{"help", no_argument, NULL, 'h'},
+	{"version", no_argument, NULL, 'V'},
+	{0},
+};
+
+/* One option: EXIT_OK, or EXIT_USAGE once said why. */
+static int apply_option(struct command *cmd, int c, bool *default_comms)
+{
+	switch (c) {
+	case OPT_JSON:
+		cmd->json = true;
+		break;
+	case OPT_COMM:
+		/* The first --comm replaces the default name instead of adding to it. */
+		if (*default_comms)
+			cmd->opts.n_comms = 0;
+		*default_comms = false;
+		if (teredo_options_add_comm(&cmd->opts, optarg))
+			return usage_error("%s", teredo_observer_last_error());
+		break;
+	case OPT_PID:
+		if (teredo_parse_pid(optarg, &cmd->opts.pid))
+			return usage_error("%s", teredo_observer_last_error());
+		break;
+	case OPT_CGROUP:
+		cmd->opts.cgroup = optarg;
+		break;
+	case OPT_MATCH_TRAFFIC:
+		cmd->opts.match_traffic = true;
+		break;
+	case OPT_ALL_NETNS:
+		cmd->opts.all_netns = true;
+		break;
+	case OPT_EXEC:
+		if (!optarg[0])
+			return usage_error("%s", "--exec needs a command");
+		cmd->exec.command = optarg;
+		break;
+	case OPT_EXEC_TIMEOUT:
+		if (event_exec_parse_timeout(optarg, &cmd->exec.timeout_s))
+			return usage_error(
+				"--exec-timeout '%s': expected whole seconds, 1 to 86400", optarg);
+		break;
+	case 'v':
+		cmd->opts.verbose = true;
+		break;
+	}
+	return EXIT_OK;
+}
 
 static int parse_args(struct command *cmd, int argc, char **argv, bool *done)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "comm", required_argument, NULL, OPT_COMM },
-		{ "pid", required_argument, NULL, OPT_PID },
-		{ "cgroup", required_argument, NULL, OPT_CGROUP },
-		{ "match-traffic", no_argument, NULL, OPT_MATCH_TRAFFIC },
-		{ "all-netns", no_argument, NULL, OPT_ALL_NETNS },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ 0 },
-	};
 	bool default_comms = true;
-	int c;
+	int c, status;
 
 	*done = false;
 	teredo_options_init(&cmd->opts);
+	cmd->exec.timeout_s = EVENT_EXEC_DEFAULT_TIMEOUT;
 	if (teredo_options_from_env(&cmd->opts))
 		return usage_error("%s", teredo_observer_last_error());
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":vhV", longopts, NULL)) != -1) {
 		switch (c) {
-		case OPT_JSON:
-			cmd->json = true;
-			break;
-		case OPT_COMM:
-			if (default_comms)
-				cmd->opts.n_comms = 0;
-			default_comms = false;
-			if (teredo_options_add_comm(&cmd->opts, optarg))
-				return usage_error("%s", teredo_observer_last_error());
-			break;
-		case OPT_PID:
-			if (teredo_parse_pid(optarg, &cmd->opts.pid))
-				return usage_error("%s", teredo_observer_last_error());
-			break;
-		case OPT_CGROUP:
-			cmd->opts.cgroup = optarg;
-			break;
-		case OPT_MATCH_TRAFFIC:
-			cmd->opts.match_traffic = true;
-			break;
-		case OPT_ALL_NETNS:
-			cmd->opts.all_netns = true;
-			break;
-		case 'v':
-			cmd->opts.verbose = true;
-			break;
 		case 'h':
 			usage(stdout);
 			*done = true;
@@ -127,8 +172,12 @@ static int parse_args(struct command *cmd, int argc, char **argv, bool *done)
 			return EXIT_OK;
 		case ':':
 			return usage_error("option %s needs a value", argv[optind - 1]);
-		default:
+		case '?':
 			return usage_error("unknown option %s", argv[optind - 1]);
+		default:
+			status = apply_option(cmd, c, &default_comms);
+			if (status != EXIT_OK)
+				return status;
 		}
 	}
 	if (optind < argc && strcmp(argv[optind], "get") == 0) {
@@ -137,6 +186,8 @@ static int parse_args(struct command *cmd, int argc, char **argv, bool *done)
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (cmd->get && cmd->exec.command)
+		return usage_error("%s", "--exec is for watching, not for get");
 	return EXIT_OK;
 }
 
@@ -152,6 +203,7 @@ static void format_time(char *buf, size_t len)
 	snprintf(buf + n, len - n, ".%03ld", now.tv_nsec / 1000000);
 }
 
+/* Bytes outside printable ASCII are escaped, so every line stays valid JSON. */
 static void print_json_string(const char *s)
 {
 	putchar('"');
@@ -160,7 +212,7 @@ static void print_json_string(const char *s)
 
 		if (c == '"' || c == '\\')
 			printf("\\%c", c);
-		else if (c < 0x20)
+		else if (c < 0x20 || c >= 0x7f)
 			printf("\\u%04x", c);
 		else
 			putchar(c);
@@ -168,7 +220,21 @@ static void print_json_string(const char *s)
 	putchar('"');
 }
 
-static void print_event(const struct command *cmd, const struct teredo_port_event *ev)
+/*
+ * Push the line out now: scripts wait for it. KEEP_WATCHING, or the status
+ * to exit with: a reader that went away (EPIPE) ends us quietly.
+ */
+static int flush_output(void)
+{
+	if (fflush(stdout) == 0 && !ferror(stdout))
+		return KEEP_WATCHING;
+	if (errno == EPIPE)
+		return EXIT_OK;
+	fprintf(stderr, "teredo-observer: cannot write to standard output: %s\n", strerror(errno));
+	return EXIT_FAILURE_;
+}
+
+static int print_event(const struct command *cmd, const struct teredo_port_event *ev)
 {
 	const char *type = teredo_port_event_type_name(ev->type);
 	char when[64];
@@ -178,84 +244,202 @@ static void print_event(const struct command *cmd, const struct teredo_port_even
 		printf("{\"type\": \"%s\", \"port\": %u, \"old_port\": %u, \"family\": \"%s\", "
 		       "\"pid\": %d, \"comm\": ",
 		       type, ev->port, ev->old_port,
-		       ev->family == 10 ? "ipv6" : ev->family == 2 ? "ipv4" : "", (int)ev->pid);
+		       ev->family == 10	 ? "ipv6"
+		       : ev->family == 2 ? "ipv4"
+					 : "",
+		       (int)ev->pid);
 		print_json_string(ev->comm);
 		printf(", \"netns\": %u, \"ktime_ns\": %llu, \"cookie\": %llu, \"time\": \"%s\"}\n",
-		       ev->netns, (unsigned long long)ev->ktime_ns,
-		       (unsigned long long)ev->cookie, when);
+		       ev->netns, (unsigned long long)ev->ktime_ns, (unsigned long long)ev->cookie,
+		       when);
 	} else {
-		printf("%s %-7s port %-5u (was %u) pid %d comm %s netns %u\n", when, type,
-		       ev->port, ev->old_port, (int)ev->pid, ev->comm[0] ? ev->comm : "-",
-		       ev->netns);
+		printf("%s %-7s port %-5u (was %u) pid %d comm %s netns %u\n", when, type, ev->port,
+		       ev->old_port, (int)ev->pid, ev->comm[0] ? ev->comm : "-", ev->netns);
 	}
-	fflush(stdout);
+	return flush_output();
+}
+
+/* Under systemd, `systemctl status` shows the current port. */
+static void notify_status(uint16_t port)
+{
+	char state[64];
+	int err;
+
+	snprintf(state, sizeof(state), "STATUS=Teredo port %u%s", port, port ? "" : " (none)");
+	err = sd_notify_send(state);
+	if (err)
+		fprintf(stderr, "teredo-observer: cannot notify systemd: %s\n", strerror(-err));
+}
+
+/* Type=notify: ready once the initial state is out, so dependents see it. */
+static int notify_ready(void)
+{
+	int err = sd_notify_send("READY=1");
+
+	if (!err)
+		return KEEP_WATCHING;
+	fprintf(stderr, "teredo-observer: cannot tell systemd we are ready ($NOTIFY_SOCKET): %s\n",
+		strerror(-err));
+	return EXIT_FAILURE_;
+}
+
+static int handle_event(const struct command *cmd, const struct teredo_port_event *ev)
+{
+	int status = print_event(cmd, ev);
+
+	if (status != KEEP_WATCHING)
+		return status;
+	notify_status(ev->port);
+	/* A failing or hanging command was reported; it never stops the observer. */
+	if (cmd->exec.command)
+		(void)event_exec_run(&cmd->exec, ev);
+	return KEEP_WATCHING;
+}
+
+/* Handle every event waiting, in order. KEEP_WATCHING or the exit status. */
+static int drain_events(const struct command *cmd, struct teredo_observer *obs)
+{
+	struct teredo_port_event ev;
+	int n, status;
+
+	while (!stop_requested) {
+		n = teredo_observer_receive(obs, &ev);
+		if (n == 0)
+			break;
+		if (n < 0) {
+			fprintf(stderr, "teredo-observer: %s\n", teredo_observer_last_error());
+			return EXIT_FAILURE_;
+		}
+		status = handle_event(cmd, &ev);
+		if (status != KEEP_WATCHING)
+			return status;
+	}
+	return KEEP_WATCHING;
+}
+
+/*
+ * Wait for events, and for the reader of our stdout to go away: a pipe's
+ * write end reports POLLERR then, so `... | head -1` ends us without waiting
+ * for the next event to fail to write.
+ */
+static int wait_events(struct pollfd pfd[2], const sigset_t *wait_mask)
+{
+	if (ppoll(pfd, 2, NULL, wait_mask) < 0 && errno != EINTR) {
+		fprintf(stderr, "teredo-observer: poll: %s\n", strerror(errno));
+		return EXIT_FAILURE_;
+	}
+	if (pfd[1].revents & POLLNVAL)
+		pfd[1].fd = -1; /* no stdout at all: writing will say so */
+	else if (pfd[1].revents & (POLLERR | POLLHUP))
+		return EXIT_OK;
+	return KEEP_WATCHING;
+}
+
+static int watch(const struct command *cmd, struct teredo_observer *obs, const sigset_t *wait_mask)
+{
+	struct pollfd pfd[2] = {
+		{.fd = teredo_observer_get_fd(obs), .events = POLLIN},
+		{.fd = STDOUT_FILENO, .events = 0},
+	};
+	int status;
+
+	/* The observer starts with the initial event queued: print it, then say ready. */
+	status = drain_events(cmd, obs);
+	if (status == KEEP_WATCHING)
+		status = notify_ready();
+	while (status == KEEP_WATCHING && !stop_requested) {
+		status = wait_events(pfd, wait_mask);
+		if (status == KEEP_WATCHING)
+			status = drain_events(cmd, obs);
+	}
+	return status == KEEP_WATCHING ? EXIT_OK : status;
 }
 
 static int run_get(struct teredo_observer *obs)
 {
 	uint16_t port = teredo_observer_current_port(obs);
+	int status;
 
 	if (!port) {
 		fprintf(stderr, "teredo-observer: no Teredo client is running\n");
 		return EXIT_NO_CLIENT;
 	}
 	printf("%u\n", port);
-	return EXIT_OK;
+	status = flush_output();
+	return status == KEEP_WATCHING ? EXIT_OK : status;
 }
 
-static int drain_events(const struct command *cmd, struct teredo_observer *obs)
+/*
+ * SIGINT/SIGTERM only set a flag (SA_RESTART keeps the library's system calls
+ * going while it loads). Once watching, they stay blocked except inside
+ * ppoll(), so one arriving just before we wait is not missed.
+ */
+static int catch_stop_signals(void)
 {
-	struct teredo_port_event ev;
-	int n;
+	struct sigaction sa = {.sa_handler = request_stop, .sa_flags = SA_RESTART};
+	struct sigaction ignore = {.sa_handler = SIG_IGN};
 
-	while ((n = teredo_observer_receive(obs, &ev)) > 0)
-		print_event(cmd, &ev);
-	if (n < 0)
-		fprintf(stderr, "teredo-observer: %s\n", teredo_observer_last_error());
-	return n;
-}
-
-static int watch(const struct command *cmd, struct teredo_observer *obs)
-{
-	struct pollfd pfd = { .fd = teredo_observer_get_fd(obs), .events = POLLIN };
-
-	while (!stop_requested) {
-		if (drain_events(cmd, obs) < 0)
-			return EXIT_FAILURE_;
-		if (poll(&pfd, 1, -1) < 0 && errno != EINTR) {
-			fprintf(stderr, "teredo-observer: poll: %s\n", strerror(errno));
-			return EXIT_FAILURE_;
-		}
-	}
-	return EXIT_OK;
-}
-
-static void handle_signals(void)
-{
-	struct sigaction sa = { .sa_handler = request_stop };
-
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	sigemptyset(&sa.sa_mask);
+	sigemptyset(&ignore.sa_mask);
 	/* A closed stdout pipe ends us quietly through the write error, not a signal. */
-	signal(SIGPIPE, SIG_IGN);
+	if (sigaction(SIGINT, &sa, NULL) || sigaction(SIGTERM, &sa, NULL) ||
+	    sigaction(SIGPIPE, &ignore, NULL))
+		return -errno;
+	return 0;
+}
+
+static int block_stop_signals(sigset_t *wait_mask)
+{
+	sigset_t stop;
+
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	if (sigprocmask(SIG_BLOCK, &stop, wait_mask))
+		return -errno;
+	sigdelset(wait_mask, SIGINT);
+	sigdelset(wait_mask, SIGTERM);
+	return 0;
+}
+
+static int observe(struct command *cmd)
+{
+	struct teredo_observer *obs;
+	sigset_t wait_mask;
+	int status, err;
+
+	if (teredo_observer_new(&cmd->opts, &obs)) {
+		fprintf(stderr, "teredo-observer: %s\n", teredo_observer_last_error());
+		return EXIT_FAILURE_;
+	}
+	err = block_stop_signals(&wait_mask);
+	if (err) {
+		fprintf(stderr, "teredo-observer: sigprocmask: %s\n", strerror(-err));
+		status = EXIT_FAILURE_;
+	} else if (cmd->get) {
+		status = run_get(obs);
+	} else {
+		cmd->exec.stop = &stop_requested;
+		cmd->exec.wait_mask = &wait_mask;
+		status = watch(cmd, obs, &wait_mask);
+	}
+	teredo_observer_free(obs);
+	return status;
 }
 
 int main(int argc, char **argv)
 {
-	struct teredo_observer *obs;
-	struct command cmd = { 0 };
+	struct command cmd = {0};
 	bool done;
-	int status;
+	int status, err;
 
 	status = parse_args(&cmd, argc, argv, &done);
 	if (status != EXIT_OK || done)
 		return status;
-	handle_signals();
-	if (teredo_observer_new(&cmd.opts, &obs)) {
-		fprintf(stderr, "teredo-observer: %s\n", teredo_observer_last_error());
+	err = catch_stop_signals();
+	if (err) {
+		fprintf(stderr, "teredo-observer: sigaction: %s\n", strerror(-err));
 		return EXIT_FAILURE_;
 	}
-	status = cmd.get ? run_get(obs) : watch(&cmd, obs);
-	teredo_observer_free(obs);
-	return status;
+	return observe(&cmd);
 }

@@ -195,6 +195,11 @@ int teredo_observer_receive(struct teredo_observer *obs, struct teredo_port_even
 	return 1;
 }
 
+int teredo_observer_update(struct teredo_observer *obs)
+{
+	return obs ? pump_source(obs) : set_last_error(-EINVAL, "observer is NULL");
+}
+
 uint16_t teredo_observer_current_port(const struct teredo_observer *obs)
 {
 	const struct port_holder *h = obs ? port_state_current(&obs->state) : NULL;

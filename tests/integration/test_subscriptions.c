@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Subscriptions at scale (tests/stress/subscription_stress.c), their sharing
+ * of one loaded copy of the programs, and the native callback API.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <errno.h>
+#include <sys/socket.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "actor.h"
+#include "observe.h"
+#include "teredo_observer.h"
+
+static struct actor *client;
+
+static void teardown(void)
+{
+	actor_kill(client);
+	client = NULL;
+}
+
+TestSuite(subscriptions, .fini = teardown, .timeout = 180);
+
+static VOID ignore_call(PVOID ctx, USHORT port, MIB_NOTIFICATION_TYPE type)
+{
+	(void)ctx;
+	(void)port;
+	(void)type;
+}
+
+/* The scenario lives in a program of its own, which ThreadSanitizer also runs. */
+Test(subscriptions, hundreds_from_many_threads_each_get_every_event)
+{
+	int status;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root (CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN): run as root");
+	status = system(SUBSCRIPTION_STRESS);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		  "subscription-stress failed (status %d): see its output above", status);
+}
+
+static int bpf_program_fds(void)
+{
+	char link[64], path[300];
+	struct dirent *d;
+	DIR *dir = opendir("/proc/self/fd");
+	int n = 0;
+
+	cr_assert_not_null(dir);
+	while ((d = readdir(dir))) {
+		ssize_t len;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", d->d_name);
+		len = readlink(path, link, sizeof(link) - 1);
+		if (len <= 0)
+			continue;
+		link[len] = '\0';
+		if (!strcmp(link, "anon_inode:bpf-prog"))
+			n++;
+	}
+	closedir(dir);
+	return n;
+}
+
+Test(subscriptions, one_loaded_copy_serves_every_registration)
+{
+	HANDLE a, b;
+	int loaded;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root (CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN): run as root");
+	cr_assert_eq(bpf_program_fds(), 0);
+	cr_assert_eq(NotifyTeredoPortChange(ignore_call, NULL, TRUE, &a), NO_ERROR);
+	loaded = bpf_program_fds();
+	cr_assert_gt(loaded, 0, "the first registration loads the programs");
+	cr_assert_eq(NotifyTeredoPortChange(ignore_call, NULL, FALSE, &b), NO_ERROR);
+	cr_assert_eq(bpf_program_fds(), loaded, "the second shares them");
+	cr_assert_eq(CancelMibChangeNotify2(a), NO_ERROR);
+	cr_assert_eq(bpf_program_fds(), loaded, "still in use by the second");
+	cr_assert_eq(CancelMibChangeNotify2(b), NO_ERROR);
+	cr_assert_eq(bpf_program_fds(), 0, "the last cancel detaches and unloads");
+}
+
+struct native_log {
+	pthread_mutex_t lock;
+	struct teredo_port_event evs[8];
+	int n;
+};
+
+static void log_native(void *ctx, const struct teredo_port_event *ev)
+{
+	struct native_log *log = ctx;
+
+	pthread_mutex_lock(&log->lock);
+	if (log->n < 8)
+		log->evs[log->n++] = *ev;
+	pthread_mutex_unlock(&log->lock);
+}
+
+static int logged(struct native_log *log)
+{
+	int n;
+
+	pthread_mutex_lock(&log->lock);
+	n = log->n;
+	pthread_mutex_unlock(&log->lock);
+	return n;
+}
+
+Test(subscriptions, native_callback_with_full_detail)
+{
+	struct native_log log = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct teredo_subscription *sub;
+	struct teredo_options o;
+	long port;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root (CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN): run as root");
+	client = actor_start("miredo");
+	actor_do(client, "socket6");
+	port = actor_do(client, "bind 0");
+	teredo_options_init(&o);
+	cr_assert_eq(teredo_subscribe(&o, log_native, &log, true, &sub), 0, "%s",
+		     teredo_observer_last_error());
+	for (int i = 0; i < 500 && logged(&log) < 1; i++)
+		usleep(10 * 1000);
+	cr_assert_eq(log.evs[0].type, TEREDO_PORT_INITIAL);
+	cr_assert_eq(log.evs[0].port, port, "the native initial event carries the current port");
+	actor_do(client, "close");
+	for (int i = 0; i < 500 && logged(&log) < 2; i++)
+		usleep(10 * 1000);
+	cr_assert_eq(log.evs[1].type, TEREDO_PORT_DELETED);
+	cr_assert_eq(log.evs[1].old_port, port);
+	cr_assert_eq(log.evs[1].pid, client->pid);
+	cr_assert_eq(log.evs[1].family, AF_INET6);
+	cr_assert_eq(log.evs[1].netns, own_netns());
+	cr_assert_eq(teredo_unsubscribe(sub), 0);
+	cr_assert_eq(teredo_unsubscribe(sub), -EBADF);
+	cr_assert_eq(teredo_unsubscribe(NULL), -EINVAL);
+	cr_assert_eq(teredo_subscribe(&o, NULL, NULL, true, &sub), -EINVAL);
+	cr_assert_null(sub);
+}

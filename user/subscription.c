@@ -1,0 +1,521 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Callback subscriptions. Every subscription with the same options in a
+ * process shares a hub: one observer (one loaded copy of the BPF programs)
+ * and one dispatch thread that calls the callbacks, so that calls for a
+ * subscription never overlap and come in the kernel's order.
+ *
+ * Handles are ids, never reused, looked up in a table before use: a stale,
+ * foreign or doubly-cancelled handle is found missing, never dereferenced.
+ *
+ * Locks: registry_lock (hubs and handles), then hub->lock (a hub's
+ * subscribers and its observer). No lock is held while a callback runs, so a
+ * callback may subscribe and unsubscribe freely.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "last_error.h"
+#include "subscription.h"
+#include "teredo_event.h"
+
+struct hub;
+
+struct teredo_subscription {
+	uintptr_t id;
+	struct hub *hub;
+	teredo_port_callback cb;
+	void *ctx;
+	void (*release)(void *ctx);
+	bool needs_initial;
+	bool cancelled;
+	int refs; /* the handle table's, plus one per delivery in progress */
+};
+
+struct hub {
+	struct teredo_options opts; /* strings point into the arrays below */
+	char comms[TEREDO_OBSERVER_MAX_COMMS][TEREDO_COMM_LEN];
+	char cgroup[PATH_MAX];
+	struct teredo_observer *obs;
+	pthread_t thread;
+	int wake_fd;
+	pthread_mutex_t lock;
+	pthread_cond_t callback_done;
+	struct teredo_subscription **subs;
+	size_t n_subs, cap_subs;
+	struct teredo_subscription *in_callback;
+	uint16_t delivered_port; /* the port as the callbacks know it */
+	bool stopping;
+	bool frees_itself; /* stopped from its own callback: nobody joins it */
+	struct hub *next;
+};
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct hub *hubs;
+static struct teredo_subscription **handles;
+static size_t n_handles, cap_handles;
+/* Start far from small integers so a stray int is never a valid handle. */
+static uintptr_t next_id = 0x7e7ed000;
+
+int resolve_options(const struct teredo_options *opts, struct teredo_options *out)
+{
+	if (opts) {
+		*out = *opts;
+		return 0;
+	}
+	teredo_options_init(out);
+	return teredo_options_from_env(out);
+}
+
+static bool same_options(const struct teredo_options *a, const struct teredo_options *b)
+{
+	if (a->n_comms != b->n_comms || a->pid != b->pid || a->match_traffic != b->match_traffic ||
+	    a->all_netns != b->all_netns || a->ring_bytes != b->ring_bytes ||
+	    !a->cgroup != !b->cgroup || (a->cgroup && strcmp(a->cgroup, b->cgroup)))
+		return false;
+	for (size_t i = 0; i < a->n_comms; i++)
+		if (strcmp(a->comms[i], b->comms[i]))
+			return false;
+	return true;
+}
+
+static void copy_options(struct hub *hub, const struct teredo_options *opts)
+{
+	hub->opts = *opts;
+	for (size_t i = 0; i < opts->n_comms; i++) {
+		strncpy(hub->comms[i], opts->comms[i], TEREDO_COMM_LEN - 1);
+		hub->opts.comms[i] = hub->comms[i];
+	}
+	if (opts->cgroup) {
+		strncpy(hub->cgroup, opts->cgroup, sizeof(hub->cgroup) - 1);
+		hub->opts.cgroup = hub->cgroup;
+	}
+}
+
+static int grow_array(void *arrayp, size_t *cap, size_t need)
+{
+	void **array = arrayp;
+	size_t new_cap;
+	void *grown;
+
+	if (need <= *cap)
+		return 0;
+	new_cap = *cap ? *cap * 2 : 16;
+	grown = realloc(*array, new_cap * sizeof(void *));
+	if (!grown)
+		return -ENOMEM;
+	*array = grown;
+	*cap = new_cap;
+	return 0;
+}
+
+static void drop_ref_locked(struct teredo_subscription *sub)
+{
+	if (--sub->refs)
+		return;
+	if (sub->release)
+		sub->release(sub->ctx);
+	free(sub);
+}
+
+static void wake(struct hub *hub)
+{
+	uint64_t one = 1;
+
+	/* Only fails when the counter is saturated, and then it is readable anyway. */
+	if (write(hub->wake_fd, &one, sizeof(one)) < 0)
+		return;
+}
+
+/* Call one subscriber, first with its initial event if it still owes one. */
+static void call_one(struct hub *hub, struct teredo_subscription *sub,
+		     const struct teredo_port_event *ev)
+{
+	struct teredo_port_event initial = { .type = TEREDO_PORT_INITIAL };
+	bool owes_initial;
+
+	pthread_mutex_lock(&hub->lock);
+	if (sub->cancelled || (!ev && !sub->needs_initial)) {
+		pthread_mutex_unlock(&hub->lock);
+		return;
+	}
+	owes_initial = sub->needs_initial;
+	sub->needs_initial = false;
+	initial.port = hub->delivered_port;
+	hub->in_callback = sub;
+	pthread_mutex_unlock(&hub->lock);
+
+	if (owes_initial)
+		sub->cb(sub->ctx, &initial);
+	pthread_mutex_lock(&hub->lock);
+	if (ev && !sub->cancelled) {
+		pthread_mutex_unlock(&hub->lock);
+		sub->cb(sub->ctx, ev);
+		pthread_mutex_lock(&hub->lock);
+	}
+	hub->in_callback = NULL;
+	pthread_cond_broadcast(&hub->callback_done);
+	pthread_mutex_unlock(&hub->lock);
+}
+
+/* Deliver ev (NULL: only owed initial events) to every current subscriber. */
+static void deliver(struct hub *hub, const struct teredo_port_event *ev)
+{
+	struct teredo_subscription **batch;
+	size_t n;
+
+	pthread_mutex_lock(&hub->lock);
+	n = hub->n_subs;
+	batch = n ? malloc(n * sizeof(*batch)) : NULL;
+	if (n && !batch) {
+		pthread_mutex_unlock(&hub->lock);
+		return; /* out of memory: nothing sane to do but skip */
+	}
+	for (size_t i = 0; i < n; i++) {
+		batch[i] = hub->subs[i];
+		batch[i]->refs++;
+	}
+	pthread_mutex_unlock(&hub->lock);
+
+	for (size_t i = 0; i < n; i++)
+		call_one(hub, batch[i], ev);
+
+	pthread_mutex_lock(&hub->lock);
+	for (size_t i = 0; i < n; i++)
+		drop_ref_locked(batch[i]);
+	pthread_mutex_unlock(&hub->lock);
+	free(batch);
+}
+
+static bool next_event(struct hub *hub, struct teredo_port_event *ev)
+{
+	int n;
+
+	pthread_mutex_lock(&hub->lock);
+	n = teredo_observer_receive(hub->obs, ev);
+	pthread_mutex_unlock(&hub->lock);
+	return n == 1;
+}
+
+static void deliver_event(struct hub *hub, const struct teredo_port_event *ev)
+{
+	deliver(hub, ev);
+	pthread_mutex_lock(&hub->lock);
+	hub->delivered_port = ev->port;
+	pthread_mutex_unlock(&hub->lock);
+}
+
+static void hub_destroy(struct hub *hub)
+{
+	teredo_observer_free(hub->obs);
+	if (hub->wake_fd >= 0)
+		close(hub->wake_fd);
+	pthread_mutex_destroy(&hub->lock);
+	pthread_cond_destroy(&hub->callback_done);
+	free(hub->subs);
+	free(hub);
+}
+
+static bool hub_stopping(struct hub *hub)
+{
+	bool stopping;
+
+	pthread_mutex_lock(&hub->lock);
+	stopping = hub->stopping;
+	pthread_mutex_unlock(&hub->lock);
+	return stopping;
+}
+
+static void *dispatch(void *arg)
+{
+	struct hub *hub = arg;
+	struct pollfd fds[2] = {
+		{ .fd = teredo_observer_get_fd(hub->obs), .events = POLLIN },
+		{ .fd = hub->wake_fd, .events = POLLIN },
+	};
+	struct teredo_port_event ev;
+	uint64_t count;
+	bool frees_itself;
+
+	while (!hub_stopping(hub)) {
+		if (poll(fds, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (fds[1].revents && read(hub->wake_fd, &count, sizeof(count)) < 0)
+			continue;
+		deliver(hub, NULL);
+		while (!hub_stopping(hub) && next_event(hub, &ev))
+			if (ev.type != TEREDO_PORT_INITIAL)
+				deliver_event(hub, &ev);
+	}
+	pthread_mutex_lock(&hub->lock);
+	frees_itself = hub->frees_itself;
+	pthread_mutex_unlock(&hub->lock);
+	if (frees_itself)
+		hub_destroy(hub);
+	return NULL;
+}
+
+static int hub_create(const struct teredo_options *opts, struct hub **out)
+{
+	struct hub *hub = calloc(1, sizeof(*hub));
+	struct teredo_port_event initial;
+	int err;
+
+	if (!hub)
+		return set_last_error(-ENOMEM, "out of memory");
+	copy_options(hub, opts);
+	pthread_mutex_init(&hub->lock, NULL);
+	pthread_cond_init(&hub->callback_done, NULL);
+	hub->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (hub->wake_fd < 0) {
+		err = set_last_error(-errno, "eventfd: %s", strerror(errno));
+		goto cleanup;
+	}
+	err = teredo_observer_new(&hub->opts, &hub->obs);
+	if (err)
+		goto cleanup;
+	/* The observer's own initial event is where the callbacks' knowledge starts. */
+	if (teredo_observer_receive(hub->obs, &initial) == 1)
+		hub->delivered_port = initial.port;
+	err = -pthread_create(&hub->thread, NULL, dispatch, hub);
+	if (err) {
+		set_last_error(err, "cannot start the dispatch thread: %s", strerror(-err));
+		goto cleanup;
+	}
+	*out = hub;
+	return 0;
+cleanup:
+	hub_destroy(hub);
+	return err;
+}
+
+static struct hub *find_hub(const struct teredo_options *opts)
+{
+	for (struct hub *h = hubs; h; h = h->next)
+		if (same_options(&h->opts, opts))
+			return h;
+	return NULL;
+}
+
+static void unlink_hub(struct hub *hub)
+{
+	for (struct hub **p = &hubs; *p; p = &(*p)->next)
+		if (*p == hub) {
+			*p = hub->next;
+			return;
+		}
+}
+
+static int add_subscriber(struct hub *hub, struct teredo_subscription *sub)
+{
+	int err;
+
+	pthread_mutex_lock(&hub->lock);
+	err = grow_array(&hub->subs, &hub->cap_subs, hub->n_subs + 1);
+	if (!err)
+		hub->subs[hub->n_subs++] = sub;
+	pthread_mutex_unlock(&hub->lock);
+	return err;
+}
+
+/* The hub a new subscription joins, made (and its programs loaded) if need be. */
+static int hub_for(const struct teredo_options *opts, struct hub **out, bool *created)
+{
+	int err;
+
+	*out = find_hub(opts);
+	*created = !*out;
+	if (*out)
+		return 0;
+	err = hub_create(opts, out);
+	if (err)
+		return err;
+	(*out)->next = hubs;
+	hubs = *out;
+	return 0;
+}
+
+static void stop_hub(struct hub *hub);
+
+int subscribe_with_release(const struct teredo_options *opts, teredo_port_callback cb, void *ctx,
+			   void (*release)(void *ctx), bool initial,
+			   struct teredo_subscription **out)
+{
+	struct teredo_options resolved;
+	struct teredo_subscription *sub;
+	struct hub *hub;
+	bool created;
+	int err;
+
+	if (out)
+		*out = NULL;
+	if (!cb || !out)
+		return set_last_error(-EINVAL, "a callback and a place for the handle are needed");
+	err = resolve_options(opts, &resolved);
+	if (err)
+		return err;
+	sub = calloc(1, sizeof(*sub));
+	if (!sub)
+		return set_last_error(-ENOMEM, "out of memory");
+	pthread_mutex_lock(&registry_lock);
+	err = grow_array(&handles, &cap_handles, n_handles + 1);
+	if (err) {
+		err = set_last_error(-ENOMEM, "out of memory");
+		goto unlock;
+	}
+	err = hub_for(&resolved, &hub, &created);
+	if (err)
+		goto unlock;
+	*sub = (struct teredo_subscription){ .id = next_id++, .hub = hub, .cb = cb, .ctx = ctx,
+					     .release = release, .needs_initial = initial,
+					     .refs = 1 };
+	err = add_subscriber(hub, sub);
+	if (err) {
+		err = set_last_error(-ENOMEM, "out of memory");
+		if (created) {
+			unlink_hub(hub);
+			stop_hub(hub);
+		}
+		goto unlock;
+	}
+	handles[n_handles++] = sub;
+	*out = (struct teredo_subscription *)sub->id;
+	sub = NULL;
+	if (initial)
+		wake(hub);
+unlock:
+	pthread_mutex_unlock(&registry_lock);
+	free(sub);
+	return err;
+}
+
+int teredo_subscribe(const struct teredo_options *opts, teredo_port_callback cb, void *ctx,
+		     bool initial, struct teredo_subscription **out)
+{
+	return subscribe_with_release(opts, cb, ctx, NULL, initial, out);
+}
+
+/* Find and remove a handle from the table; NULL when it is not a live one. */
+static struct teredo_subscription *take_handle(uintptr_t id)
+{
+	for (size_t i = 0; i < n_handles; i++) {
+		if (handles[i]->id != id)
+			continue;
+		struct teredo_subscription *sub = handles[i];
+
+		handles[i] = handles[--n_handles];
+		return sub;
+	}
+	return NULL;
+}
+
+static void remove_subscriber_locked(struct hub *hub, struct teredo_subscription *sub)
+{
+	for (size_t i = 0; i < hub->n_subs; i++)
+		if (hub->subs[i] == sub) {
+			hub->subs[i] = hub->subs[--hub->n_subs];
+			return;
+		}
+}
+
+/* Stop a hub no subscriber uses any more, already out of the registry. */
+static void stop_hub(struct hub *hub)
+{
+	bool from_own_callback = pthread_equal(hub->thread, pthread_self());
+
+	pthread_mutex_lock(&hub->lock);
+	hub->stopping = true;
+	hub->frees_itself = from_own_callback;
+	pthread_mutex_unlock(&hub->lock);
+	wake(hub);
+	if (from_own_callback) {
+		pthread_detach(hub->thread);
+		return;
+	}
+	pthread_join(hub->thread, NULL);
+	hub_destroy(hub);
+}
+
+int teredo_unsubscribe(struct teredo_subscription *handle)
+{
+	struct teredo_subscription *sub;
+	struct hub *hub;
+	bool last;
+
+	if (!handle)
+		return set_last_error(-EINVAL, "the handle is NULL");
+	pthread_mutex_lock(&registry_lock);
+	sub = take_handle((uintptr_t)handle);
+	if (!sub) {
+		pthread_mutex_unlock(&registry_lock);
+		return set_last_error(-EBADF, "unknown or already cancelled handle %p",
+				      (void *)handle);
+	}
+	hub = sub->hub;
+	pthread_mutex_lock(&hub->lock);
+	sub->cancelled = true;
+	remove_subscriber_locked(hub, sub);
+	last = hub->n_subs == 0;
+	pthread_mutex_unlock(&hub->lock);
+	if (last)
+		unlink_hub(hub);
+	pthread_mutex_unlock(&registry_lock);
+
+	pthread_mutex_lock(&hub->lock);
+	/* Wait for its call in flight, unless that call is the one asking. */
+	while (hub->in_callback == sub && !pthread_equal(hub->thread, pthread_self()))
+		pthread_cond_wait(&hub->callback_done, &hub->lock);
+	drop_ref_locked(sub);
+	pthread_mutex_unlock(&hub->lock);
+	if (last)
+		stop_hub(hub);
+	return 0;
+}
+
+static int port_from_hub(struct hub *hub, uint16_t *port)
+{
+	int err;
+
+	pthread_mutex_lock(&hub->lock);
+	err = teredo_observer_update(hub->obs);
+	*port = teredo_observer_current_port(hub->obs);
+	pthread_mutex_unlock(&hub->lock);
+	return err ? err : *port != 0;
+}
+
+int teredo_get_port(const struct teredo_options *opts, uint16_t *port)
+{
+	struct teredo_options resolved;
+	struct teredo_observer *obs;
+	struct hub *hub;
+	int err;
+
+	if (!port)
+		return set_last_error(-EINVAL, "the place for the port is NULL");
+	*port = 0;
+	err = resolve_options(opts, &resolved);
+	if (err)
+		return err;
+	pthread_mutex_lock(&registry_lock);
+	hub = find_hub(&resolved);
+	if (hub) {
+		err = port_from_hub(hub, port);
+		pthread_mutex_unlock(&registry_lock);
+		return err;
+	}
+	pthread_mutex_unlock(&registry_lock);
+	err = teredo_observer_new(&resolved, &obs);
+	if (err)
+		return err;
+	*port = teredo_observer_current_port(obs);
+	teredo_observer_free(obs);
+	return *port != 0;
+}

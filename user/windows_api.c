@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The Windows-compatible face: NotifyTeredoPortChange, GetTeredoPort and
+ * CancelMibChangeNotify2 as thin translations over the native subscription
+ * API. Options come from the environment (TEREDO_OBSERVER_*), as Windows
+ * callers have no way to pass them.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "last_error.h"
+#include "subscription.h"
+#include "teredo_observer.h"
+
+struct registration {
+	PTEREDO_PORT_CHANGE_CALLBACK callback;
+	PVOID context;
+};
+
+static teredo_diagnostic_hook diagnostic_hook;
+static void *diagnostic_ctx;
+
+void teredo_set_diagnostic_hook(teredo_diagnostic_hook hook, void *ctx)
+{
+	diagnostic_hook = hook;
+	diagnostic_ctx = ctx;
+}
+
+static const char *code_name(DWORD code)
+{
+	switch (code) {
+	case ERROR_ACCESS_DENIED:
+		return "ERROR_ACCESS_DENIED";
+	case ERROR_INVALID_HANDLE:
+		return "ERROR_INVALID_HANDLE";
+	case ERROR_NOT_ENOUGH_MEMORY:
+		return "ERROR_NOT_ENOUGH_MEMORY";
+	case ERROR_NOT_READY:
+		return "ERROR_NOT_READY";
+	case ERROR_NOT_SUPPORTED:
+		return "ERROR_NOT_SUPPORTED";
+	case ERROR_INVALID_PARAMETER:
+		return "ERROR_INVALID_PARAMETER";
+	}
+	return "NO_ERROR";
+}
+
+/* Hand a failure to the hook, or to stderr when TEREDO_OBSERVER_DEBUG=1. */
+static DWORD diagnose(const char *function, DWORD code, const char *message)
+{
+	const char *debug;
+
+	if (diagnostic_hook) {
+		diagnostic_hook(diagnostic_ctx, code, message);
+		return code;
+	}
+	debug = getenv("TEREDO_OBSERVER_DEBUG");
+	if (debug && debug[0] == '1')
+		fprintf(stderr, "teredo-observer: %s: %s: %s\n", function, code_name(code),
+			message);
+	return code;
+}
+
+static DWORD windows_code(int err)
+{
+	switch (err) {
+	case -EPERM:
+	case -EACCES:
+		return ERROR_ACCESS_DENIED;
+	case -ENOMEM:
+		return ERROR_NOT_ENOUGH_MEMORY;
+	case -EINVAL:
+		return ERROR_INVALID_PARAMETER;
+	case -EBADF:
+		return ERROR_INVALID_HANDLE;
+	default:
+		return ERROR_NOT_SUPPORTED;
+	}
+}
+
+static DWORD fail(const char *function, int err)
+{
+	return diagnose(function, windows_code(err), teredo_observer_last_error());
+}
+
+/* Windows passes port 0 with the initial notification; the rest map one to one. */
+static void forward(void *ctx, const struct teredo_port_event *ev)
+{
+	const struct registration *reg = ctx;
+	USHORT port = ev->type == TEREDO_PORT_INITIAL ? 0 : ev->port;
+
+	reg->callback(reg->context, port, (MIB_NOTIFICATION_TYPE)ev->type);
+}
+
+NETIOAPI_API NotifyTeredoPortChange(PTEREDO_PORT_CHANGE_CALLBACK Callback, PVOID CallerContext,
+				    BOOLEAN InitialNotification, HANDLE *NotificationHandle)
+{
+	struct teredo_subscription *sub;
+	struct registration *reg;
+	int err;
+
+	if (NotificationHandle)
+		*NotificationHandle = NULL;
+	if (!Callback || !NotificationHandle)
+		return diagnose("NotifyTeredoPortChange", ERROR_INVALID_PARAMETER,
+				Callback ? "NotificationHandle is NULL" : "Callback is NULL");
+	reg = malloc(sizeof(*reg));
+	if (!reg)
+		return diagnose("NotifyTeredoPortChange", ERROR_NOT_ENOUGH_MEMORY, "out of memory");
+	reg->callback = Callback;
+	reg->context = CallerContext;
+	err = subscribe_with_release(NULL, forward, reg, free, InitialNotification, &sub);
+	if (err) {
+		free(reg);
+		return fail("NotifyTeredoPortChange", err);
+	}
+	*NotificationHandle = (HANDLE)sub;
+	return NO_ERROR;
+}
+
+NETIOAPI_API GetTeredoPort(USHORT *Port)
+{
+	uint16_t port;
+	int found;
+
+	if (!Port)
+		return diagnose("GetTeredoPort", ERROR_INVALID_PARAMETER, "Port is NULL");
+	if (access("/proc/net/if_inet6", F_OK))
+		return diagnose("GetTeredoPort", ERROR_NOT_SUPPORTED,
+				"this system has no IPv6 stack (/proc/net/if_inet6 missing)");
+	found = teredo_get_port(NULL, &port);
+	if (found < 0)
+		return fail("GetTeredoPort", found);
+	if (!found)
+		return diagnose("GetTeredoPort", ERROR_NOT_READY,
+				"no Teredo client is running on this computer");
+	*Port = port;
+	return NO_ERROR;
+}
+
+NETIOAPI_API CancelMibChangeNotify2(HANDLE NotificationHandle)
+{
+	int err;
+
+	if (!NotificationHandle)
+		return diagnose("CancelMibChangeNotify2", ERROR_INVALID_PARAMETER,
+				"NotificationHandle is NULL");
+	err = teredo_unsubscribe((struct teredo_subscription *)NotificationHandle);
+	return err ? fail("CancelMibChangeNotify2", err) : NO_ERROR;
+}
