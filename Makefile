@@ -27,6 +27,9 @@ LIB_SRCS := user/last_error.c user/cgroup2.c user/requirements.c user/kernel_sou
 LIB_OBJS := $(LIB_SRCS:user/%.c=$(BUILD)/lib/%.o)
 SKEL     := $(BUILD)/teredo_observer.bpf.skel.h
 LIB_A    := $(BUILD)/libteredo_observer.a
+LIB_SO   := $(BUILD)/libteredo_observer.so
+SONAME   := libteredo_observer.so.0
+VERSION  := $(shell sed -n 's/^\#define TEREDO_OBSERVER_VERSION "\(.*\)"/\1/p' include/teredo_observer.h)
 CMD      := $(BUILD)/teredo-observer
 
 UNIT_SRCS  := $(wildcard tests/unit/*.c)
@@ -36,9 +39,10 @@ INTEG_BIN  := $(BUILD)/tests/integration
 UDP_ACTOR  := $(BUILD)/tests/udp-actor
 STRESS     := $(BUILD)/tests/subscription-stress
 
-.PHONY: all deps mounts run test unit-test integration-test tsan-test asan-test clean format
+.PHONY: all deps mounts run test unit-test integration-test tsan-test asan-test install \
+	example-test clean format
 
-all: $(CMD) $(LIB_A)
+all: $(CMD) $(LIB_A) $(LIB_SO) $(BUILD)/teredo-observer.pc
 
 # Build dependencies, and the test-only ones kept apart (see README).
 BUILD_DEPS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc \
@@ -64,6 +68,13 @@ $(BUILD)/lib/%.o: user/%.c $(SKEL) $(wildcard user/*.h include/*.h)
 
 $(LIB_A): $(LIB_OBJS)
 	$(AR) rcs $@ $^
+
+$(LIB_SO): $(LIB_OBJS) user/libteredo_observer.map
+	$(CC) $(CFLAGS) -shared -Wl,-soname,$(SONAME) \
+		-Wl,--version-script=user/libteredo_observer.map -o $@ $(LIB_OBJS) $(LDLIBS)
+
+$(BUILD)/teredo-observer.pc: user/teredo-observer.pc.in include/teredo_observer.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
 
 CMD_SRCS := user/command.c user/event_exec.c user/sd_notify.c
 CMD_OBJS := $(CMD_SRCS:user/%.c=$(BUILD)/lib/%.o)
@@ -119,6 +130,25 @@ asan-test:
 		SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer" \
 		unit-test integration-test
 
+MAN3 := man/NotifyTeredoPortChange.3 man/GetTeredoPort.3 man/CancelMibChangeNotify2.3 \
+	man/teredo_observer.3
+
+# make install PREFIX=DIR: DIR/include, DIR/lib, DIR/lib/pkgconfig, DIR/share/man.
+install: all install-command
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+		$(DESTDIR)$(PREFIX)/share/man/man3
+	install -m 644 include/teredo_observer.h include/teredo_netioapi.h \
+		$(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libteredo_observer.so
+	install -m 644 $(BUILD)/teredo-observer.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	install -m 644 $(MAN3) $(DESTDIR)$(PREFIX)/share/man/man3/
+
+# The example builds against an installed copy, found through pkg-config.
+example-test: all
+	./tests/install/run
+
 format:
 	clang-format -i bpf/*.c bpf/*.h user/*.c user/*.h include/*.h tests/*/*.c
 
@@ -127,3 +157,15 @@ clean:
 
 # Keep the BPF object and skeleton between builds.
 .SECONDARY:
+
+# --- e2e (issue 5) ---
+# The real Teredo client and server in network namespaces (tests/e2e/run).
+WIN_PORT_CLIENT := $(BUILD)/tests/win_port_client
+
+$(WIN_PORT_CLIENT): tests/e2e/win_port_client.c include/teredo_netioapi.h $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
+
+.PHONY: e2e-test
+e2e-test: mounts $(CMD) $(LIB_A) $(WIN_PORT_CLIENT)
+	./tests/e2e/run

@@ -76,7 +76,8 @@ int teredo_parse_pid(const char *text, pid_t *pid);
 struct teredo_observer;
 
 /*
- * Load and attach the kernel programs and build the current state. The first
+ * Load and attach the kernel programs and build the current state; opts NULL:
+ * defaults plus the environment. The first
  * event received is TEREDO_PORT_INITIAL with the current port. Errors:
  * -EPERM (privileges), -EOPNOTSUPP (kernel lacks a feature), -ENOMEM, -EINVAL.
  */

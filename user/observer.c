@@ -17,6 +17,7 @@
 #include "event_source.h"
 #include "last_error.h"
 #include "note_queue.h"
+#include "options.h"
 #include "port_state.h"
 #include "teredo_observer.h"
 
@@ -132,7 +133,7 @@ static int open_fds(struct teredo_observer *obs)
 
 int teredo_observer_new(const struct teredo_options *opts, struct teredo_observer **out)
 {
-	struct teredo_options defaults;
+	struct teredo_options resolved;
 	struct teredo_port_event initial;
 	struct teredo_observer *obs;
 	int err;
@@ -140,17 +141,16 @@ int teredo_observer_new(const struct teredo_options *opts, struct teredo_observe
 	if (!out)
 		return set_last_error(-EINVAL, "teredo_observer_new: out is NULL");
 	*out = NULL;
-	if (!opts) {
-		teredo_options_init(&defaults);
-		opts = &defaults;
-	}
+	err = resolve_options(opts, &resolved);
+	if (err)
+		return err;
 	obs = calloc(1, sizeof(*obs));
 	if (!obs)
 		return set_last_error(-ENOMEM, "out of memory");
 	obs->epoll_fd = obs->pending_fd = -1;
 	port_state_init(&obs->state);
 	note_queue_init(&obs->queue);
-	err = kernel_source_open(opts, &obs->source);
+	err = kernel_source_open(&resolved, &obs->source);
 	if (!err)
 		err = open_fds(obs);
 	if (!err)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "last_error.h"
+#include "options.h"
 #include "teredo_event.h"
 #include "teredo_observer.h"
 
@@ -108,4 +109,14 @@ const char *teredo_port_event_type_name(enum teredo_port_event_type type)
 		return "delete";
 	}
 	return "unknown";
+}
+
+int resolve_options(const struct teredo_options *opts, struct teredo_options *out)
+{
+	if (opts) {
+		*out = *opts;
+		return 0;
+	}
+	teredo_options_init(out);
+	return teredo_options_from_env(out);
 }

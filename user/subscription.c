@@ -65,16 +65,6 @@ static size_t n_handles, cap_handles;
 /* Start far from small integers so a stray int is never a valid handle. */
 static uintptr_t next_id = 0x7e7ed000;
 
-int resolve_options(const struct teredo_options *opts, struct teredo_options *out)
-{
-	if (opts) {
-		*out = *opts;
-		return 0;
-	}
-	teredo_options_init(out);
-	return teredo_options_from_env(out);
-}
-
 static bool same_options(const struct teredo_options *a, const struct teredo_options *b)
 {
 	if (a->n_comms != b->n_comms || a->pid != b->pid || a->match_traffic != b->match_traffic ||

@@ -3,6 +3,7 @@
 #ifndef TEREDO_SUBSCRIPTION_H
 #define TEREDO_SUBSCRIPTION_H
 
+#include "options.h"
 #include "teredo_observer.h"
 
 /*
@@ -12,8 +13,5 @@
 int subscribe_with_release(const struct teredo_options *opts, teredo_port_callback cb, void *ctx,
 			   void (*release)(void *ctx), bool initial,
 			   struct teredo_subscription **out);
-
-/* Defaults plus the environment, when the caller gave no options. */
-int resolve_options(const struct teredo_options *opts, struct teredo_options *out);
 
 #endif

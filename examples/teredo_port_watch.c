@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: MIT
+/*
+ * teredo_port_watch: what a firewall manager ported from Windows does with
+ * teredo-observer. It asks for the Teredo port once, then registers for
+ * changes and prints each one until interrupted (or, with --once, until the
+ * registration is confirmed).
+ *
+ *   cc teredo_port_watch.c $(pkg-config --cflags --libs teredo-observer)
+ *   sudo ./a.out
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <teredo_observer.h>
+
+static volatile sig_atomic_t done;
+
+static void stop(int sig)
+{
+	(void)sig;
+	done = 1;
+}
+
+static const char *type_name(MIB_NOTIFICATION_TYPE type)
+{
+	static const char *const names[] = { "MibParameterNotification", "MibAddInstance",
+					     "MibDeleteInstance", "MibInitialNotification" };
+
+	return type <= MibInitialNotification ? names[type] : "unknown";
+}
+
+/* Called on the library's thread, one call at a time: open or close the firewall here. */
+static VOID on_port_change(PVOID context, USHORT port, MIB_NOTIFICATION_TYPE type)
+{
+	int *once = context;
+
+	printf("%s port %u\n", type_name(type), port);
+	fflush(stdout);
+	if (*once && type == MibInitialNotification)
+		done = 1;
+}
+
+int main(int argc, char **argv)
+{
+	int once = argc > 1 && strcmp(argv[1], "--once") == 0;
+	HANDLE handle;
+	USHORT port;
+	DWORD rc;
+
+	signal(SIGINT, stop);
+	signal(SIGTERM, stop);
+	rc = GetTeredoPort(&port);
+	if (rc == NO_ERROR)
+		printf("Teredo port now: %u\n", port);
+	else if (rc == ERROR_NOT_READY)
+		printf("no Teredo client running yet\n");
+	else
+		fprintf(stderr, "GetTeredoPort failed: %lu (TEREDO_OBSERVER_DEBUG=1 says why)\n",
+			(unsigned long)rc);
+	rc = NotifyTeredoPortChange(on_port_change, &once, TRUE, &handle);
+	if (rc != NO_ERROR) {
+		fprintf(stderr, "NotifyTeredoPortChange failed: %lu\n", (unsigned long)rc);
+		return 1;
+	}
+	while (!done)
+		pause();
+	/* Not from inside the callback: that is where Windows would deadlock. */
+	return CancelMibChangeNotify2(handle) == NO_ERROR ? 0 : 1;
+}
