@@ -114,7 +114,7 @@ integration-test: mounts $(INTEG_BIN)
 	./tests/run-criterion $(INTEG_BIN) --jobs 1
 
 test: deps
-	@$(MAKE) --no-print-directory unit-test integration-test
+	@$(MAKE) --no-print-directory unit-test integration-test e2e-test example-test
 	@$(MAKE) --no-print-directory tsan-test asan-test
 
 # The library and its tests again under ThreadSanitizer and AddressSanitizer.
@@ -169,3 +169,78 @@ $(WIN_PORT_CLIENT): tests/e2e/win_port_client.c include/teredo_netioapi.h $(LIB_
 .PHONY: e2e-test
 e2e-test: mounts $(CMD) $(LIB_A) $(WIN_PORT_CLIENT)
 	./tests/e2e/run
+
+# --- command (issue 4) ---
+# The command's install, its test suite and a live demo. Where things go:
+# $(DESTDIR)$(PREFIX)/{sbin,lib/systemd/system,share/man/man8,share/teredo-observer}
+SBINDIR     ?= $(PREFIX)/sbin
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+MAN8DIR     ?= $(PREFIX)/share/man/man8
+EXAMPLESDIR ?= $(PREFIX)/share/teredo-observer
+
+.PHONY: install install-command uninstall-command command-test demo
+
+install: install-command
+
+# The unit is written at install time, so that ExecStart names SBINDIR as given now.
+install-command: $(CMD)
+	install -D -m 0755 $(CMD) $(DESTDIR)$(SBINDIR)/teredo-observer
+	install -d $(DESTDIR)$(UNITDIR)
+	sed 's|@SBINDIR@|$(SBINDIR)|g' systemd/teredo-observer.service.in \
+		> $(DESTDIR)$(UNITDIR)/teredo-observer.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/teredo-observer.service
+	install -D -m 0644 man/teredo-observer.8 $(DESTDIR)$(MAN8DIR)/teredo-observer.8
+	install -D -m 0755 examples/nftables/teredo-nft-update \
+		$(DESTDIR)$(EXAMPLESDIR)/teredo-nft-update
+	install -D -m 0644 examples/nftables/teredo.nft $(DESTDIR)$(EXAMPLESDIR)/teredo.nft
+
+uninstall-command:
+	rm -f $(DESTDIR)$(SBINDIR)/teredo-observer \
+		$(DESTDIR)$(UNITDIR)/teredo-observer.service \
+		$(DESTDIR)$(MAN8DIR)/teredo-observer.8 \
+		$(DESTDIR)$(EXAMPLESDIR)/teredo-nft-update $(DESTDIR)$(EXAMPLESDIR)/teredo.nft
+
+# Needs root; every observer and client runs in network namespaces of its own.
+command-test: mounts $(CMD) $(UDP_ACTOR)
+	./tests/command/run-tests $(CMD) $(UDP_ACTOR)
+
+# Miredo and its server in two throwaway network namespaces, watched live.
+demo: mounts $(CMD)
+	./scripts/demo $(CMD)
+
+# --- bench (issue 6) ---
+# sudo make bench: the benchmarks of BENCHMARKS.md, in a network namespace of
+# their own (bench/main.c). About 4 minutes; prints the tables and the targets.
+BENCH_DIR    := $(BUILD)/bench
+BENCH        := $(BENCH_DIR)/tbench
+BENCH_CLIENT := $(BENCH_DIR)/tbench-client
+BENCH_SKEL   := $(BENCH_DIR)/floor.bpf.skel.h
+BENCH_SRCS   := bench/main.c bench/util.c bench/consumers.c bench/rounds.c bench/latency.c \
+		bench/idle.c bench/storm.c bench/cost.c bench/startup.c bench/polling.c \
+		bench/bpftrace.c
+
+$(BENCH_DIR)/floor.bpf.o: bench/floor.bpf.c bench/floor_event.h bpf/kernel_types.h
+	@mkdir -p $(@D)
+	$(CLANG) $(BPF_CFLAGS) -Ibench -c $< -o $@
+
+$(BENCH_SKEL): $(BENCH_DIR)/floor.bpf.o
+	$(BPFTOOL) gen skeleton $< name floor_bpf > $@
+
+$(BENCH): $(BENCH_SRCS) bench/bench.h bench/floor_event.h $(BENCH_SKEL) $(LIB_A)
+	$(CC) $(CPPFLAGS) -I$(BENCH_DIR) -Ibench $(CFLAGS) \
+		-DTBENCH_CLIENT=\"$(abspath $(BENCH_CLIENT))\" \
+		-DTBENCH_OBSERVER=\"$(abspath $(CMD))\" \
+		-o $@ $(BENCH_SRCS) $(LIB_A) $(LDLIBS) -lm
+
+$(BENCH_CLIENT): bench/client.c bench/bench.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Ibench -o $@ $<
+
+.PHONY: bench bench-deps
+# bpftrace and ss are what the benchmarks compare against.
+bench-deps:
+	@./scripts/install-deps $(BUILD_DEPS) bpftrace iproute2
+
+bench: bench-deps mounts
+	@$(MAKE) --no-print-directory $(BENCH) $(BENCH_CLIENT) $(CMD)
+	./$(BENCH)

@@ -61,9 +61,12 @@ struct {
 	__type(value, struct socket_mark);
 } marks SEC(".maps");
 
-/* fd of a connect() in flight, by thread, for Teredo client processes only. */
+/*
+ * fd of a connect() in flight, by thread, for Teredo client processes only.
+ * LRU: an entry whose exit never came cannot crowd out the others.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 1024);
 	__type(key, __u32);
 	__type(value, __u32);

@@ -11,6 +11,7 @@
  *   sendto PORT      sendto loopback:PORT (autobind) -> port N
  *   sendmsg PORT     sendmsg to loopback:PORT        -> port N
  *   connect PORT     connect to loopback:PORT        -> port N
+ *   cookie           SO_COOKIE of the current socket -> cookie N
  *   close            close the current socket        -> ok
  *   fork             a child holding every fd        -> pid N
  *   pass             SCM_RIGHTS the current socket to a new child, which holds it -> pid N
@@ -25,6 +26,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,6 +214,13 @@ static void run(const char *cmd, const char *arg)
 		if (connect(current, (struct sockaddr *)&ss, len))
 			return fail("connect");
 		reply("port %ld", local_port(current));
+	} else if (!strcmp(cmd, "cookie")) {
+		uint64_t cookie;
+		socklen_t clen = sizeof(cookie);
+
+		if (getsockopt(current, SOL_SOCKET, SO_COOKIE, &cookie, &clen))
+			return fail("SO_COOKIE");
+		reply("cookie %ld", (long)cookie);
 	} else if (!strcmp(cmd, "close")) {
 		close(current);
 		current = -1;

@@ -9,6 +9,12 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 
 #include "actor.h"
 #include "cgroup2.h"
@@ -79,6 +85,55 @@ Test(selection, by_pid_and_its_children)
 	expect_only_client(port);
 	actor_do(client, "close");
 	expect_event(obs, TEREDO_PORT_DELETED, 0, NULL);
+}
+
+/* miredo's pidfile names the parent; the worker, its child, owns the socket. */
+Test(selection, by_pid_covers_its_children)
+{
+	struct teredo_options o;
+	int ports[2];
+	pid_t parent;
+	uint16_t port;
+
+	cr_assert_eq(pipe(ports), 0);
+	parent = fork();
+	cr_assert_geq(parent, 0);
+	if (parent == 0) {
+		/* Its own process group, so that the test can end it and its child at once. */
+		setpgid(0, 0);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		prctl(PR_SET_NAME, "some-parent");
+		/* Wait for the observer, then let a child bind. */
+		if (read(0, &port, 0) < 0 || kill(getpid(), SIGSTOP))
+			_exit(1);
+		if (fork() == 0) {
+			struct sockaddr_in a = { .sin_family = AF_INET };
+			socklen_t len = sizeof(a);
+			int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			prctl(PR_SET_NAME, "some-worker");
+			if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) ||
+			    getsockname(fd, (struct sockaddr *)&a, &len))
+				_exit(1);
+			port = ntohs(a.sin_port);
+			if (write(ports[1], &port, sizeof(port)) != sizeof(port))
+				_exit(1);
+			pause();
+		}
+		pause();
+	}
+	teredo_options_init(&o);
+	o.n_comms = 0;
+	o.pid = parent;
+	obs = observe(&o, 0);
+	waitpid(parent, NULL, WUNTRACED);
+	kill(parent, SIGCONT);
+	cr_assert_eq(read(ports[0], &port, sizeof(port)), (ssize_t)sizeof(port));
+	expect_event(obs, TEREDO_PORT_ADDED, port, NULL);
+	kill(-parent, SIGKILL);
+	kill(parent, SIGKILL);
+	waitpid(parent, NULL, 0);
 }
 
 Test(selection, by_cgroup)
