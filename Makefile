@@ -42,7 +42,7 @@ STRESS     := $(BUILD)/tests/subscription-stress
 .PHONY: all deps mounts run test unit-test integration-test tsan-test asan-test install \
 	example-test clean format
 
-all: $(CMD) $(LIB_A) $(LIB_SO) $(BUILD)/teredo-observer.pc
+all: $(CMD) $(LIB_A) $(LIB_SO)
 
 # Build dependencies, and the test-only ones kept apart (see README).
 BUILD_DEPS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc \
@@ -73,8 +73,6 @@ $(LIB_SO): $(LIB_OBJS) user/libteredo_observer.map
 	$(CC) $(CFLAGS) -shared -Wl,-soname,$(SONAME) \
 		-Wl,--version-script=user/libteredo_observer.map -o $@ $(LIB_OBJS) $(LDLIBS)
 
-$(BUILD)/teredo-observer.pc: user/teredo-observer.pc.in include/teredo_observer.h
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
 
 CMD_SRCS := user/command.c user/event_exec.c user/sd_notify.c
 CMD_OBJS := $(CMD_SRCS:user/%.c=$(BUILD)/lib/%.o)
@@ -142,7 +140,9 @@ install: all install-command
 	install -m 644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libteredo_observer.so
-	install -m 644 $(BUILD)/teredo-observer.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	# Written now, so that prefix names PREFIX as given to this install.
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' user/teredo-observer.pc.in \
+		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/teredo-observer.pc
 	install -m 644 $(MAN3) $(DESTDIR)$(PREFIX)/share/man/man3/
 
 # The example builds against an installed copy, found through pkg-config.
@@ -180,7 +180,6 @@ EXAMPLESDIR ?= $(PREFIX)/share/teredo-observer
 
 .PHONY: install install-command uninstall-command command-test demo
 
-install: install-command
 
 # The unit is written at install time, so that ExecStart names SBINDIR as given now.
 install-command: $(CMD)

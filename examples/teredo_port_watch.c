@@ -15,12 +15,21 @@
 
 #include <teredo_observer.h>
 
-static volatile sig_atomic_t done;
+/* Written by the signal handler, or by the callback with --once: main waits on it. */
+static int wake_pipe[2];
+
+static void wake_main(void)
+{
+	char byte = 0;
+
+	if (write(wake_pipe[1], &byte, 1) < 0)
+		return; /* the pipe is only full when main is already due to wake */
+}
 
 static void stop(int sig)
 {
 	(void)sig;
-	done = 1;
+	wake_main();
 }
 
 static const char *type_name(MIB_NOTIFICATION_TYPE type)
@@ -39,7 +48,7 @@ static VOID on_port_change(PVOID context, USHORT port, MIB_NOTIFICATION_TYPE typ
 	printf("%s port %u\n", type_name(type), port);
 	fflush(stdout);
 	if (*once && type == MibInitialNotification)
-		done = 1;
+		wake_main();
 }
 
 int main(int argc, char **argv)
@@ -48,7 +57,10 @@ int main(int argc, char **argv)
 	HANDLE handle;
 	USHORT port;
 	DWORD rc;
+	char byte;
 
+	if (pipe(wake_pipe))
+		return 1;
 	signal(SIGINT, stop);
 	signal(SIGTERM, stop);
 	rc = GetTeredoPort(&port);
@@ -64,8 +76,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "NotifyTeredoPortChange failed: %lu\n", (unsigned long)rc);
 		return 1;
 	}
-	while (!done)
-		pause();
+	while (read(wake_pipe[0], &byte, 1) < 0)
+		; /* interrupted by the signal that also wrote to the pipe: read again */
 	/* Not from inside the callback: that is where Windows would deadlock. */
 	return CancelMibChangeNotify2(handle) == NO_ERROR ? 0 : 1;
 }
