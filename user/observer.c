@@ -35,8 +35,10 @@ struct snapshot {
 	size_t n, cap;
 };
 
-static int queue_note(struct teredo_observer *obs, const struct teredo_port_event *note)
+/* A note_sink: notifications wait in the queue, the eventfd says so. */
+static int queue_note(void *ctx, const struct teredo_port_event *note)
 {
+	struct teredo_observer *obs = ctx;
 	uint64_t one = 1;
 
 	if (note_queue_push(&obs->queue, note))
@@ -49,12 +51,9 @@ static int queue_note(struct teredo_observer *obs, const struct teredo_port_even
 static int apply_record(void *ctx, const struct teredo_event *ev)
 {
 	struct teredo_observer *obs = ctx;
-	struct teredo_port_event note;
-	int changed = port_state_apply(&obs->state, ev, &note);
+	int err = port_state_apply(&obs->state, ev, queue_note, obs);
 
-	if (changed < 0)
-		return set_last_error(changed, "out of memory tracking sockets");
-	return changed ? queue_note(obs, &note) : 0;
+	return err == -ENOMEM ? set_last_error(err, "out of memory tracking sockets") : err;
 }
 
 static int collect_record(void *ctx, const struct teredo_event *ev)
@@ -78,19 +77,13 @@ static int collect_record(void *ctx, const struct teredo_event *ev)
 static int resync(struct teredo_observer *obs)
 {
 	struct snapshot snap = { 0 };
-	struct teredo_port_event note;
-	int err, changed;
+	int err;
 
 	err = obs->source->ops->snapshot(obs->source, collect_record, &snap);
-	if (!err) {
-		changed = port_state_replace(&obs->state, snap.items, snap.n, &note);
-		if (changed < 0)
-			err = set_last_error(changed, "out of memory tracking sockets");
-		else if (changed)
-			err = queue_note(obs, &note);
-	}
+	if (!err)
+		err = port_state_replace(&obs->state, snap.items, snap.n, queue_note, obs);
 	free(snap.items);
-	return err;
+	return err == -ENOMEM ? set_last_error(err, "out of memory tracking sockets") : err;
 }
 
 static int pump_source(struct teredo_observer *obs)

@@ -3,12 +3,14 @@
  * The one state machine: from the kernel's records about individual sockets
  * to the Teredo port as a whole, and the notifications its changes make.
  *
- * The Teredo port is the port of the most recently bound Teredo socket still
- * open. Notifications follow the port, not the sockets: a second socket on
+ * Each network namespace is its own computer with its own Teredo client: its
+ * Teredo port is the port of its most recently bound Teredo socket still
+ * open. Notifications follow that port, not the sockets: a second socket on
  * the same port, or its release while another holds the port, says nothing.
  *   none -> P    TEREDO_PORT_ADDED    port P, old_port 0
  *   P -> Q       TEREDO_PORT_CHANGED  port Q, old_port P
  *   P -> none    TEREDO_PORT_DELETED  port 0, old_port P
+ * With one namespace watched (the default) that is simply "the" Teredo port.
  * Pure logic: no kernel, no threads.
  */
 #ifndef TEREDO_PORT_STATE_H
@@ -34,22 +36,23 @@ struct port_state {
 void port_state_init(struct port_state *st);
 void port_state_fini(struct port_state *st);
 
-/* The socket whose port is the Teredo port, or NULL. */
+/* Takes a notification; a negative return is passed on. */
+typedef int (*note_sink)(void *ctx, const struct teredo_port_event *note);
+
+/* The most recently bound socket still open, in any namespace, or NULL. */
 const struct port_holder *port_state_current(const struct port_state *st);
 
-/*
- * Apply one record. Returns 1 and fills *note when the Teredo port changed,
- * 0 when it did not, -ENOMEM.
- */
-int port_state_apply(struct port_state *st, const struct teredo_event *ev,
-		     struct teredo_port_event *note);
+/* Apply one record; a change of its namespace's port goes to sink. 0 or -ENOMEM. */
+int port_state_apply(struct port_state *st, const struct teredo_event *ev, note_sink sink,
+		     void *ctx);
 
 /*
  * Replace the set of sockets with a snapshot (after lost records), keeping
- * the order of sockets that survive. Same returns as port_state_apply().
+ * the order of sockets that survive; each namespace whose port changed gives
+ * one notification to sink. 0 or -ENOMEM.
  */
 int port_state_replace(struct port_state *st, const struct teredo_event *snap, size_t n,
-		       struct teredo_port_event *note);
+		       note_sink sink, void *ctx);
 
 /* The TEREDO_PORT_INITIAL event for the current state. */
 void port_state_initial(const struct port_state *st, struct teredo_port_event *note);
