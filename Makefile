@@ -112,7 +112,7 @@ integration-test: mounts $(INTEG_BIN)
 	./tests/run-criterion $(INTEG_BIN) --jobs 1
 
 test: deps
-	@$(MAKE) --no-print-directory unit-test integration-test e2e-test example-test
+	@$(MAKE) --no-print-directory unit-test integration-test command-test e2e-test example-test
 	@$(MAKE) --no-print-directory tsan-test asan-test
 
 # The library and its tests again under ThreadSanitizer and AddressSanitizer.

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -234,6 +235,17 @@ static int flush_output(void)
 	return EXIT_FAILURE_;
 }
 
+static const char *family_name(uint16_t family)
+{
+	switch (family) {
+	case AF_INET:
+		return "ipv4";
+	case AF_INET6:
+		return "ipv6";
+	}
+	return ""; /* no socket concerned (an initial event with no client) */
+}
+
 static int print_event(const struct command *cmd, const struct teredo_port_event *ev)
 {
 	const char *type = teredo_port_event_type_name(ev->type);
@@ -243,11 +255,7 @@ static int print_event(const struct command *cmd, const struct teredo_port_event
 	if (cmd->json) {
 		printf("{\"type\": \"%s\", \"port\": %u, \"old_port\": %u, \"family\": \"%s\", "
 		       "\"pid\": %d, \"comm\": ",
-		       type, ev->port, ev->old_port,
-		       ev->family == 10	 ? "ipv6"
-		       : ev->family == 2 ? "ipv4"
-					 : "",
-		       (int)ev->pid);
+		       type, ev->port, ev->old_port, family_name(ev->family), (int)ev->pid);
 		print_json_string(ev->comm);
 		printf(", \"netns\": %u, \"ktime_ns\": %llu, \"cookie\": %llu, \"time\": \"%s\"}\n",
 		       ev->netns, (unsigned long long)ev->ktime_ns, (unsigned long long)ev->cookie,
@@ -355,12 +363,17 @@ static int watch(const struct command *cmd, struct teredo_observer *obs, const s
 	return status == KEEP_WATCHING ? EXIT_OK : status;
 }
 
-static int run_get(struct teredo_observer *obs)
+static int run_get(const struct command *cmd)
 {
-	uint16_t port = teredo_observer_current_port(obs);
-	int status;
+	uint16_t port;
+	int status, found;
 
-	if (!port) {
+	found = teredo_get_port(&cmd->opts, &port);
+	if (found < 0) {
+		fprintf(stderr, "teredo-observer: %s\n", teredo_observer_last_error());
+		return EXIT_FAILURE_;
+	}
+	if (!found) {
 		fprintf(stderr, "teredo-observer: no Teredo client is running\n");
 		return EXIT_NO_CLIENT;
 	}
@@ -416,8 +429,6 @@ static int observe(struct command *cmd)
 	if (err) {
 		fprintf(stderr, "teredo-observer: sigprocmask: %s\n", strerror(-err));
 		status = EXIT_FAILURE_;
-	} else if (cmd->get) {
-		status = run_get(obs);
 	} else {
 		cmd->exec.stop = &stop_requested;
 		cmd->exec.wait_mask = &wait_mask;
@@ -441,5 +452,5 @@ int main(int argc, char **argv)
 		fprintf(stderr, "teredo-observer: sigaction: %s\n", strerror(-err));
 		return EXIT_FAILURE_;
 	}
-	return observe(&cmd);
+	return cmd.get ? run_get(&cmd) : observe(&cmd);
 }

@@ -94,14 +94,21 @@ static int build_env(struct exec_env *env, const struct teredo_port_event *ev)
 
 /*
  * The child gets /dev/null as stdin and our stderr as its stdout, so that
- * nothing it prints can break the stream of events (JSON) on our stdout. It
- * starts with the signals we ignore or block back at their defaults.
+ * nothing it prints can break the stream of events (JSON) on our stdout.
  */
-static int spawn_shell(const char *command, char **envp, pid_t *pid)
+static int child_io(posix_spawn_file_actions_t *fa)
 {
-	char *argv[] = {"/bin/sh", "-c", (char *)command, NULL};
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
+	int err = posix_spawn_file_actions_addopen(fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+
+	return err ? err : posix_spawn_file_actions_adddup2(fa, STDERR_FILENO, STDOUT_FILENO);
+}
+
+/*
+ * Its own process group, to be killed as a whole; the signals we block or
+ * ignore (SIGPIPE) back at their defaults, as a shell command expects them.
+ */
+static int child_attributes(posix_spawnattr_t *attr)
+{
 	sigset_t defaults, none;
 	int err;
 
@@ -110,6 +117,22 @@ static int spawn_shell(const char *command, char **envp, pid_t *pid)
 	sigaddset(&defaults, SIGPIPE);
 	sigaddset(&defaults, SIGINT);
 	sigaddset(&defaults, SIGTERM);
+	err = posix_spawnattr_setflags(attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+						     POSIX_SPAWN_SETSIGDEF);
+	if (!err)
+		err = posix_spawnattr_setpgroup(attr, 0);
+	if (!err)
+		err = posix_spawnattr_setsigmask(attr, &none);
+	return err ? err : posix_spawnattr_setsigdefault(attr, &defaults);
+}
+
+static int spawn_shell(const char *command, char **envp, pid_t *pid)
+{
+	char *argv[] = {"/bin/sh", "-c", (char *)command, NULL};
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	int err;
+
 	err = posix_spawn_file_actions_init(&fa);
 	if (err)
 		return -err;
@@ -118,19 +141,9 @@ static int spawn_shell(const char *command, char **envp, pid_t *pid)
 		posix_spawn_file_actions_destroy(&fa);
 		return -err;
 	}
-	err = posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+	err = child_io(&fa);
 	if (!err)
-		err = posix_spawn_file_actions_adddup2(&fa, STDERR_FILENO, STDOUT_FILENO);
-	if (!err)
-		err = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP |
-							      POSIX_SPAWN_SETSIGMASK |
-							      POSIX_SPAWN_SETSIGDEF);
-	if (!err)
-		err = posix_spawnattr_setpgroup(&attr, 0);
-	if (!err)
-		err = posix_spawnattr_setsigmask(&attr, &none);
-	if (!err)
-		err = posix_spawnattr_setsigdefault(&attr, &defaults);
+		err = child_attributes(&attr);
 	if (!err)
 		err = posix_spawn(pid, argv[0], &fa, &attr, argv, envp);
 	posix_spawnattr_destroy(&attr);
