@@ -102,6 +102,10 @@ static int keep_link(struct kernel_source *ks, struct bpf_link *link, const char
 
 		return set_last_error(err, "cannot attach %s: %s", what, strerror(-err));
 	}
+	if (ks->n_links == sizeof(ks->links) / sizeof(ks->links[0])) {
+		bpf_link__destroy(link);
+		return set_last_error(-E2BIG, "more BPF programs than links to hold them");
+	}
 	ks->links[ks->n_links++] = link;
 	return 0;
 }
