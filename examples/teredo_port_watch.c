@@ -32,20 +32,12 @@ static void stop(int sig)
 	wake_main();
 }
 
-static const char *type_name(MIB_NOTIFICATION_TYPE type)
-{
-	static const char *const names[] = { "MibParameterNotification", "MibAddInstance",
-					     "MibDeleteInstance", "MibInitialNotification" };
-
-	return type <= MibInitialNotification ? names[type] : "unknown";
-}
-
 /* Called on the library's thread, one call at a time: open or close the firewall here. */
 static VOID on_port_change(PVOID context, USHORT port, MIB_NOTIFICATION_TYPE type)
 {
 	int *once = context;
 
-	printf("%s port %u\n", type_name(type), port);
+	printf("%s port %u\n", teredo_mib_notification_type_name(type), port);
 	fflush(stdout);
 	if (*once && type == MibInitialNotification)
 		wake_main();

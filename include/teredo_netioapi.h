@@ -105,6 +105,10 @@ NETIOAPI_API NotifyTeredoPortChange(PTEREDO_PORT_CHANGE_CALLBACK Callback, PVOID
 NETIOAPI_API GetTeredoPort(USHORT *Port);
 NETIOAPI_API CancelMibChangeNotify2(HANDLE NotificationHandle);
 
+/* Linux extensions, for logs: "ERROR_NOT_READY", "MibAddInstance", ... */
+const char *teredo_windows_error_name(DWORD code);
+const char *teredo_mib_notification_type_name(MIB_NOTIFICATION_TYPE type);
+
 #ifdef __cplusplus
 }
 #endif

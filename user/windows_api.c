@@ -28,9 +28,11 @@ void teredo_set_diagnostic_hook(teredo_diagnostic_hook hook, void *ctx)
 	diagnostic_ctx = ctx;
 }
 
-static const char *code_name(DWORD code)
+const char *teredo_windows_error_name(DWORD code)
 {
 	switch (code) {
+	case NO_ERROR:
+		return "NO_ERROR";
 	case ERROR_ACCESS_DENIED:
 		return "ERROR_ACCESS_DENIED";
 	case ERROR_INVALID_HANDLE:
@@ -44,7 +46,22 @@ static const char *code_name(DWORD code)
 	case ERROR_INVALID_PARAMETER:
 		return "ERROR_INVALID_PARAMETER";
 	}
-	return "NO_ERROR";
+	return "ERROR_UNKNOWN";
+}
+
+const char *teredo_mib_notification_type_name(MIB_NOTIFICATION_TYPE type)
+{
+	switch (type) {
+	case MibParameterNotification:
+		return "MibParameterNotification";
+	case MibAddInstance:
+		return "MibAddInstance";
+	case MibDeleteInstance:
+		return "MibDeleteInstance";
+	case MibInitialNotification:
+		return "MibInitialNotification";
+	}
+	return "MibUnknownNotification";
 }
 
 /* Hand a failure to the hook, or to stderr when TEREDO_OBSERVER_DEBUG=1. */
@@ -58,7 +75,7 @@ static DWORD diagnose(const char *function, DWORD code, const char *message)
 	}
 	debug = getenv("TEREDO_OBSERVER_DEBUG");
 	if (debug && debug[0] == '1')
-		fprintf(stderr, "teredo-observer: %s: %s: %s\n", function, code_name(code),
+		fprintf(stderr, "teredo-observer: %s: %s: %s\n", function, teredo_windows_error_name(code),
 			message);
 	return code;
 }

@@ -23,44 +23,6 @@
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_NOT_READY = 3 };
 
-static const char *error_name(DWORD code)
-{
-	switch (code) {
-	case NO_ERROR:
-		return "NO_ERROR";
-	case ERROR_ACCESS_DENIED:
-		return "ERROR_ACCESS_DENIED";
-	case ERROR_INVALID_HANDLE:
-		return "ERROR_INVALID_HANDLE";
-	case ERROR_NOT_ENOUGH_MEMORY:
-		return "ERROR_NOT_ENOUGH_MEMORY";
-	case ERROR_NOT_READY:
-		return "ERROR_NOT_READY";
-	case ERROR_NOT_SUPPORTED:
-		return "ERROR_NOT_SUPPORTED";
-	case ERROR_INVALID_PARAMETER:
-		return "ERROR_INVALID_PARAMETER";
-	default:
-		return "ERROR_UNKNOWN";
-	}
-}
-
-static const char *type_name(MIB_NOTIFICATION_TYPE type)
-{
-	switch (type) {
-	case MibParameterNotification:
-		return "MibParameterNotification";
-	case MibAddInstance:
-		return "MibAddInstance";
-	case MibDeleteInstance:
-		return "MibDeleteInstance";
-	case MibInitialNotification:
-		return "MibInitialNotification";
-	default:
-		return "MibUnknownNotification";
-	}
-}
-
 struct watch_context {
 	unsigned long calls;
 };
@@ -72,7 +34,7 @@ static VOID NETIOAPI_API_ on_port_change(PVOID CallerContext, USHORT Port,
 
 	ctx->calls++;
 	/* Nothing useful can be done about a failed write from a callback. */
-	if (printf("notify %s %u\n", type_name(NotificationType), (unsigned int)Port) < 0 ||
+	if (printf("notify %s %u\n", teredo_mib_notification_type_name(NotificationType), (unsigned int)Port) < 0 ||
 	    fflush(stdout) == EOF)
 		fprintf(stderr, "win_port_client: writing stdout: %s\n", strerror(errno));
 }
@@ -87,12 +49,12 @@ static int do_get(void)
 		printf("%u\n", (unsigned int)port);
 		return fflush(stdout) == EOF ? EXIT_FAIL : EXIT_OK;
 	}
-	printf("%s\n", error_name(status));
+	printf("%s\n", teredo_windows_error_name(status));
 	if (fflush(stdout) == EOF)
 		return EXIT_FAIL;
 	if (status == ERROR_NOT_READY)
 		return EXIT_NOT_READY;
-	fprintf(stderr, "win_port_client: GetTeredoPort: %s (%lu)\n", error_name(status),
+	fprintf(stderr, "win_port_client: GetTeredoPort: %s (%lu)\n", teredo_windows_error_name(status),
 		(unsigned long)status);
 	return EXIT_FAIL;
 }
@@ -123,7 +85,7 @@ static int do_watch(void)
 	status = NotifyTeredoPortChange(on_port_change, &ctx, TRUE, &handle);
 	if (status != NO_ERROR) {
 		fprintf(stderr, "win_port_client: NotifyTeredoPortChange: %s (%lu)%s\n",
-			error_name(status), (unsigned long)status,
+			teredo_windows_error_name(status), (unsigned long)status,
 			handle ? ", and the handle is not NULL" : "");
 		return EXIT_FAIL;
 	}
@@ -139,7 +101,7 @@ static int do_watch(void)
 	status = CancelMibChangeNotify2(handle);
 	if (status != NO_ERROR) {
 		fprintf(stderr, "win_port_client: CancelMibChangeNotify2: %s (%lu)\n",
-			error_name(status), (unsigned long)status);
+			teredo_windows_error_name(status), (unsigned long)status);
 		return EXIT_FAIL;
 	}
 	/* After the cancel no callback runs: ctx.calls is ours alone again. */

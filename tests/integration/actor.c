@@ -58,6 +58,12 @@ long actor_do(struct actor *a, const char *fmt, ...)
 	return value;
 }
 
+long actor_new_bound(struct actor *a, const char *socket_cmd)
+{
+	actor_do(a, "%s", socket_cmd);
+	return actor_do(a, "bind 0");
+}
+
 void kill_and_wait(pid_t pid)
 {
 	kill(pid, SIGKILL);

@@ -16,6 +16,8 @@ struct actor {
 struct actor *actor_start(const char *comm);
 /* Send one command line; return the number in its answer ("port N", "pid N"), 0 for "ok". */
 long actor_do(struct actor *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A new socket (socket_cmd: "socket4" or "socket6") bound to an ephemeral port: the port. */
+long actor_new_bound(struct actor *a, const char *socket_cmd);
 /* End it by its pid (SIGKILL) and reap it. NULL is ignored. */
 void actor_kill(struct actor *a);
 /* End it with the "exit" command and reap it. */

@@ -148,8 +148,7 @@ Test(kernel, later_sends_report_nothing_more)
 
 	obs = observe_default(0);
 	client = actor_start("miredo");
-	actor_do(client, "socket4");
-	port = actor_do(client, "bind 0");
+	port = actor_new_bound(client, "socket4");
 	expect_event(obs, TEREDO_PORT_ADDED, (uint16_t)port, NULL);
 	for (int i = 0; i < 20; i++)
 		cr_assert_eq(actor_do(client, "sendto %u", free_port()), port);
@@ -163,13 +162,11 @@ Test(kernel, closed_then_new_socket)
 
 	obs = observe_default(0);
 	client = actor_start("miredo");
-	actor_do(client, "socket4");
-	first = actor_do(client, "bind 0");
+	first = actor_new_bound(client, "socket4");
 	expect_event(obs, TEREDO_PORT_ADDED, (uint16_t)first, NULL);
 	actor_do(client, "close");
 	expect_event(obs, TEREDO_PORT_DELETED, 0, NULL);
-	actor_do(client, "socket6");
-	second = actor_do(client, "bind 0");
+	second = actor_new_bound(client, "socket6");
 	expect_event(obs, TEREDO_PORT_ADDED, (uint16_t)second, NULL);
 }
 
@@ -181,11 +178,9 @@ Test(kernel, new_socket_while_old_open_changes_port)
 	obs = observe_default(0);
 	client = actor_start("miredo");
 	other = actor_start("miredo");
-	actor_do(client, "socket4");
-	first = actor_do(client, "bind 0");
+	first = actor_new_bound(client, "socket4");
 	expect_event(obs, TEREDO_PORT_ADDED, (uint16_t)first, NULL);
-	actor_do(other, "socket4");
-	second = actor_do(other, "bind 0");
+	second = actor_new_bound(other, "socket4");
 	expect_event(obs, TEREDO_PORT_CHANGED, (uint16_t)second, &ev);
 	cr_assert_eq(ev.old_port, first);
 }
@@ -196,8 +191,7 @@ static void released_by_death(bool by_exit)
 
 	obs = observe_default(0);
 	client = actor_start("miredo");
-	actor_do(client, "socket4");
-	port = actor_do(client, "bind 0");
+	port = actor_new_bound(client, "socket4");
 	expect_event(obs, TEREDO_PORT_ADDED, (uint16_t)port, NULL);
 	if (by_exit)
 		actor_exit(client);
@@ -229,13 +223,11 @@ static void held_elsewhere(const char *share_cmd)
 	obs = observe_default(0);
 	client = actor_start("miredo");
 	other = actor_start("miredo");
-	actor_do(client, "socket4");
-	port = actor_do(client, "bind 0");
+	port = actor_new_bound(client, "socket4");
 	expect_event(obs, TEREDO_PORT_ADDED, (uint16_t)port, NULL);
 	holder = actor_do(client, "%s", share_cmd);
 	actor_do(client, "close");
-	actor_do(other, "socket4");
-	marker = actor_do(other, "bind 0");
+	marker = actor_new_bound(other, "socket4");
 	expect_event(obs, TEREDO_PORT_CHANGED, (uint16_t)marker, NULL);
 	actor_do(other, "close");
 	expect_event(obs, TEREDO_PORT_CHANGED, (uint16_t)port, NULL);
@@ -259,15 +251,13 @@ Test(kernel, other_processes_ignored)
 
 	obs = observe_default(0);
 	other = actor_start("bystander");
-	actor_do(other, "socket4");
-	actor_do(other, "bind 0");
+	actor_new_bound(other, "socket4");
 	actor_do(other, "sendto %u", free_port());
 	actor_do(other, "socket6");
 	actor_do(other, "connect %u", free_port());
 	actor_do(other, "close");
 	client = actor_start("miredo");
-	actor_do(client, "socket4");
-	port = actor_do(client, "bind 0");
+	port = actor_new_bound(client, "socket4");
 	/* Had anything of the bystander's come through, it would come first. */
 	expect_event(obs, TEREDO_PORT_ADDED, (uint16_t)port, NULL);
 }
@@ -281,8 +271,7 @@ Test(kernel, port_3544_is_never_the_teredo_port)
 	actor_do(client, "socket4");
 	if (actor_do(client, "bind 3544") != 3544)
 		cr_assert_fail("could not bind 3544");
-	actor_do(client, "socket4");
-	port = actor_do(client, "bind 0");
+	port = actor_new_bound(client, "socket4");
 	expect_event(obs, TEREDO_PORT_ADDED, (uint16_t)port, NULL);
 }
 
@@ -292,8 +281,7 @@ Test(kernel, client_started_before_observer)
 	long port;
 
 	client = actor_start("miredo");
-	actor_do(client, "socket6");
-	port = actor_do(client, "bind 0");
+	port = actor_new_bound(client, "socket6");
 	obs = observe_default((uint16_t)port);
 	cr_assert_eq(teredo_observer_current_port(obs), port);
 	actor_do(client, "close");
@@ -308,11 +296,9 @@ Test(kernel, other_netns_ignored_by_default)
 	obs = observe_default(0);
 	other = actor_start("miredo");
 	actor_do(other, "netns");
-	actor_do(other, "socket4");
-	actor_do(other, "bind 0");
+	actor_new_bound(other, "socket4");
 	client = actor_start("miredo");
-	actor_do(client, "socket4");
-	port = actor_do(client, "bind 0");
+	port = actor_new_bound(client, "socket4");
 	expect_event(obs, TEREDO_PORT_ADDED, (uint16_t)port, NULL);
 }
 
@@ -327,8 +313,7 @@ Test(kernel, other_netns_seen_with_all_netns)
 	obs = observe(&o, 0);
 	client = actor_start("miredo");
 	actor_do(client, "netns");
-	actor_do(client, "socket4");
-	port = actor_do(client, "bind 0");
+	port = actor_new_bound(client, "socket4");
 	expect_event(obs, TEREDO_PORT_ADDED, (uint16_t)port, &ev);
 	cr_assert_neq(ev.netns, own_netns(), "the event names the client's namespace");
 	cr_assert_neq(ev.netns, 0);

@@ -47,8 +47,7 @@ static void expect_only_client(long port)
 static void bystander_binds(void)
 {
 	other = actor_start("bystander");
-	actor_do(other, "socket4");
-	actor_do(other, "bind 0");
+	actor_new_bound(other, "socket4");
 }
 
 Test(selection, other_names)
@@ -61,11 +60,9 @@ Test(selection, other_names)
 	cr_assert_eq(teredo_options_add_comm(&o, "teredo-client"), 0);
 	obs = observe(&o, 0);
 	other = actor_start("miredo");
-	actor_do(other, "socket4");
-	actor_do(other, "bind 0");
+	actor_new_bound(other, "socket4");
 	client = actor_start("teredo-client");
-	actor_do(client, "socket4");
-	port = actor_do(client, "bind 0");
+	port = actor_new_bound(client, "socket4");
 	expect_only_client(port);
 }
 
@@ -80,8 +77,7 @@ Test(selection, by_pid_and_its_children)
 	o.pid = client->pid;
 	obs = observe(&o, 0);
 	bystander_binds();
-	actor_do(client, "socket4");
-	port = actor_do(client, "bind 0");
+	port = actor_new_bound(client, "socket4");
 	expect_only_client(port);
 	actor_do(client, "close");
 	expect_event(obs, TEREDO_PORT_DELETED, 0, NULL);
@@ -159,8 +155,7 @@ Test(selection, by_cgroup)
 	o.cgroup = cgroup_dir;
 	obs = observe(&o, 0);
 	bystander_binds();
-	actor_do(client, "socket6");
-	port = actor_do(client, "bind 0");
+	port = actor_new_bound(client, "socket6");
 	expect_only_client(port);
 	actor_kill(client);
 	client = NULL;
@@ -212,8 +207,7 @@ Test(selection, by_traffic_after_explicit_bind)
 	o.match_traffic = true;
 	obs = observe(&o, 0);
 	client = actor_start("anyname");
-	actor_do(client, "socket6");
-	port = actor_do(client, "bind 0");
+	port = actor_new_bound(client, "socket6");
 	actor_do(client, "sendto 3544");
 	expect_event(obs, TEREDO_PORT_ADDED, (uint16_t)port, NULL);
 }

@@ -127,8 +127,7 @@ Test(subscriptions, native_callback_with_full_detail)
 	if (geteuid() != 0)
 		cr_skip_test("needs root (CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN): run as root");
 	client = actor_start("miredo");
-	actor_do(client, "socket6");
-	port = actor_do(client, "bind 0");
+	port = actor_new_bound(client, "socket6");
 	teredo_options_init(&o);
 	cr_assert_eq(teredo_subscribe(&o, log_native, &log, true, &sub), 0, "%s",
 		     teredo_observer_last_error());

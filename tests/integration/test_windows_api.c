@@ -151,6 +151,9 @@ Test(windows_api, header_values_match_windows)
 	cr_assert_eq(ERROR_INVALID_PARAMETER, 87);
 	cr_assert_eq(sizeof(DWORD), 4);
 	cr_assert_eq(sizeof(USHORT), 2);
+	cr_assert_str_eq(teredo_windows_error_name(ERROR_NOT_READY), "ERROR_NOT_READY");
+	cr_assert_str_eq(teredo_windows_error_name(12345), "ERROR_UNKNOWN");
+	cr_assert_str_eq(teredo_mib_notification_type_name(MibAddInstance), "MibAddInstance");
 }
 
 Test(windows_api, null_callback_or_handle)
@@ -195,12 +198,10 @@ Test(windows_api, initial_then_add_change_delete)
 	h = notify(&r, TRUE);
 	expect_call(&r, 0, MibInitialNotification, 0);
 	client = actor_start("miredo");
-	actor_do(client, "socket4");
-	p = actor_do(client, "bind 0");
+	p = actor_new_bound(client, "socket4");
 	expect_call(&r, 1, MibAddInstance, (USHORT)p);
 	other = actor_start("miredo");
-	actor_do(other, "socket6");
-	q = actor_do(other, "bind 0");
+	q = actor_new_bound(other, "socket6");
 	expect_call(&r, 2, MibParameterNotification, (USHORT)q);
 	actor_do(other, "close");
 	expect_call(&r, 3, MibParameterNotification, (USHORT)p);
@@ -220,8 +221,7 @@ Test(windows_api, initial_false_means_no_initial_call)
 	recorder_init(&r);
 	h = notify(&r, FALSE);
 	client = actor_start("miredo");
-	actor_do(client, "socket4");
-	p = actor_do(client, "bind 0");
+	p = actor_new_bound(client, "socket4");
 	expect_call(&r, 0, MibAddInstance, (USHORT)p);
 	cr_assert_eq(CancelMibChangeNotify2(h), NO_ERROR);
 }
@@ -233,8 +233,7 @@ Test(windows_api, initial_port_is_zero_even_with_a_client)
 
 	need_root();
 	client = actor_start("miredo");
-	actor_do(client, "socket4");
-	actor_do(client, "bind 0");
+	actor_new_bound(client, "socket4");
 	recorder_init(&r);
 	h = notify(&r, TRUE);
 	expect_call(&r, 0, MibInitialNotification, 0);
@@ -250,8 +249,7 @@ Test(windows_api, get_teredo_port)
 	need_root();
 	cr_assert_eq(GetTeredoPort(&port), ERROR_NOT_READY, "%s", teredo_observer_last_error());
 	client = actor_start("miredo");
-	actor_do(client, "socket6");
-	p = actor_do(client, "bind 0");
+	p = actor_new_bound(client, "socket6");
 	/* No registration in this process, and the client started before us. */
 	cr_assert_eq(GetTeredoPort(&port), NO_ERROR, "%s", teredo_observer_last_error());
 	cr_assert_eq(port, p);
@@ -268,8 +266,7 @@ Test(windows_api, get_teredo_port_follows_a_live_registration)
 	recorder_init(&r);
 	h = notify(&r, FALSE);
 	client = actor_start("miredo");
-	actor_do(client, "socket4");
-	p = actor_do(client, "bind 0");
+	p = actor_new_bound(client, "socket4");
 	/* Straight after bind() returned: no waiting for the callback first. */
 	cr_assert_eq(GetTeredoPort(&port), NO_ERROR);
 	cr_assert_eq(port, p);
@@ -332,8 +329,7 @@ Test(windows_api, cancel_waits_for_the_call_in_flight)
 	cr_assert(atomic_load(&r.returned), "cancel returned while the callback still ran");
 	calls_at_return = r.n;
 	client = actor_start("miredo");
-	actor_do(client, "socket4");
-	actor_do(client, "bind 0");
+	actor_new_bound(client, "socket4");
 	usleep(300 * 1000);
 	cr_assert_eq(r.n, calls_at_return, "a call came after cancel returned");
 }
@@ -351,8 +347,7 @@ Test(windows_api, cancel_from_inside_own_callback)
 	h = notify(&r, FALSE);
 	r.cancel_self = h;
 	client = actor_start("miredo");
-	actor_do(client, "socket4");
-	p = actor_do(client, "bind 0");
+	p = actor_new_bound(client, "socket4");
 	expect_call(&r, 0, MibAddInstance, (USHORT)p);
 	cr_assert_eq(r.cancel_result, NO_ERROR, "cancel from inside: %lu",
 		     (unsigned long)r.cancel_result);
@@ -435,11 +430,9 @@ Test(windows_api, client_definition_from_the_environment)
 	recorder_init(&r);
 	h = notify(&r, FALSE);
 	other = actor_start("miredo");
-	actor_do(other, "socket4");
-	actor_do(other, "bind 0");
+	actor_new_bound(other, "socket4");
 	client = actor_start("teredo-alt");
-	actor_do(client, "socket4");
-	p = actor_do(client, "bind 0");
+	p = actor_new_bound(client, "socket4");
 	expect_call(&r, 0, MibAddInstance, (USHORT)p);
 	cr_assert_eq(CancelMibChangeNotify2(h), NO_ERROR);
 	setenv("TEREDO_OBSERVER_COMM", "bad,name-that-is-far-too-long", 1);
