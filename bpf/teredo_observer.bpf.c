@@ -188,7 +188,7 @@ static __always_inline void record_port(struct socket_mark *mark, __u64 cookie, 
 
 static int on_post_bind(struct bpf_sock *ctx)
 {
-	struct socket_mark *mark;
+	struct socket_mark *mark, fresh = {};
 	__u16 port = ctx->src_port;
 	__u32 netns;
 
@@ -199,13 +199,15 @@ static int on_post_bind(struct bpf_sock *ctx)
 	netns = current_netns();
 	if (!netns_in_scope(netns))
 		return 1;
+	/* Wake the consumer first; the socket storage is allocated after. */
+	record_port(&fresh, bpf_get_socket_cookie(ctx), netns, port, ctx->family);
+	emit(TEREDO_EVENT_BOUND, TEREDO_VIA_BIND, &fresh);
 	mark = bpf_sk_storage_get(&marks, ctx, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!mark) {
 		__sync_fetch_and_add(&lost_events, 1);
 		return 1;
 	}
-	record_port(mark, bpf_get_socket_cookie(ctx), netns, port, ctx->family);
-	emit(TEREDO_EVENT_BOUND, TEREDO_VIA_BIND, mark);
+	record_port(mark, fresh.cookie, netns, port, ctx->family);
 	return 1;
 }
 

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "event_exec.h"
+#include "sched_hint.h"
 #include "sd_notify.h"
 #include "teredo_observer.h"
 
@@ -425,6 +426,7 @@ static int observe(struct command *cmd)
 		fprintf(stderr, "teredo-observer: %s\n", teredo_observer_last_error());
 		return EXIT_FAILURE_;
 	}
+	ask_short_slice();
 	err = block_stop_signals(&wait_mask);
 	if (err) {
 		fprintf(stderr, "teredo-observer: sigprocmask: %s\n", strerror(-err));

@@ -160,7 +160,8 @@ static int kernel_fd(const struct event_source *src)
 {
 	const struct kernel_source *ks = (const struct kernel_source *)src;
 
-	return ring_buffer__epoll_fd(ks->ring);
+	/* The ring buffer map itself polls: no epoll of libbpf's nested in ours. */
+	return bpf_map__fd(ks->skel->maps.events);
 }
 
 static int kernel_drain(struct event_source *src, event_sink sink, void *ctx)

@@ -27,6 +27,7 @@ struct teredo_observer {
 	struct note_queue queue;
 	int epoll_fd;
 	int pending_fd; /* eventfd: readable while queue is not empty */
+	bool signalled; /* pending_fd is readable */
 	uint64_t resyncs;
 };
 
@@ -39,12 +40,26 @@ struct snapshot {
 static int queue_note(void *ctx, const struct teredo_port_event *note)
 {
 	struct teredo_observer *obs = ctx;
-	uint64_t one = 1;
 
 	if (note_queue_push(&obs->queue, note))
 		return set_last_error(-ENOMEM, "out of memory queueing an event");
-	if (obs->queue.len == 1 && write(obs->pending_fd, &one, sizeof(one)) != sizeof(one))
-		return set_last_error(-errno, "eventfd write: %s", strerror(errno));
+	return 0;
+}
+
+/* Make pending_fd say whether notes wait; only touch it when that changes. */
+static int sync_pending(struct teredo_observer *obs)
+{
+	uint64_t v = 1;
+
+	if (obs->queue.len && !obs->signalled) {
+		if (write(obs->pending_fd, &v, sizeof(v)) != sizeof(v))
+			return set_last_error(-errno, "eventfd write: %s", strerror(errno));
+		obs->signalled = true;
+	} else if (!obs->queue.len && obs->signalled) {
+		if (read(obs->pending_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+			return set_last_error(-errno, "eventfd read: %s", strerror(errno));
+		obs->signalled = false;
+	}
 	return 0;
 }
 
@@ -154,6 +169,8 @@ int teredo_observer_new(const struct teredo_options *opts, struct teredo_observe
 	note_queue_fini(&obs->queue);
 	port_state_initial(&obs->state, &initial);
 	err = queue_note(obs, &initial);
+	if (!err)
+		err = sync_pending(obs);
 	if (err)
 		goto cleanup;
 	*out = obs;
@@ -170,7 +187,7 @@ int teredo_observer_get_fd(const struct teredo_observer *obs)
 
 int teredo_observer_receive(struct teredo_observer *obs, struct teredo_port_event *ev)
 {
-	uint64_t count;
+	bool got;
 	int err;
 
 	if (!obs || !ev)
@@ -180,17 +197,19 @@ int teredo_observer_receive(struct teredo_observer *obs, struct teredo_port_even
 		if (err)
 			return err;
 	}
-	if (!note_queue_pop(&obs->queue, ev))
-		return 0;
-	if (!obs->queue.len && read(obs->pending_fd, &count, sizeof(count)) < 0 &&
-	    errno != EAGAIN)
-		return set_last_error(-errno, "eventfd read: %s", strerror(errno));
-	return 1;
+	got = note_queue_pop(&obs->queue, ev);
+	err = sync_pending(obs);
+	return err ? err : got;
 }
 
 int teredo_observer_update(struct teredo_observer *obs)
 {
-	return obs ? pump_source(obs) : set_last_error(-EINVAL, "observer is NULL");
+	int err;
+
+	if (!obs)
+		return set_last_error(-EINVAL, "observer is NULL");
+	err = pump_source(obs);
+	return err ? err : sync_pending(obs);
 }
 
 uint16_t teredo_observer_current_port(const struct teredo_observer *obs)

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "last_error.h"
+#include "sched_hint.h"
 #include "subscription.h"
 #include "teredo_event.h"
 
@@ -52,6 +53,9 @@ struct hub {
 	struct teredo_subscription **subs;
 	size_t n_subs, cap_subs;
 	struct teredo_subscription *in_callback;
+	size_t owed_initials; /* subscribers still owed their initial call */
+	struct teredo_subscription **batch; /* deliver()'s copy, kept between calls */
+	size_t cap_batch;
 	uint16_t delivered_port; /* the port as the callbacks know it */
 	bool stopping;
 	bool frees_itself; /* stopped from its own callback: nobody joins it */
@@ -98,7 +102,8 @@ static int grow_array(void *arrayp, size_t *cap, size_t need)
 
 	if (need <= *cap)
 		return 0;
-	new_cap = *cap ? *cap * 2 : 16;
+	for (new_cap = *cap ? *cap : 16; new_cap < need; new_cap *= 2)
+		;
 	grown = realloc(*array, new_cap * sizeof(void *));
 	if (!grown)
 		return -ENOMEM;
@@ -138,6 +143,8 @@ static void call_one(struct hub *hub, struct teredo_subscription *sub,
 		return;
 	}
 	owes_initial = sub->needs_initial;
+	if (owes_initial)
+		hub->owed_initials--;
 	sub->needs_initial = false;
 	initial.port = hub->delivered_port;
 	hub->in_callback = sub;
@@ -164,11 +171,15 @@ static void deliver(struct hub *hub, const struct teredo_port_event *ev)
 
 	pthread_mutex_lock(&hub->lock);
 	n = hub->n_subs;
-	batch = n ? malloc(n * sizeof(*batch)) : NULL;
-	if (n && !batch) {
+	if (!ev && !hub->owed_initials) {
+		pthread_mutex_unlock(&hub->lock);
+		return;
+	}
+	if (grow_array(&hub->batch, &hub->cap_batch, n)) {
 		pthread_mutex_unlock(&hub->lock);
 		return; /* out of memory: nothing sane to do but skip */
 	}
+	batch = hub->batch;
 	for (size_t i = 0; i < n; i++) {
 		batch[i] = hub->subs[i];
 		batch[i]->refs++;
@@ -182,7 +193,6 @@ static void deliver(struct hub *hub, const struct teredo_port_event *ev)
 	for (size_t i = 0; i < n; i++)
 		drop_ref_locked(batch[i]);
 	pthread_mutex_unlock(&hub->lock);
-	free(batch);
 }
 
 static bool next_event(struct hub *hub, struct teredo_port_event *ev)
@@ -211,6 +221,7 @@ static void hub_destroy(struct hub *hub)
 	pthread_mutex_destroy(&hub->lock);
 	pthread_cond_destroy(&hub->callback_done);
 	free(hub->subs);
+	free(hub->batch);
 	free(hub);
 }
 
@@ -235,6 +246,7 @@ static void *dispatch(void *arg)
 	uint64_t count;
 	bool frees_itself;
 
+	ask_short_slice();
 	while (!hub_stopping(hub)) {
 		if (poll(fds, 2, -1) < 0 && errno != EINTR)
 			break;
@@ -310,8 +322,10 @@ static int add_subscriber(struct hub *hub, struct teredo_subscription *sub)
 
 	pthread_mutex_lock(&hub->lock);
 	err = grow_array(&hub->subs, &hub->cap_subs, hub->n_subs + 1);
-	if (!err)
+	if (!err) {
 		hub->subs[hub->n_subs++] = sub;
+		hub->owed_initials += sub->needs_initial;
+	}
 	pthread_mutex_unlock(&hub->lock);
 	return err;
 }
@@ -409,6 +423,10 @@ static struct teredo_subscription *take_handle(uintptr_t id)
 
 static void remove_subscriber_locked(struct hub *hub, struct teredo_subscription *sub)
 {
+	if (sub->needs_initial) {
+		sub->needs_initial = false;
+		hub->owed_initials--;
+	}
 	for (size_t i = 0; i < hub->n_subs; i++)
 		if (hub->subs[i] == sub) {
 			hub->subs[i] = hub->subs[--hub->n_subs];
