@@ -18,6 +18,7 @@
 #define AF_INET	    2
 #define AF_INET6    10
 #define IPPROTO_UDP 17
+#define CLOCK_MONOTONIC 1
 
 #pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
 
@@ -52,18 +53,7 @@ struct socket {
 	struct sock *sk;
 };
 
-struct file {
-	void *private_data;
-};
-
-struct fdtable {
-	unsigned int max_fds;
-	struct file **fd;
-};
-
-struct files_struct {
-	struct fdtable *fdt;
-};
+struct file;
 
 struct nsproxy {
 	struct net *net_ns;
@@ -88,24 +78,7 @@ struct task_struct {
 	char comm[16];
 	struct task_struct *real_parent;
 	struct nsproxy *nsproxy;
-	struct files_struct *files;
 	struct css_set *cgroups;
-};
-
-struct trace_entry {
-	unsigned short type;
-};
-
-struct trace_event_raw_sys_enter {
-	struct trace_entry ent;
-	long id;
-	unsigned long args[6];
-};
-
-struct trace_event_raw_sys_exit {
-	struct trace_entry ent;
-	long id;
-	long ret;
 };
 
 struct seq_file;

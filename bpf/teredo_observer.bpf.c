@@ -8,8 +8,8 @@
  * Where a port is assigned, and the hook that sees it:
  *   bind() to any port           cgroup/post_bind4, cgroup/post_bind6
  *   autobind by a send           tp_btf/sock_send_length (every send path)
- *   autobind by connect()        tp/syscalls/sys_{enter,exit}_connect and
- *                                cgroup/connect4, cgroup/connect6
+ *   autobind by connect()        cgroup/connect4, cgroup/connect6, and a BPF
+ *                                timer that reads the port once it is there
  *   already bound at start       iter/task_file (a snapshot, also after loss)
  * and where it goes: cgroup/sock_release, run once the last reference to the
  * socket (fd, fork, SCM_RIGHTS) is gone.
@@ -62,15 +62,27 @@ struct {
 } marks SEC(".maps");
 
 /*
- * fd of a connect() in flight, by thread, for Teredo client processes only.
- * LRU: an entry whose exit never came cannot crowd out the others.
+ * A connect() about to autobind a Teredo client's socket. The cgroup hook
+ * runs before the kernel picks the port and no hook with the socket follows,
+ * so a timer looks again a few microseconds later. Syscall tracepoints would
+ * do it too, but they put every system call on the machine on the slow path.
  */
+struct autobind_watch {
+	struct bpf_timer timer;
+	__u64 sk; /* the kernel's struct sock *, trusted only if its cookie still matches */
+	__u64 cookie;
+	__u32 netns;
+	__u32 pid;
+	__u32 tries;
+	char comm[TEREDO_COMM_LEN];
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 1024);
-	__type(key, __u32);
-	__type(value, __u32);
-} connecting SEC(".maps");
+	__uint(max_entries, 256);
+	__type(key, __u64);
+	__type(value, struct autobind_watch);
+} autobind_watches SEC(".maps");
 
 static __always_inline bool comm_listed(const char comm[TEREDO_COMM_LEN])
 {
@@ -162,15 +174,26 @@ static __always_inline void fill_event(struct teredo_event *e, __u8 kind, __u8 v
 	e->reserved[1] = 0;
 }
 
-static __always_inline void emit(__u8 kind, __u8 via, const struct socket_mark *mark)
+static __always_inline struct teredo_event *reserve_event(__u8 kind, __u8 via,
+							  const struct socket_mark *mark)
 {
 	struct teredo_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 
 	if (!e) {
 		__sync_fetch_and_add(&lost_events, 1);
-		return;
+		return NULL;
 	}
 	fill_event(e, kind, via, mark);
+	return e;
+}
+
+/* An event caused by the current task. */
+static __always_inline void emit(__u8 kind, __u8 via, const struct socket_mark *mark)
+{
+	struct teredo_event *e = reserve_event(kind, via, mark);
+
+	if (!e)
+		return;
 	e->pid = bpf_get_current_pid_tgid() >> 32;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	bpf_ringbuf_submit(e, 0);
@@ -273,40 +296,85 @@ int BPF_PROG(teredo_sock_send, struct sock *sk, int ret, int flags)
 	return 0;
 }
 
-/*
- * connect() autobinds after the cgroup connect hooks have run and no hook
- * with the socket follows, so the port is read at syscall exit through the
- * fd, which the entry tracepoint kept for Teredo client threads only.
- */
-SEC("tp/syscalls/sys_enter_connect")
-int teredo_connect_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	__u32 fd = (__u32)ctx->args[0];
+#define AUTOBIND_FIRST_LOOK_NS 10000 /* connect() assigns the port within microseconds */
+#define AUTOBIND_MAX_LOOKS      10    /* doubling each time: about 10 ms in all */
 
-	if (!current_is_client())
-		return 0;
-	bpf_map_update_elem(&connecting, &tid, &fd, BPF_ANY);
+static int look_for_autobind(void *map, __u64 *cookie, struct autobind_watch *w)
+{
+	struct sock *sk = (struct sock *)w->sk;
+	struct socket_mark mark = { .cookie = w->cookie, .netns = w->netns };
+	struct teredo_event *e;
+
+	/* Read through a plain pointer: a socket freed meanwhile fails this check. */
+	if (BPF_CORE_READ(sk, __sk_common.skc_cookie.counter) != w->cookie)
+		goto done;
+	mark.port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	if (!mark.port) {
+		if (++w->tries < AUTOBIND_MAX_LOOKS) {
+			bpf_timer_start(&w->timer, AUTOBIND_FIRST_LOOK_NS << w->tries, 0);
+			return 0;
+		}
+		goto done; /* the connect() failed, or the socket went elsewhere */
+	}
+	mark.family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (!port_can_be_teredo(mark.port))
+		goto done;
+	/* A timer runs in softirq: the process is the one that called connect(). */
+	e = reserve_event(TEREDO_EVENT_BOUND, TEREDO_VIA_CONNECT, &mark);
+	if (e) {
+		e->pid = w->pid;
+		__builtin_memcpy(e->comm, w->comm, sizeof(e->comm));
+		bpf_ringbuf_submit(e, 0);
+	}
+done:
+	bpf_map_delete_elem(map, cookie);
 	return 0;
 }
 
+static __always_inline void watch_autobind(struct bpf_sock *sk, __u64 cookie, __u32 netns)
+{
+	struct autobind_watch fresh = { .sk = (__u64)sk, .cookie = cookie, .netns = netns };
+	struct autobind_watch *w;
+
+	fresh.pid = bpf_get_current_pid_tgid() >> 32;
+	bpf_get_current_comm(fresh.comm, sizeof(fresh.comm));
+	if (bpf_map_update_elem(&autobind_watches, &cookie, &fresh, BPF_ANY))
+		return;
+	w = bpf_map_lookup_elem(&autobind_watches, &cookie);
+	if (!w || bpf_timer_init(&w->timer, &autobind_watches, CLOCK_MONOTONIC) ||
+	    bpf_timer_set_callback(&w->timer, look_for_autobind))
+		return;
+	bpf_timer_start(&w->timer, AUTOBIND_FIRST_LOOK_NS, 0);
+}
+
+/*
+ * A Teredo client's unbound socket, or with traffic matching any socket
+ * connecting to port 3544, is marked (so that its release and sends are
+ * recognised), and if connect() is about to autobind it, watched.
+ */
 static int on_connect(struct bpf_sock_addr *ctx)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct bpf_sock *sk = ctx->sk;
 	struct socket_mark *mark;
 	bool to_teredo_server;
+	__u32 netns;
 
 	if (!sk || ctx->protocol != IPPROTO_UDP)
 		return 1;
 	to_teredo_server = match_traffic && ctx->user_port == bpf_htons(TEREDO_WELL_KNOWN_PORT);
-	if (!to_teredo_server && !bpf_map_lookup_elem(&connecting, &tid))
+	if (!to_teredo_server && (sk->src_port || !current_is_client()))
+		return 1;
+	netns = current_netns();
+	if (!netns_in_scope(netns))
 		return 1;
 	mark = bpf_sk_storage_get(&marks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!mark)
 		return 1;
 	mark->cookie = bpf_get_socket_cookie(ctx);
+	mark->netns = netns;
 	mark->state |= MARK_CLIENT;
+	if (!sk->src_port)
+		watch_autobind(sk, mark->cookie, netns);
 	return 1;
 }
 
@@ -320,47 +388,6 @@ SEC("cgroup/connect6")
 int teredo_connect6(struct bpf_sock_addr *ctx)
 {
 	return on_connect(ctx);
-}
-
-static __always_inline struct sock *sock_of_current_fd(__u32 fd)
-{
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	struct file **fds;
-	struct file *file;
-	struct socket *sock;
-
-	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
-		return NULL;
-	fds = BPF_CORE_READ(fdt, fd);
-	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
-		return NULL;
-	sock = BPF_CORE_READ(file, private_data);
-	return sock ? BPF_CORE_READ(sock, sk) : NULL;
-}
-
-SEC("tp/syscalls/sys_exit_connect")
-int teredo_connect_exit(struct trace_event_raw_sys_exit *ctx)
-{
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct socket_mark mark = {};
-	__u32 *fd = bpf_map_lookup_elem(&connecting, &tid);
-	struct sock *sk;
-
-	if (!fd)
-		return 0;
-	sk = ctx->ret == 0 ? sock_of_current_fd(*fd) : NULL;
-	bpf_map_delete_elem(&connecting, &tid);
-	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_UDP)
-		return 0;
-	mark.port = BPF_CORE_READ(sk, __sk_common.skc_num);
-	mark.family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	mark.netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
-	mark.cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
-	if (!port_can_be_teredo(mark.port) || !netns_in_scope(mark.netns))
-		return 0;
-	emit(TEREDO_EVENT_BOUND, TEREDO_VIA_CONNECT, &mark);
-	return 0;
 }
 
 /* Traffic matching: a UDP socket sending to a Teredo server's port is the client. */

@@ -29,7 +29,9 @@ int cgroup2_mount_point(char *buf, size_t len)
 	}
 	endmntent(mounts);
 	if (err)
-		set_last_error(err, "no cgroup v2 mounted: mount -t cgroup2 none /sys/fs/cgroup");
+		/* `ip netns exec` remounts /sys without it: the usual way to get here. */
+		set_last_error(err, "no cgroup v2 mounted: mount -t cgroup2 none /sys/fs/cgroup "
+				    "(under `ip netns exec`, or use nsenter --net=/run/netns/NAME)");
 	return err;
 }
 

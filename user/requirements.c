@@ -4,8 +4,6 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-#include <linux/magic.h>
-#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -76,29 +74,6 @@ static int check_map_type(enum bpf_map_type type, const char *what, const char *
 	return 0;
 }
 
-static bool tracefs_mounted(void)
-{
-	struct statfs fs;
-
-	return (statfs("/sys/kernel/tracing", &fs) == 0 && fs.f_type == TRACEFS_MAGIC) ||
-	       (statfs("/sys/kernel/debug/tracing", &fs) == 0 && fs.f_type == TRACEFS_MAGIC);
-}
-
-/* libbpf finds syscall tracepoints through tracefs. */
-static int check_tracefs(void)
-{
-	if (access("/sys/kernel/tracing/events/syscalls", R_OK) == 0 ||
-	    access("/sys/kernel/debug/tracing/events/syscalls", R_OK) == 0)
-		return 0;
-	if (tracefs_mounted())
-		return set_last_error(-EPERM, "cannot read tracefs (/sys/kernel/tracing): "
-					      "run as root");
-	/* `ip netns exec` remounts /sys without it: the usual way to get here. */
-	return set_last_error(-ENOENT, "tracefs is not mounted: mount -t tracefs tracefs "
-				       "/sys/kernel/tracing (under `ip netns exec`, or use "
-				       "nsenter --net=/run/netns/NAME instead)");
-}
-
 int check_kernel_features(void)
 {
 	struct btf *vmlinux;
@@ -119,5 +94,5 @@ int check_kernel_features(void)
 	err = check_map_type(BPF_MAP_TYPE_RINGBUF, "BPF ring buffers", "5.8");
 	if (!err)
 		err = check_map_type(BPF_MAP_TYPE_SK_STORAGE, "BPF socket storage", "5.2");
-	return err ? err : check_tracefs();
+	return err;
 }

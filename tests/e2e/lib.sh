@@ -66,7 +66,7 @@ poll_until() {
 }
 
 # in_ns NS CMD...: CMD in network namespace NS only. Not `ip netns exec`:
-# that also makes a mount namespace with a fresh /sys, which hides tracefs
+# that also makes a mount namespace with a fresh /sys, which hides cgroup2
 # and bpffs from the observer.
 in_ns() {
 	local ns=$1
