@@ -209,7 +209,7 @@ demo: mounts $(CMD)
 
 # --- bench (issue 6) ---
 # sudo make bench: the benchmarks of BENCHMARKS.md, in a network namespace of
-# their own (bench/main.c). About 4 minutes; prints the tables and the targets.
+# their own (bench/main.c). About 2.5 minutes; prints the tables and the targets.
 BENCH_DIR    := $(BUILD)/bench
 BENCH        := $(BENCH_DIR)/tbench
 BENCH_CLIENT := $(BENCH_DIR)/tbench-client
@@ -240,6 +240,7 @@ $(BENCH_CLIENT): bench/client.c bench/bench.h
 bench-deps:
 	@./scripts/install-deps $(BUILD_DEPS) bpftrace iproute2
 
-bench: bench-deps mounts
+bench: bench-deps
+	@./scripts/ensure-mounts --tracefs
 	@$(MAKE) --no-print-directory $(BENCH) $(BENCH_CLIENT) $(CMD)
 	./$(BENCH)

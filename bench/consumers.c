@@ -1,0 +1,520 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Consumers: the processes that learn of the Teredo client's binds, each its
+ * own way, and tell the driver when (struct report through a pipe). The time
+ * is taken first thing where the application would get the event: at the
+ * start of the callback, when receive() returns it, when read() returns the
+ * line. Telling the driver comes after, so it is not in the measurement.
+ *
+ * Each runs in a process of its own, forked from the driver before any BPF
+ * is loaded there, as a firewall manager or a script would be.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <bpf/libbpf.h>
+
+#include "bench.h"
+#include "floor.bpf.skel.h"
+#include "floor_event.h"
+#include "teredo_observer.h"
+
+#define START_TIMEOUT_MS 60000
+
+/* In a consumer process: the write end of its report pipe. */
+static int report_fd = -1;
+
+void send_report(uint64_t t_ns, uint64_t k_ns, int type, pid_t pid, unsigned int port)
+{
+	struct report r = {.t_ns = t_ns, .k_ns = k_ns, .type = type, .pid = pid, .port = port};
+
+	/* The driver gone is the only failure: nothing left to report to. */
+	if (write_full(report_fd, &r, sizeof(r)))
+		_exit(0);
+}
+
+static int fail(const char *what, const char *why)
+{
+	fprintf(stderr, "tbench: %s: %s\n", what, why);
+	return 1;
+}
+
+static void wait_for_end(void)
+{
+	for (;;)
+		pause();
+}
+
+/* ---- the floor ---- */
+
+/* The floor with a pipe hop: where it writes its lines, or -1 to report directly. */
+static int floor_line_fd = -1;
+
+static int on_floor_event(void *ctx, void *data, size_t size)
+{
+	uint64_t t = now_ns();
+	const struct floor_event *e = data;
+	char line[64];
+	int len;
+
+	(void)ctx;
+	if (size < sizeof(*e))
+		return 0;
+	if (floor_line_fd < 0) {
+		send_report(t, e->ktime_ns, TEREDO_PORT_ADDED, (pid_t)e->pid, e->port);
+		return 0;
+	}
+	/* The least a command printing lines can do: format, one write(). */
+	len = snprintf(line, sizeof(line), "%u %u 0 %llu\n", e->pid, e->port,
+		       (unsigned long long)e->ktime_ns);
+	if (write_full(floor_line_fd, line, (size_t)len))
+		_exit(0);
+	return 0;
+}
+
+static int floor_attach(struct floor_bpf *skel, unsigned int progs)
+{
+	struct bpf_link *link;
+	char root[512];
+	int cg, err;
+
+	if (progs & FLOOR_SYSCALL_TP) {
+		link = bpf_program__attach(skel->progs.floor_connect_enter);
+		if (!link)
+			return -errno;
+		skel->links.floor_connect_enter = link;
+	}
+	if (!(progs & FLOOR_POST_BIND))
+		return 0;
+	err = cgroup2_root(root, sizeof(root));
+	if (err)
+		return err;
+	/* Where the observer attaches too: the cgroup v2 root, every process. */
+	cg = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cg < 0)
+		return -errno;
+	link = bpf_program__attach_cgroup(skel->progs.floor_post_bind4, cg);
+	err = link ? 0 : -errno;
+	close(cg);
+	skel->links.floor_post_bind4 = link;
+	return err;
+}
+
+static int run_floor(const struct consumer *c)
+{
+	struct floor_bpf *skel = floor_bpf__open();
+	struct ring_buffer *rb;
+	int err;
+
+	if (!skel)
+		return fail("floor", "cannot open the BPF object");
+	/* NUL-padded: the rest of the rodata is zero. */
+	memcpy((char *)skel->rodata->comm_words, c->comm, strnlen(c->comm, COMM_LEN - 1));
+	bpf_program__set_autoload(skel->progs.floor_post_bind4, c->floor_progs & FLOOR_POST_BIND);
+	bpf_program__set_autoload(skel->progs.floor_connect_enter,
+				  c->floor_progs & FLOOR_SYSCALL_TP);
+	err = floor_bpf__load(skel);
+	if (!err)
+		err = floor_attach(skel, c->floor_progs);
+	if (err)
+		return fail("floor: load/attach", strerror(-err));
+	rb = ring_buffer__new(bpf_map__fd(skel->maps.floor_events), on_floor_event, NULL, NULL);
+	if (!rb)
+		return fail("floor: ring buffer", strerror(errno));
+	if (floor_line_fd >= 0 && write_full(floor_line_fd, "ready\n", 6))
+		return 1;
+	if (floor_line_fd < 0)
+		send_report(now_ns(), 0, TEREDO_PORT_INITIAL, getpid(), 0);
+	/* The floor's reader: one thread blocked in epoll_wait on the ring buffer. */
+	for (;;) {
+		err = ring_buffer__poll(rb, -1);
+		if (err < 0 && err != -EINTR)
+			return fail("floor: ring buffer poll", strerror(-err));
+	}
+}
+
+/* ---- the library's faces ---- */
+
+static void options_for(const struct consumer *c, struct teredo_options *opts)
+{
+	teredo_options_init(opts);
+	opts->n_comms = 0;
+	teredo_options_add_comm(opts, c->comm);
+}
+
+/* Deletes carry port 0 and the port that went away in old_port: report that one. */
+static unsigned int reported_port(const struct teredo_port_event *ev)
+{
+	return ev->type == TEREDO_PORT_DELETED ? ev->old_port : ev->port;
+}
+
+static void on_callback(void *ctx, const struct teredo_port_event *ev)
+{
+	uint64_t t = now_ns();
+
+	(void)ctx;
+	send_report(t, ev->ktime_ns, ev->type, ev->type == TEREDO_PORT_INITIAL ? getpid() : ev->pid,
+		    reported_port(ev));
+}
+
+static int run_callback(const struct consumer *c)
+{
+	struct teredo_options opts;
+	struct teredo_subscription *sub;
+
+	options_for(c, &opts);
+	if (teredo_subscribe(&opts, on_callback, NULL, true, &sub))
+		return fail("teredo_subscribe", teredo_observer_last_error());
+	wait_for_end();
+	return 0;
+}
+
+static VOID on_windows(PVOID ctx, USHORT port, MIB_NOTIFICATION_TYPE type)
+{
+	uint64_t t = now_ns();
+
+	(void)ctx;
+	send_report(t, 0, type, type == MibInitialNotification ? getpid() : 0, port);
+}
+
+static int run_windows(const struct consumer *c)
+{
+	HANDLE handle;
+	DWORD err;
+
+	/* A Windows caller cannot pass options: the environment is the only way. */
+	unsetenv("TEREDO_OBSERVER_PID");
+	unsetenv("TEREDO_OBSERVER_CGROUP");
+	unsetenv("TEREDO_OBSERVER_MATCH_TRAFFIC");
+	unsetenv("TEREDO_OBSERVER_ALL_NETNS");
+	if (setenv("TEREDO_OBSERVER_COMM", c->comm, 1))
+		return fail("setenv", strerror(errno));
+	err = NotifyTeredoPortChange(on_windows, NULL, TRUE, &handle);
+	if (err != NO_ERROR)
+		return fail("NotifyTeredoPortChange", teredo_observer_last_error());
+	wait_for_end();
+	return 0;
+}
+
+static int receive_all(struct teredo_observer *obs)
+{
+	struct teredo_port_event ev;
+	int n;
+
+	while ((n = teredo_observer_receive(obs, &ev)) == 1) {
+		uint64_t t = now_ns();
+
+		send_report(t, ev.ktime_ns, ev.type,
+			    ev.type == TEREDO_PORT_INITIAL ? getpid() : ev.pid, reported_port(&ev));
+	}
+	return n;
+}
+
+static int run_fd(const struct consumer *c)
+{
+	struct epoll_event ev = {.events = EPOLLIN};
+	struct teredo_observer *obs;
+	struct teredo_options opts;
+	int ep, n;
+
+	options_for(c, &opts);
+	if (teredo_observer_new(&opts, &obs))
+		return fail("teredo_observer_new", teredo_observer_last_error());
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, teredo_observer_get_fd(obs), &ev))
+		return fail("epoll", strerror(errno));
+	/* An application's own event loop, with the observer's fd in it. */
+	for (;;) {
+		n = epoll_wait(ep, &ev, 1, -1);
+		if (n < 0 && errno != EINTR)
+			return fail("epoll_wait", strerror(errno));
+		if (receive_all(obs) < 0)
+			return fail("teredo_observer_receive", teredo_observer_last_error());
+	}
+}
+
+/* ---- programs whose stdout lines are the events ---- */
+
+/* `{"type": "add", "port": 4242, "old_port": 0, ..., "pid": 17, ...}` */
+static bool parse_json(const char *line, struct report *r)
+{
+	static const char *const types[] = {"change", "add", "delete", "initial"};
+	unsigned int port = 0, old_port = 0;
+	unsigned long long ktime = 0;
+	const char *p;
+	int pid = 0;
+
+	p = strstr(line, "\"type\": \"");
+	if (!p)
+		return false;
+	p += strlen("\"type\": \"");
+	r->type = -1;
+	for (int i = 0; i < 4; i++)
+		if (!strncmp(p, types[i], strlen(types[i])) && p[strlen(types[i])] == '"')
+			r->type = i;
+	if ((p = strstr(line, "\"port\": ")))
+		sscanf(p, "\"port\": %u", &port);
+	if ((p = strstr(line, "\"old_port\": ")))
+		sscanf(p, "\"old_port\": %u", &old_port);
+	if ((p = strstr(line, "\"pid\": ")))
+		sscanf(p, "\"pid\": %d", &pid);
+	if ((p = strstr(line, "\"ktime_ns\": ")))
+		sscanf(p, "\"ktime_ns\": %llu", &ktime);
+	r->k_ns = ktime;
+	r->port = r->type == TEREDO_PORT_DELETED ? old_port : port;
+	r->pid = pid;
+	return r->type >= 0;
+}
+
+/* `ready` once attached, then `PID PORT RET [KTIME]` per bind (bpftrace, floor+pipe). */
+static bool parse_plain(const char *line, struct report *r)
+{
+	unsigned long long ktime = 0;
+	unsigned int port;
+	int pid, ret;
+
+	if (!strcmp(line, "ready")) {
+		r->type = TEREDO_PORT_INITIAL;
+		return true;
+	}
+	if (sscanf(line, "%d %u %d %llu", &pid, &port, &ret, &ktime) < 3 || ret != 0)
+		return false;
+	r->type = TEREDO_PORT_ADDED;
+	r->pid = pid;
+	r->port = port;
+	r->k_ns = ktime;
+	return true;
+}
+
+static bool benign_line(const char *line)
+{
+	return !strncmp(line, "Attaching ", 10) || strstr(line, "RLIMIT_MEMLOCK") || !line[0];
+}
+
+static void handle_line(const struct consumer *c, char *line, uint64_t t, pid_t child)
+{
+	struct report r = {0};
+	bool ok = c->kind == CONSUMER_JSON ? parse_json(line, &r) : parse_plain(line, &r);
+
+	if (!ok) {
+		if (!benign_line(line))
+			fprintf(stderr, "tbench: %s said: %s\n", c->label, line);
+		return;
+	}
+	send_report(t, r.k_ns, r.type, r.type == TEREDO_PORT_INITIAL ? child : r.pid, r.port);
+}
+
+/* Split what was read into lines, all read at time t; keep a partial last line. */
+static size_t handle_lines(const struct consumer *c, char *buf, size_t len, uint64_t t, pid_t child)
+{
+	char *start = buf, *nl;
+
+	while ((nl = memchr(start, '\n', len - (size_t)(start - buf)))) {
+		*nl = '\0';
+		handle_line(c, start, t, child);
+		start = nl + 1;
+	}
+	len -= (size_t)(start - buf);
+	memmove(buf, start, len);
+	return len;
+}
+
+/* The floor in a process of its own, writing lines into out as a command would. */
+static pid_t start_floor_lines(const struct consumer *c, int out)
+{
+	pid_t pid = fork_child();
+
+	if (pid == 0) {
+		floor_line_fd = out;
+		set_comm("tbcons-flpipe");
+		_exit(run_floor(c));
+	}
+	return pid;
+}
+
+static pid_t start_line_program(const struct consumer *c, const struct bench_env *env, int out)
+{
+	struct spawn_io io = {.in = -1, .out = out, .err = -1, .fd3 = -1};
+	char script[1024];
+	char *json_argv[] = {(char *)env->observer, "--json", "--comm", (char *)c->comm, NULL};
+	char *bt_argv[] = {(char *)env->bpftrace, "-B", "line", "-e", script, NULL};
+
+	if (c->kind == CONSUMER_JSON)
+		return spawn(json_argv, &io, NULL);
+	if (c->kind == CONSUMER_FLOOR_PIPE)
+		return start_floor_lines(c, out);
+	bpftrace_script(c->comm, script, sizeof(script));
+	/* Its warnings come in the same pipe: we pass on all but the known ones. */
+	io.err = out;
+	return spawn(bt_argv, &io, NULL);
+}
+
+static int run_line_reader(const struct consumer *c, const struct bench_env *env)
+{
+	char buf[16384];
+	size_t len = 0;
+	int pipefd[2];
+	pid_t child;
+
+	if (pipe2(pipefd, O_CLOEXEC))
+		return fail("pipe", strerror(errno));
+	child = start_line_program(c, env, pipefd[1]);
+	if (child < 0)
+		return fail("fork", strerror(errno));
+	close(pipefd[1]);
+	/* A script's `while read line`: blocked in read() on the pipe. */
+	for (;;) {
+		ssize_t n = read(pipefd[0], buf + len, sizeof(buf) - 1 - len);
+		uint64_t t = now_ns();
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return fail(c->label, "its output ended");
+		len = handle_lines(c, buf, len + (size_t)n, t, child);
+		if (len == sizeof(buf) - 1)
+			len = 0; /* a line longer than the buffer: not ours */
+	}
+}
+
+/* ---- starting, reading, stopping ---- */
+
+static int run_consumer(const struct consumer *c, const struct bench_env *env)
+{
+	switch (c->kind) {
+	case CONSUMER_FLOOR:
+		return run_floor(c);
+	case CONSUMER_CALLBACK:
+		return run_callback(c);
+	case CONSUMER_WINDOWS:
+		return run_windows(c);
+	case CONSUMER_FD:
+		return run_fd(c);
+	case CONSUMER_JSON:
+	case CONSUMER_BPFTRACE:
+	case CONSUMER_FLOOR_PIPE:
+		return run_line_reader(c, env);
+	case CONSUMER_POLL_PROC:
+	case CONSUMER_POLL_SS:
+		return run_poller(c);
+	}
+	return 1;
+}
+
+static void describe(struct consumer *c)
+{
+	c->reports_deletes = c->kind == CONSUMER_CALLBACK || c->kind == CONSUMER_WINDOWS ||
+			     c->kind == CONSUMER_FD || c->kind == CONSUMER_JSON;
+	c->reports_pid = c->kind != CONSUMER_WINDOWS;
+}
+
+/*
+ * A consumer is this same program run again (or another build of it, to try
+ * a change of the library side by side): `tbench --consumer KIND COMM
+ * INTERVAL PROGS`, its reports on fd 3. Exec'd, not just forked, so that its
+ * memory and CPU are its own.
+ */
+static pid_t spawn_consumer(const struct consumer *c, const struct bench_env *env, int fd3)
+{
+	char kind[16], interval[16], progs[16];
+	char *argv[] = {(char *)(c->exe ? c->exe : env->self),
+			"--consumer",
+			kind,
+			(char *)c->comm,
+			interval,
+			progs,
+			NULL};
+	struct spawn_io io = {.in = -1, .out = -1, .err = -1, .fd3 = fd3};
+
+	snprintf(kind, sizeof(kind), "%d", (int)c->kind);
+	snprintf(interval, sizeof(interval), "%u", c->interval_ms);
+	snprintf(progs, sizeof(progs), "%u", c->floor_progs);
+	return spawn(argv, &io, NULL);
+}
+
+int consumer_start(struct consumer *c, const struct bench_env *env)
+{
+	struct report r;
+	int pipefd[2], got;
+
+	describe(c);
+	if (pipe2(pipefd, O_CLOEXEC))
+		return -errno;
+	c->pid = spawn_consumer(c, env, pipefd[1]);
+	close(pipefd[1]);
+	c->report_fd = pipefd[0];
+	if (c->pid < 0) {
+		close(pipefd[0]);
+		c->report_fd = -1;
+		return -errno;
+	}
+	got = consumer_next(c, &r, START_TIMEOUT_MS);
+	if (got == 1 && r.type == TEREDO_PORT_INITIAL) {
+		c->observer_pid = r.pid;
+		return 0;
+	}
+	fprintf(stderr, "tbench: %s did not start (%s)\n", c->label,
+		got == 1 ? "first event not initial"
+		: got	 ? strerror(-got)
+			 : "timed out");
+	consumer_stop(c);
+	return got < 0 ? got : -EIO;
+}
+
+/* In the consumer process: argv as spawn_consumer() wrote it. */
+int consumer_main(int argc, char **argv, const struct bench_env *env)
+{
+	struct consumer c = {.label = "consumer"};
+	char name[COMM_LEN];
+
+	if (argc != 6 || strlen(argv[3]) >= COMM_LEN) {
+		fprintf(stderr, "tbench --consumer: KIND COMM INTERVAL PROGS expected\n");
+		return 2;
+	}
+	c.kind = (enum consumer_kind)atoi(argv[2]);
+	memcpy(c.comm, argv[3], strlen(argv[3]) + 1);
+	c.interval_ms = (unsigned int)atoi(argv[4]);
+	c.floor_progs = (unsigned int)atoi(argv[5]);
+	/* Ours alone: what this consumer starts (the command, ss) must not hold it. */
+	if (fcntl(3, F_SETFD, FD_CLOEXEC))
+		return fail("fd 3", strerror(errno));
+	report_fd = 3;
+	snprintf(name, sizeof(name), "tbcons-%d", (int)c.kind);
+	set_comm(name);
+	return run_consumer(&c, env);
+}
+
+int consumer_next(struct consumer *c, struct report *r, int timeout_ms)
+{
+	int err = read_full(c->report_fd, r, sizeof(*r), timeout_ms);
+
+	if (err == -ETIMEDOUT)
+		return 0;
+	return err ? err : 1;
+}
+
+void consumer_drain(struct consumer *c)
+{
+	struct report r;
+
+	while (wait_readable(c->report_fd, 0) == 1 &&
+	       read(c->report_fd, &r, sizeof(r)) == (ssize_t)sizeof(r))
+		;
+}
+
+void consumer_stop(struct consumer *c)
+{
+	if (c->pid > 0)
+		proc_stop(c->pid, 3000);
+	if (c->report_fd >= 0)
+		close(c->report_fd);
+	c->pid = 0;
+	c->report_fd = -1;
+}

@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Jobs 1, 3, 4 and 6 (after events): bind() to callback latency of every
+ * face of the observer beside the bare-BPF floor, all attached at once and
+ * measured in one run, interleaved; then, with the same consumers still
+ * attached, idle cost, the storm, and the command's memory.
+ *
+ * Each consumer watches a client name of its own, so a bind wakes exactly one
+ * consumer, while every consumer's programs run on every bind. A cgroup's
+ * programs run in the order they were attached, so a consumer's event leaves
+ * the kernel only after the programs attached before its own: the floor is
+ * attached first (the strictest comparison) and once more last, to show what
+ * that order is worth.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "bench.h"
+
+#define N_CONSUMERS 7
+#define FLOOR_ROW   0
+#define PIPE_ROW    1 /* the floor through a pipe: what the command's line compares with */
+#define JSON_ROW    5
+#define LAST_ROW    6 /* the floor again, attached after every observer */
+
+static struct consumer quiet_consumers[N_CONSUMERS] = {
+	{.label = "floor: bare BPF, thread in epoll",
+	 .kind = CONSUMER_FLOOR,
+	 .comm = "tbench-floor",
+	 .floor_progs = FLOOR_POST_BIND},
+	{.label = "floor + pipe: a line, read()",
+	 .kind = CONSUMER_FLOOR_PIPE,
+	 .comm = "tbench-flpipe",
+	 .floor_progs = FLOOR_POST_BIND},
+	{.label = "callback: teredo_subscribe",
+	 .kind = CONSUMER_CALLBACK,
+	 .comm = "tbench-callback"},
+	{.label = "Windows: NotifyTeredoPortChange",
+	 .kind = CONSUMER_WINDOWS,
+	 .comm = "tbench-windows"},
+	{.label = "fd: get_fd + receive, own epoll", .kind = CONSUMER_FD, .comm = "tbench-fd"},
+	{.label = "command: --json line from pipe", .kind = CONSUMER_JSON, .comm = "tbench-json"},
+	{.label = "floor, its program run last",
+	 .kind = CONSUMER_FLOOR,
+	 .comm = "tbench-flast",
+	 .floor_progs = FLOOR_POST_BIND},
+};
+
+/* The library's faces once more, run by another build (--variant), to compare a change. */
+static struct consumer variant_consumers[] = {
+	{.label = "callback [variant]", .kind = CONSUMER_CALLBACK, .comm = "tbench-v-cb"},
+	{.label = "Windows [variant]", .kind = CONSUMER_WINDOWS, .comm = "tbench-v-win"},
+	{.label = "fd [variant]", .kind = CONSUMER_FD, .comm = "tbench-v-fd"},
+	{.label = "command --json [variant]", .kind = CONSUMER_JSON, .comm = "tbench-v-json"},
+};
+
+#define N_VARIANTS (sizeof(variant_consumers) / sizeof(variant_consumers[0]))
+
+static void stop_all(struct consumer *const *cs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		consumer_stop(cs[i]);
+}
+
+static int start_all(const struct bench_env *env, struct consumer *const *cs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		cs[i]->report_fd = -1;
+		if (consumer_start(cs[i], env)) {
+			stop_all(cs, i);
+			return -EIO;
+		}
+	}
+	return 0;
+}
+
+static void judge_latency(struct consumer *const *cs, const struct series *s, size_t n,
+			  struct targets *t)
+{
+	struct summary f, x;
+	char what[96];
+
+	series_summary(&s[FLOOR_ROW], &f);
+	for (size_t i = 0; i < n; i++) {
+		if (i == FLOOR_ROW || i == PIPE_ROW || i == LAST_ROW || cs[i]->exe)
+			continue;
+		series_summary(&s[i], &x);
+		snprintf(what, sizeof(what), "1. p50 <= 1.2x floor: %s", cs[i]->label);
+		target_add(t, x.p50 <= 1.2 * f.p50, what, "%.1f us = %.2fx (floor %.1f us)", x.p50,
+			   x.p50 / f.p50, f.p50);
+		snprintf(what, sizeof(what), "1. p99 <= 1.5x floor: %s", cs[i]->label);
+		target_add(t, x.p99 <= 1.5 * f.p99, what, "%.1f us = %.2fx (floor %.1f us)", x.p99,
+			   x.p99 / f.p99, f.p99);
+	}
+}
+
+/* Job 6, after the events: the command's peak RSS and its BPF memory. */
+static void print_command_memory(const struct consumer *json)
+{
+	struct bpf_memory m;
+	long hwm = proc_status_kb(json->observer_pid, "VmHWM");
+	long rss = proc_status_kb(json->observer_pid, "VmRSS");
+
+	printf("\n== 6a. Memory of teredo-observer --json after the latency and storm runs ==\n");
+	printf("VmHWM (peak RSS) %ld KiB, VmRSS now %ld KiB\n", hwm, rss);
+	if (!bpf_memory_of(json->observer_pid, &m))
+		printf("BPF maps: %d, memlock %llu bytes (%s)\nBPF programs: %d, memlock %llu "
+		       "bytes\n",
+		       m.n_maps, (unsigned long long)m.map_bytes, m.map_detail, m.n_progs,
+		       (unsigned long long)m.prog_bytes);
+}
+
+/*
+ * A line through a pipe costs a second wake-up: the command's fair floor has
+ * one too. And the two floors are the same program: how far apart they are
+ * is what noise alone does to a ratio in this run.
+ */
+static void print_reference_ratios(const struct series *s)
+{
+	struct summary f, l, p, j;
+
+	series_summary(&s[FLOOR_ROW], &f);
+	series_summary(&s[LAST_ROW], &l);
+	series_summary(&s[PIPE_ROW], &p);
+	series_summary(&s[JSON_ROW], &j);
+	printf("command --json against floor + pipe: p50 %.2fx, p99 %.2fx\n", j.p50 / p.p50,
+	       j.p99 / p.p99);
+	printf("A/A: the floor run last against the floor run first: p50 %.2fx, p99 %.2fx\n",
+	       l.p50 / f.p50, l.p99 / f.p99);
+}
+
+static int quiet_run(const struct bench_env *env, struct consumer *const *cs, size_t n,
+		     struct series *quiet, struct targets *t)
+{
+	/* p99 of 3000 is the 30th worst: fewer, and one burst of others' work decides it. */
+	unsigned int rounds = reps(env, 3000);
+	uint64_t t0 = now_ns();
+	int err;
+
+	printf("\n== 1. Latency: client bind() -> consumer, %u fresh clients per consumer, "
+	       "interleaved (shuffled each round) ==\n",
+	       rounds);
+	err = run_rounds(env, cs, quiet, n, rounds);
+	if (err)
+		return err;
+	print_latency_table(cs, quiet, n, FLOOR_ROW);
+	printf("(%.1f s; IQR = p25-p75; p50/flr range = the ratio in each tenth of the run)\n",
+	       (double)(now_ns() - t0) / 1e9);
+	print_reference_ratios(quiet);
+	print_split_table(cs, quiet, n);
+	judge_latency(cs, quiet, n, t);
+	return 0;
+}
+
+int job_latency(const struct bench_env *env, struct targets *t)
+{
+	struct consumer *cs[MAX_CONSUMERS];
+	struct series quiet[MAX_CONSUMERS] = {0};
+	size_t n = 0;
+	int err;
+
+	for (size_t i = 0; i < N_CONSUMERS; i++)
+		cs[n++] = &quiet_consumers[i];
+	for (size_t i = 0; env->variant && i < N_VARIANTS; i++) {
+		variant_consumers[i].exe = env->variant;
+		cs[n++] = &variant_consumers[i];
+	}
+	err = start_all(env, cs, n);
+	if (err)
+		return err;
+	if (job_wanted(env, "latency"))
+		err = quiet_run(env, cs, n, quiet, t);
+	if (!err && job_wanted(env, "idle"))
+		err = idle_measure(cs, n, 10, "3. Idle, 10 s", t);
+	if (!err && job_wanted(env, "storm"))
+		err = storm_run(env, cs, n, t);
+	if (!err)
+		print_command_memory(cs[JSON_ROW]);
+	stop_all(cs, n);
+	for (size_t i = 0; i < n; i++)
+		series_free(&quiet[i]);
+	return err;
+}
