@@ -47,7 +47,7 @@ all: $(CMD) $(LIB_A) $(LIB_SO)
 # Build dependencies, and the test-only ones kept apart (see README).
 BUILD_DEPS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc \
 	      libcriterion-dev
-TEST_DEPS  := iproute2 miredo miredo-server nftables libcap2-bin
+TEST_DEPS  := iproute2 miredo miredo-server nftables libcap2-bin python3 systemd man-db
 
 deps:
 	@./scripts/install-deps $(BUILD_DEPS) -- $(TEST_DEPS)
