@@ -57,6 +57,7 @@ struct hub {
 	struct teredo_subscription **batch; /* deliver()'s copy, kept between calls */
 	size_t cap_batch;
 	uint16_t delivered_port; /* the port as the callbacks know it */
+	unsigned int cancels; /* cancels under way (registry_lock): the hub must outlive them */
 	bool stopping;
 	bool frees_itself; /* stopped from its own callback: nobody joins it */
 	struct hub *next;
@@ -452,11 +453,27 @@ static void stop_hub(struct hub *hub)
 	hub_destroy(hub);
 }
 
+/*
+ * The last subscriber's cancel stops the hub, but only once no other cancel
+ * still waits on it: "last" is decided after the wait, under registry_lock,
+ * which every change to the subscriber list holds.
+ */
+static bool finish_cancel(struct hub *hub)
+{
+	bool last;
+
+	pthread_mutex_lock(&registry_lock);
+	last = --hub->cancels == 0 && hub->n_subs == 0;
+	if (last)
+		unlink_hub(hub);
+	pthread_mutex_unlock(&registry_lock);
+	return last;
+}
+
 int teredo_unsubscribe(struct teredo_subscription *handle)
 {
 	struct teredo_subscription *sub;
 	struct hub *hub;
-	bool last;
 
 	if (!handle)
 		return set_last_error(-EINVAL, "the handle is NULL");
@@ -468,13 +485,11 @@ int teredo_unsubscribe(struct teredo_subscription *handle)
 				      (void *)handle);
 	}
 	hub = sub->hub;
+	hub->cancels++;
 	pthread_mutex_lock(&hub->lock);
 	sub->cancelled = true;
 	remove_subscriber_locked(hub, sub);
-	last = hub->n_subs == 0;
 	pthread_mutex_unlock(&hub->lock);
-	if (last)
-		unlink_hub(hub);
 	pthread_mutex_unlock(&registry_lock);
 
 	pthread_mutex_lock(&hub->lock);
@@ -483,7 +498,7 @@ int teredo_unsubscribe(struct teredo_subscription *handle)
 		pthread_cond_wait(&hub->callback_done, &hub->lock);
 	drop_ref_locked(sub);
 	pthread_mutex_unlock(&hub->lock);
-	if (last)
+	if (finish_cancel(hub))
 		stop_hub(hub);
 	return 0;
 }
