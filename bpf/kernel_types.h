@@ -18,6 +18,7 @@
 #define AF_INET	    2
 #define AF_INET6    10
 #define IPPROTO_UDP 17
+#define SOCK_DGRAM  2
 #define CLOCK_MONOTONIC 1
 
 #pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
@@ -46,6 +47,7 @@ struct sock_common {
 
 struct sock {
 	struct sock_common __sk_common;
+	__u16 sk_type;
 	__u16 sk_protocol;
 };
 

@@ -74,6 +74,7 @@ struct autobind_watch {
 	__u32 netns;
 	__u32 pid;
 	__u32 tries;
+	__u32 released; /* set by sock_release: the port must not be reported after it */
 	char comm[TEREDO_COMM_LEN];
 };
 
@@ -153,6 +154,20 @@ static __always_inline bool port_can_be_teredo(__u16 port)
 	return port != 0 && port != TEREDO_WELL_KNOWN_PORT;
 }
 
+/*
+ * A socket connected to anything but a Teredo server (a DNS query, say) is
+ * not the Teredo client's service socket, which talks to many peers.
+ */
+static __always_inline bool talks_to_one_peer(__be16 dport)
+{
+	return dport && dport != bpf_htons(TEREDO_WELL_KNOWN_PORT);
+}
+
+static __always_inline bool is_udp(__u16 type, __u16 protocol)
+{
+	return protocol == IPPROTO_UDP && type == SOCK_DGRAM; /* not a raw socket */
+}
+
 static __always_inline __u32 current_netns(void)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
@@ -215,7 +230,7 @@ static int on_post_bind(struct bpf_sock *ctx)
 	__u16 port = ctx->src_port;
 	__u32 netns;
 
-	if (ctx->protocol != IPPROTO_UDP || !port_can_be_teredo(port))
+	if (!is_udp(ctx->type, ctx->protocol) || !port_can_be_teredo(port))
 		return 1;
 	if (!current_is_client())
 		return 1;
@@ -250,9 +265,15 @@ SEC("cgroup/sock_release")
 int teredo_sock_release(struct bpf_sock *ctx)
 {
 	struct socket_mark *mark = bpf_sk_storage_get(&marks, ctx, 0, 0);
+	struct autobind_watch *w;
 
-	if (mark && (mark->state & MARK_CLIENT))
-		emit(TEREDO_EVENT_RELEASED, 0, mark);
+	if (!mark || !(mark->state & MARK_CLIENT))
+		return 1;
+	/* Before our record: a timer that reserves after it sees this and stays silent. */
+	w = bpf_map_lookup_elem(&autobind_watches, &mark->cookie);
+	if (w)
+		__sync_fetch_and_add(&w->released, 1); /* atomic, and ordered before the emit */
+	emit(TEREDO_EVENT_RELEASED, 0, mark);
 	return 1;
 }
 
@@ -268,7 +289,7 @@ int BPF_PROG(teredo_sock_send, struct sock *sk, int ret, int flags)
 	__u16 port, family;
 	__u32 netns;
 
-	if (sk->sk_protocol != IPPROTO_UDP)
+	if (!is_udp(sk->sk_type, sk->sk_protocol))
 		return 0;
 	port = sk->__sk_common.skc_num;
 	mark = bpf_sk_storage_get(&marks, sk, 0, 0);
@@ -276,7 +297,7 @@ int BPF_PROG(teredo_sock_send, struct sock *sk, int ret, int flags)
 		/* A disconnected autobound socket can come back on a new port. */
 		if ((mark->state & MARK_REPORTED) && mark->port == port)
 			return 0;
-	} else if (!current_is_client()) {
+	} else if (talks_to_one_peer(sk->__sk_common.skc_dport) || !current_is_client()) {
 		return 0;
 	}
 	family = sk->__sk_common.skc_family;
@@ -288,6 +309,11 @@ int BPF_PROG(teredo_sock_send, struct sock *sk, int ret, int flags)
 	if (!mark)
 		mark = bpf_sk_storage_get(&marks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!mark) {
+		struct socket_mark unkept = {};
+
+		/* Say it anyway; the loss makes userspace rescan, which marks it. */
+		record_port(&unkept, bpf_get_socket_cookie(sk), netns, port, family);
+		emit(TEREDO_EVENT_BOUND, TEREDO_VIA_SEND, &unkept);
 		__sync_fetch_and_add(&lost_events, 1);
 		return 0;
 	}
@@ -319,13 +345,22 @@ static int look_for_autobind(void *map, __u64 *cookie, struct autobind_watch *w)
 	mark.family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	if (!port_can_be_teredo(mark.port))
 		goto done;
-	/* A timer runs in softirq: the process is the one that called connect(). */
+	/*
+	 * sock_release runs before the kernel clears the port, so the port read
+	 * above can be a closing socket's. The ring buffer's lock orders the
+	 * two records: reserved after the release's, this one sees its flag.
+	 */
 	e = reserve_event(TEREDO_EVENT_BOUND, TEREDO_VIA_CONNECT, &mark);
-	if (e) {
-		e->pid = w->pid;
-		__builtin_memcpy(e->comm, w->comm, sizeof(e->comm));
-		bpf_ringbuf_submit(e, 0);
+	if (!e)
+		goto done;
+	if (*(volatile __u32 *)&w->released) {
+		bpf_ringbuf_discard(e, 0);
+		goto done;
 	}
+	/* A timer runs in softirq: the process is the one that called connect(). */
+	e->pid = w->pid;
+	__builtin_memcpy(e->comm, w->comm, sizeof(e->comm));
+	bpf_ringbuf_submit(e, 0);
 done:
 	bpf_map_delete_elem(map, cookie);
 	return 0;
@@ -348,21 +383,22 @@ static __always_inline void watch_autobind(struct bpf_sock *sk, __u64 cookie, __
 }
 
 /*
- * A Teredo client's unbound socket, or with traffic matching any socket
- * connecting to port 3544, is marked (so that its release and sends are
- * recognised), and if connect() is about to autobind it, watched.
+ * A Teredo client's socket connecting to a Teredo server (port 3544), or with
+ * traffic matching any socket doing so, is marked (so that its release and
+ * sends are recognised), and if connect() is about to autobind it, watched.
  */
 static int on_connect(struct bpf_sock_addr *ctx)
 {
 	struct bpf_sock *sk = ctx->sk;
 	struct socket_mark *mark;
-	bool to_teredo_server;
 	__u32 netns;
 
-	if (!sk || ctx->protocol != IPPROTO_UDP)
+	if (!sk || !is_udp(ctx->type, ctx->protocol))
 		return 1;
-	to_teredo_server = match_traffic && ctx->user_port == bpf_htons(TEREDO_WELL_KNOWN_PORT);
-	if (!to_teredo_server && (sk->src_port || !current_is_client()))
+	/* Connected elsewhere, even a client's socket is not its Teredo socket. */
+	if (ctx->user_port != bpf_htons(TEREDO_WELL_KNOWN_PORT))
+		return 1;
+	if (!match_traffic && !current_is_client())
 		return 1;
 	netns = current_netns();
 	if (!netns_in_scope(netns))
@@ -439,7 +475,8 @@ int teredo_scan(struct bpf_iter__task_file *ctx)
 	if (!sock)
 		return 0;
 	sk = sock->sk;
-	if (!sk || sk->sk_protocol != IPPROTO_UDP)
+	if (!sk || !is_udp(sk->sk_type, sk->sk_protocol) ||
+	    talks_to_one_peer(sk->__sk_common.skc_dport))
 		return 0;
 	port = sk->__sk_common.skc_num;
 	family = sk->__sk_common.skc_family;
@@ -455,10 +492,17 @@ int teredo_scan(struct bpf_iter__task_file *ctx)
 		return 0;
 	if (!mark)
 		mark = bpf_sk_storage_get(&marks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!mark)
-		return 0;
-	record_port(mark, bpf_get_socket_cookie(sk), netns, port, family);
-	fill_event(&e, TEREDO_EVENT_BOUND, TEREDO_VIA_SCAN, mark);
+	if (mark) {
+		record_port(mark, bpf_get_socket_cookie(sk), netns, port, family);
+		fill_event(&e, TEREDO_EVENT_BOUND, TEREDO_VIA_SCAN, mark);
+	} else {
+		struct socket_mark unkept = {};
+
+		/* Unmarked, its release would go unseen: count a loss, to scan again. */
+		record_port(&unkept, bpf_get_socket_cookie(sk), netns, port, family);
+		fill_event(&e, TEREDO_EVENT_BOUND, TEREDO_VIA_SCAN, &unkept);
+		__sync_fetch_and_add(&lost_events, 1);
+	}
 	e.pid = task->tgid;
 	BPF_CORE_READ_INTO(&e.comm, task, comm);
 	bpf_seq_write(ctx->meta->seq, &e, sizeof(e));

@@ -11,6 +11,7 @@
  *   sendto PORT      sendto loopback:PORT (autobind) -> port N
  *   sendmsg PORT     sendmsg to loopback:PORT        -> port N
  *   connect PORT     connect to loopback:PORT        -> port N
+ *   send             send() on the connected socket  -> port N
  *   cookie           SO_COOKIE of the current socket -> cookie N
  *   close            close the current socket        -> ok
  *   fork             a child holding every fd        -> pid N
@@ -209,6 +210,12 @@ static void run(const char *cmd, const char *arg)
 		reply("port %ld", local_port(current));
 	} else if (!strcmp(cmd, "sendto") || !strcmp(cmd, "sendmsg")) {
 		do_send(num, cmd[4] == 'm');
+	} else if (!strcmp(cmd, "send")) {
+		char byte = 0;
+
+		if (send(current, &byte, 1, 0) < 0)
+			return fail("send");
+		reply("port %ld", local_port(current));
 	} else if (!strcmp(cmd, "connect")) {
 		len = loopback(&ss, num);
 		if (connect(current, (struct sockaddr *)&ss, len))

@@ -20,6 +20,8 @@
 #include "actor.h"
 #include "observe.h"
 
+#define TEREDO_SERVER_PORT 3544
+
 static struct teredo_observer *obs;
 static struct actor *client, *other;
 
@@ -105,7 +107,8 @@ Test(kernel, bind_fixed_ipv6_only)
 	expect_event(obs, TEREDO_PORT_ADDED, port, NULL);
 }
 
-static void autobind(const char *socket_cmd, const char *how)
+/* to_port: a loopback port nobody listens on, so the datagram is simply dropped. */
+static void autobind(const char *socket_cmd, const char *how, unsigned int to_port)
 {
 	struct teredo_port_event ev;
 	long port;
@@ -113,8 +116,7 @@ static void autobind(const char *socket_cmd, const char *how)
 	obs = observe_default(0);
 	client = actor_start("miredo");
 	actor_do(client, "%s", socket_cmd);
-	/* A loopback port nobody listens on: the datagram is simply dropped. */
-	port = actor_do(client, "%s %u", how, free_port());
+	port = actor_do(client, "%s %u", how, to_port);
 	cr_assert(port > 0);
 	expect_event(obs, TEREDO_PORT_ADDED, (uint16_t)port, &ev);
 	cr_assert_eq(ev.pid, client->pid);
@@ -124,22 +126,44 @@ static void autobind(const char *socket_cmd, const char *how)
 
 Test(kernel, autobind_sendto_ipv4)
 {
-	autobind("socket4", "sendto");
+	autobind("socket4", "sendto", free_port());
 }
 
 Test(kernel, autobind_sendmsg_ipv6)
 {
-	autobind("socket6", "sendmsg");
+	autobind("socket6", "sendmsg", free_port());
 }
 
 Test(kernel, autobind_connect_ipv4)
 {
-	autobind("socket4", "connect");
+	/* connect() to a Teredo server: 127.0.0.1:3544, where nothing listens. */
+	autobind("socket4", "connect", TEREDO_SERVER_PORT);
 }
 
 Test(kernel, autobind_connect_ipv6)
 {
-	autobind("socket6", "connect");
+	autobind("socket6", "connect", TEREDO_SERVER_PORT);
+}
+
+/*
+ * glibc's resolver connect()s a UDP socket to the DNS server: in a process
+ * named miredo that is not the Teredo port, nor a send on it.
+ */
+Test(kernel, client_socket_connected_elsewhere_is_not_teredo)
+{
+	long port;
+
+	obs = observe_default(0);
+	client = actor_start("miredo");
+	actor_do(client, "socket4");
+	actor_do(client, "connect %u", free_port());
+	actor_do(client, "send");
+	actor_do(client, "socket6");
+	actor_do(client, "connect %u", free_port());
+	actor_do(client, "close");
+	port = actor_new_bound(client, "socket4");
+	/* Had either connected socket come through, it would come first. */
+	expect_event(obs, TEREDO_PORT_ADDED, (uint16_t)port, NULL);
 }
 
 Test(kernel, later_sends_report_nothing_more)
