@@ -23,7 +23,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Iinclude -Ibpf \
 
 LIB_SRCS := user/last_error.c user/cgroup2.c user/requirements.c user/kernel_source.c \
 	    user/port_state.c user/note_queue.c user/options.c user/observer.c \
-	    user/subscription.c user/windows_api.c user/sched_hint.c
+	    user/subscription.c user/windows_api.c user/sched_hint.c user/grow.c
 LIB_OBJS := $(LIB_SRCS:user/%.c=$(BUILD)/lib/%.o)
 SKEL     := $(BUILD)/teredo_observer.bpf.skel.h
 LIB_A    := $(BUILD)/libteredo_observer.a

@@ -53,7 +53,7 @@ struct teredo_options {
 	const char *cgroup; /* cgroup v2 path (absolute, or under the cgroup2 mount) */
 	bool match_traffic; /* UDP sockets that send to port 3544 */
 	bool all_netns;	    /* every network namespace, not just the caller's */
-	size_t ring_bytes;  /* ring buffer size, a power of two >= 4096; 0: default */
+	size_t ring_bytes;  /* ring buffer size, a power of two >= 4096; 0: default (256 KiB) */
 	bool verbose;	    /* pass libbpf's diagnostics to stderr */
 };
 
@@ -62,8 +62,9 @@ void teredo_options_init(struct teredo_options *opts);
 
 /*
  * Apply the documented environment variables (TEREDO_OBSERVER_COMM, _PID,
- * _CGROUP, _MATCH_TRAFFIC, _ALL_NETNS, _VERBOSE) over opts. The strings stay
- * owned by the environment. Returns 0 or -EINVAL for a bad value.
+ * _CGROUP, _MATCH_TRAFFIC, _ALL_NETNS, _VERBOSE) over opts. The names from
+ * TEREDO_OBSERVER_COMM live in a per-thread buffer until this thread calls
+ * again; the other strings belong to the environment. 0 or -EINVAL.
  */
 int teredo_options_from_env(struct teredo_options *opts);
 

@@ -60,7 +60,7 @@ int cgroup2_lookup(const char *path, uint64_t *id, uint32_t *level)
 	else
 		snprintf(joined, sizeof(joined), "%s/%s", root, path[0] == '/' ? path + 1 : path);
 	if (!realpath(joined, real) || stat(real, &st))
-		return set_last_error(-ENOENT, "cgroup %s not found under the cgroup2 mount %s", path,
+		return set_last_error(-EINVAL, "cgroup %s not found under the cgroup2 mount %s", path,
 				      root);
 	if (!S_ISDIR(st.st_mode) || strncmp(real, root, strlen(root)) != 0)
 		return set_last_error(-EINVAL, "%s is not a cgroup v2 directory under %s", path,

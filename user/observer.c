@@ -12,9 +12,11 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "event_source.h"
+#include "grow.h"
 #include "last_error.h"
 #include "note_queue.h"
 #include "options.h"
@@ -28,6 +30,8 @@ struct teredo_observer {
 	int epoll_fd;
 	int pending_fd; /* eventfd: readable while queue is not empty */
 	bool signalled; /* pending_fd is readable */
+	bool need_resync; /* records were lost, and no snapshot has replaced them yet */
+	uint64_t snapshot_ns; /* records older than the last snapshot are already in it */
 	uint64_t resyncs;
 };
 
@@ -66,56 +70,72 @@ static int sync_pending(struct teredo_observer *obs)
 static int apply_record(void *ctx, const struct teredo_event *ev)
 {
 	struct teredo_observer *obs = ctx;
-	int err = port_state_apply(&obs->state, ev, queue_note, obs);
+	int err;
 
+	if (ev->ktime_ns < obs->snapshot_ns)
+		return 0;
+	err = port_state_apply(&obs->state, ev, queue_note, obs);
 	return err == -ENOMEM ? set_last_error(err, "out of memory tracking sockets") : err;
+}
+
+static int discard_note(void *ctx, const struct teredo_port_event *note)
+{
+	(void)ctx;
+	(void)note;
+	return 0;
+}
+
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	/* The clock of bpf_ktime_get_ns(). */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static int collect_record(void *ctx, const struct teredo_event *ev)
 {
 	struct snapshot *snap = ctx;
 
-	if (snap->n == snap->cap) {
-		size_t cap = snap->cap ? snap->cap * 2 : 8;
-		struct teredo_event *grown = realloc(snap->items, cap * sizeof(*grown));
-
-		if (!grown)
-			return set_last_error(-ENOMEM, "out of memory reading the snapshot");
-		snap->items = grown;
-		snap->cap = cap;
-	}
+	if (grow_array(&snap->items, &snap->cap, snap->n + 1, sizeof(*snap->items)))
+		return set_last_error(-ENOMEM, "out of memory reading the snapshot");
 	snap->items[snap->n++] = *ev;
 	return 0;
 }
 
-/* Rebuild the socket set from the kernel: at start, and whenever records were lost. */
-static int resync(struct teredo_observer *obs)
+/*
+ * Rebuild the socket set from the kernel: at start, and whenever records were
+ * lost. Records reserved before the snapshot began but read after it describe
+ * what the snapshot already shows, so they are skipped.
+ */
+static int resync(struct teredo_observer *obs, note_sink sink)
 {
 	struct snapshot snap = { 0 };
 	int err;
 
+	obs->snapshot_ns = monotonic_ns();
 	err = obs->source->ops->snapshot(obs->source, collect_record, &snap);
 	if (!err)
-		err = port_state_replace(&obs->state, snap.items, snap.n, queue_note, obs);
+		err = port_state_replace(&obs->state, snap.items, snap.n, sink, obs);
 	free(snap.items);
+	if (!err)
+		obs->need_resync = false;
 	return err == -ENOMEM ? set_last_error(err, "out of memory tracking sockets") : err;
 }
 
+/* Read what the source has; after any loss or failure, until a snapshot has worked. */
 static int pump_source(struct teredo_observer *obs)
 {
 	int n = obs->source->ops->drain(obs->source, apply_record, obs);
 
-	if (n < 0)
-		return n;
-	if (obs->source->ops->lost_records(obs->source)) {
-		obs->resyncs++;
-		/* Take what arrived before the loss first, so the snapshot is the last word. */
-		n = obs->source->ops->drain(obs->source, apply_record, obs);
-		if (n < 0)
-			return n;
-		return resync(obs);
-	}
-	return 0;
+	/* A record refused by a sink is consumed all the same: it counts as lost. */
+	if (n < 0 || obs->source->ops->lost_records(obs->source))
+		obs->need_resync = true;
+	if (!obs->need_resync)
+		return 0;
+	obs->resyncs++;
+	return resync(obs, queue_note);
 }
 
 static int watch(int epoll_fd, int fd)
@@ -161,12 +181,11 @@ int teredo_observer_new(const struct teredo_options *opts, struct teredo_observe
 	err = kernel_source_open(&resolved, &obs->source);
 	if (!err)
 		err = open_fds(obs);
+	/* From an empty start the snapshot's changes are no news: the initial event says it. */
 	if (!err)
-		err = resync(obs);
+		err = resync(obs, discard_note);
 	if (err)
 		goto cleanup;
-	/* The snapshot made no notification from an empty start: the initial event says it. */
-	note_queue_fini(&obs->queue);
 	port_state_initial(&obs->state, &initial);
 	err = queue_note(obs, &initial);
 	if (!err)

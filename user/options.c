@@ -17,13 +17,25 @@ void teredo_options_init(struct teredo_options *opts)
 	opts->n_comms = 1;
 }
 
-int teredo_options_add_comm(struct teredo_options *opts, const char *comm)
+_Static_assert(TEREDO_OBSERVER_MAX_COMMS == TEREDO_MAX_COMMS, "one limit, in two headers");
+_Static_assert(sizeof(((struct teredo_port_event *)0)->comm) == TEREDO_COMM_LEN, "comm sizes");
+
+static int check_comm(const char *comm)
 {
 	if (!comm || !comm[0] || strlen(comm) >= TEREDO_COMM_LEN)
 		return set_last_error(-EINVAL,
 				      "process name '%s' must have 1 to 15 characters, as the "
 				      "kernel keeps them",
 				      comm ? comm : "(null)");
+	return 0;
+}
+
+int teredo_options_add_comm(struct teredo_options *opts, const char *comm)
+{
+	int err = check_comm(comm);
+
+	if (err)
+		return err;
 	if (opts->n_comms == TEREDO_OBSERVER_MAX_COMMS)
 		return set_last_error(-EINVAL, "at most %d process names can be watched",
 				      TEREDO_OBSERVER_MAX_COMMS);
@@ -111,12 +123,39 @@ const char *teredo_port_event_type_name(enum teredo_port_event_type type)
 	return "unknown";
 }
 
+/* Options reach the kernel's read-only data and fixed arrays: check them once, here. */
+static int check_options(const struct teredo_options *opts)
+{
+	size_t ring = opts->ring_bytes;
+	int err = 0;
+
+	if (opts->n_comms > TEREDO_OBSERVER_MAX_COMMS)
+		return set_last_error(-EINVAL, "at most %d process names can be watched",
+				      TEREDO_OBSERVER_MAX_COMMS);
+	for (size_t i = 0; i < opts->n_comms && !err; i++)
+		err = check_comm(opts->comms[i]);
+	if (err)
+		return err;
+	if (opts->pid < 0)
+		return set_last_error(-EINVAL, "pid %d is not a process id", (int)opts->pid);
+	if (ring && (ring < 4096 || (ring & (ring - 1))))
+		return set_last_error(-EINVAL, "ring_bytes %zu: must be 0 or a power of two of "
+					       "at least 4096",
+				      ring);
+	return 0;
+}
+
 int resolve_options(const struct teredo_options *opts, struct teredo_options *out)
 {
+	int err;
+
 	if (opts) {
 		*out = *opts;
-		return 0;
+	} else {
+		teredo_options_init(out);
+		err = teredo_options_from_env(out);
+		if (err)
+			return err;
 	}
-	teredo_options_init(out);
-	return teredo_options_from_env(out);
+	return check_options(out);
 }

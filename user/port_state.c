@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "port_state.h"
 
 void port_state_init(struct port_state *st)
@@ -54,15 +55,8 @@ static struct port_holder *find(struct port_state *st, uint64_t cookie)
 
 static int add_holder(struct port_state *st, const struct teredo_event *ev)
 {
-	if (st->n == st->cap) {
-		size_t cap = st->cap ? st->cap * 2 : 4;
-		struct port_holder *grown = realloc(st->holders, cap * sizeof(*grown));
-
-		if (!grown)
-			return -ENOMEM;
-		st->holders = grown;
-		st->cap = cap;
-	}
+	if (grow_array(&st->holders, &st->cap, st->n + 1, sizeof(*st->holders)))
+		return -ENOMEM;
 	st->holders[st->n].bound = *ev;
 	st->holders[st->n].order = st->next_order++;
 	st->n++;

@@ -23,6 +23,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "grow.h"
 #include "last_error.h"
 #include "sched_hint.h"
 #include "subscription.h"
@@ -95,24 +96,6 @@ static void copy_options(struct hub *hub, const struct teredo_options *opts)
 	}
 }
 
-static int grow_array(void *arrayp, size_t *cap, size_t need)
-{
-	void **array = arrayp;
-	size_t new_cap;
-	void *grown;
-
-	if (need <= *cap)
-		return 0;
-	for (new_cap = *cap ? *cap : 16; new_cap < need; new_cap *= 2)
-		;
-	grown = realloc(*array, new_cap * sizeof(void *));
-	if (!grown)
-		return -ENOMEM;
-	*array = grown;
-	*cap = new_cap;
-	return 0;
-}
-
 static void drop_ref_locked(struct teredo_subscription *sub)
 {
 	if (--sub->refs)
@@ -176,7 +159,7 @@ static void deliver(struct hub *hub, const struct teredo_port_event *ev)
 		pthread_mutex_unlock(&hub->lock);
 		return;
 	}
-	if (grow_array(&hub->batch, &hub->cap_batch, n)) {
+	if (grow_array(&hub->batch, &hub->cap_batch, n, sizeof(*hub->batch))) {
 		pthread_mutex_unlock(&hub->lock);
 		return; /* out of memory: nothing sane to do but skip */
 	}
@@ -249,8 +232,12 @@ static void *dispatch(void *arg)
 
 	ask_short_slice();
 	while (!hub_stopping(hub)) {
-		if (poll(fds, 2, -1) < 0 && errno != EINTR)
-			break;
+		/* Subscribers are never abandoned: a failing poll (no memory) is tried again. */
+		if (poll(fds, 2, -1) < 0) {
+			if (errno != EINTR)
+				usleep(10000);
+			continue;
+		}
 		if (fds[1].revents && read(hub->wake_fd, &count, sizeof(count)) < 0)
 			continue;
 		deliver(hub, NULL);
@@ -322,7 +309,7 @@ static int add_subscriber(struct hub *hub, struct teredo_subscription *sub)
 	int err;
 
 	pthread_mutex_lock(&hub->lock);
-	err = grow_array(&hub->subs, &hub->cap_subs, hub->n_subs + 1);
+	err = grow_array(&hub->subs, &hub->cap_subs, hub->n_subs + 1, sizeof(*hub->subs));
 	if (!err) {
 		hub->subs[hub->n_subs++] = sub;
 		hub->owed_initials += sub->needs_initial;
@@ -371,7 +358,7 @@ int subscribe_with_release(const struct teredo_options *opts, teredo_port_callba
 	if (!sub)
 		return set_last_error(-ENOMEM, "out of memory");
 	pthread_mutex_lock(&registry_lock);
-	err = grow_array(&handles, &cap_handles, n_handles + 1);
+	err = grow_array(&handles, &cap_handles, n_handles + 1, sizeof(*handles));
 	if (err) {
 		err = set_last_error(-ENOMEM, "out of memory");
 		goto unlock;

@@ -6,6 +6,7 @@
  * callers have no way to pass them.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -19,13 +20,17 @@ struct registration {
 	PVOID context;
 };
 
+/* Set from any thread, read from any: the pair changes under a lock, as one. */
+static pthread_mutex_t diagnostic_lock = PTHREAD_MUTEX_INITIALIZER;
 static teredo_diagnostic_hook diagnostic_hook;
 static void *diagnostic_ctx;
 
 void teredo_set_diagnostic_hook(teredo_diagnostic_hook hook, void *ctx)
 {
+	pthread_mutex_lock(&diagnostic_lock);
 	diagnostic_hook = hook;
 	diagnostic_ctx = ctx;
+	pthread_mutex_unlock(&diagnostic_lock);
 }
 
 const char *teredo_windows_error_name(DWORD code)
@@ -67,10 +72,16 @@ const char *teredo_mib_notification_type_name(MIB_NOTIFICATION_TYPE type)
 /* Hand a failure to the hook, or to stderr when TEREDO_OBSERVER_DEBUG=1. */
 static DWORD diagnose(const char *function, DWORD code, const char *message)
 {
+	teredo_diagnostic_hook hook;
 	const char *debug;
+	void *ctx;
 
-	if (diagnostic_hook) {
-		diagnostic_hook(diagnostic_ctx, code, message);
+	pthread_mutex_lock(&diagnostic_lock);
+	hook = diagnostic_hook;
+	ctx = diagnostic_ctx;
+	pthread_mutex_unlock(&diagnostic_lock);
+	if (hook) {
+		hook(ctx, code, message);
 		return code;
 	}
 	debug = getenv("TEREDO_OBSERVER_DEBUG");
@@ -87,6 +98,9 @@ static DWORD windows_code(int err)
 	case -EACCES:
 		return ERROR_ACCESS_DENIED;
 	case -ENOMEM:
+	case -EAGAIN: /* no thread could be made */
+	case -EMFILE:
+	case -ENFILE:
 		return ERROR_NOT_ENOUGH_MEMORY;
 	case -EINVAL:
 		return ERROR_INVALID_PARAMETER;

@@ -438,4 +438,7 @@ Test(windows_api, client_definition_from_the_environment)
 	setenv("TEREDO_OBSERVER_COMM", "bad,name-that-is-far-too-long", 1);
 	cr_assert_eq(NotifyTeredoPortChange(never_called, NULL, TRUE, &h), ERROR_INVALID_PARAMETER);
 	unsetenv("TEREDO_OBSERVER_COMM");
+	setenv("TEREDO_OBSERVER_CGROUP", "/no/such/cgroup", 1);
+	cr_assert_eq(NotifyTeredoPortChange(never_called, NULL, TRUE, &h), ERROR_INVALID_PARAMETER);
+	unsetenv("TEREDO_OBSERVER_CGROUP");
 }

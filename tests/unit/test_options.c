@@ -83,3 +83,30 @@ Test(options, event_type_names)
 	cr_assert_str_eq(teredo_port_event_type_name(TEREDO_PORT_CHANGED), "change");
 	cr_assert_str_eq(teredo_port_event_type_name(TEREDO_PORT_DELETED), "delete");
 }
+
+/* Checked before anything is loaded: no privileges needed to be told. */
+Test(options, bad_options_refused_before_loading)
+{
+	struct teredo_observer *obs = (struct teredo_observer *)0x1;
+	struct teredo_options o;
+
+	teredo_options_init(&o);
+	o.n_comms = TEREDO_OBSERVER_MAX_COMMS + 1;
+	cr_assert_eq(teredo_observer_new(&o, &obs), -EINVAL);
+	cr_assert_null(obs);
+	teredo_options_init(&o);
+	o.comms[0] = NULL;
+	cr_assert_eq(teredo_observer_new(&o, &obs), -EINVAL);
+	o.comms[0] = "name-longer-than-15";
+	cr_assert_eq(teredo_observer_new(&o, &obs), -EINVAL);
+	teredo_options_init(&o);
+	o.ring_bytes = 5000;
+	cr_assert_eq(teredo_observer_new(&o, &obs), -EINVAL);
+	cr_assert(strstr(teredo_observer_last_error(), "power of two"), "%s",
+		  teredo_observer_last_error());
+	o.ring_bytes = 2048;
+	cr_assert_eq(teredo_observer_new(&o, &obs), -EINVAL);
+	teredo_options_init(&o);
+	o.pid = -3;
+	cr_assert_eq(teredo_observer_new(&o, &obs), -EINVAL);
+}
