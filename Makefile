@@ -150,7 +150,8 @@ example-test: all
 	./tests/install/run
 
 format:
-	clang-format -i bpf/*.c bpf/*.h user/*.c user/*.h include/*.h tests/*/*.c
+	clang-format -i bpf/*.c bpf/*.h user/*.c user/*.h include/*.h tests/*/*.c examples/*.c \
+		bench/*.c bench/*.h
 
 clean:
 	rm -rf $(BUILD)

@@ -16,7 +16,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define COMM_LEN      16
+#define COMM_LEN 16
 #define MAX_CONSUMERS 12 /* measured side by side in one run */
 
 /* What bench/client.c writes to its fd 3 once bound. */
@@ -137,7 +137,7 @@ enum consumer_kind {
 };
 
 /* Floor programs to load (bench/floor.bpf.c). */
-#define FLOOR_POST_BIND	 1u /* cgroup/post_bind4 + ring buffer: the latency floor */
+#define FLOOR_POST_BIND 1u  /* cgroup/post_bind4 + ring buffer: the latency floor */
 #define FLOOR_SYSCALL_TP 2u /* an empty tp/syscalls/sys_enter_connect: for the cost job */
 
 /* One event as a consumer saw it, sent to the driver through a pipe. */

@@ -60,8 +60,8 @@ static int until_ready(int fd, uint64_t *t)
 static int start_once(const struct bench_env *env, uint64_t *t_exec, double *ms, long *hwm)
 {
 	char script[1024];
-	char *argv[] = {(char *)env->bpftrace, "-B", "line", "-e", script, NULL};
-	struct spawn_io io = {.in = -1, .fd3 = -1};
+	char *argv[] = { (char *)env->bpftrace, "-B", "line", "-e", script, NULL };
+	struct spawn_io io = { .in = -1, .fd3 = -1 };
 	int pipefd[2], err;
 	uint64_t t_ready;
 	pid_t pid;
@@ -118,19 +118,19 @@ static int startups(const struct bench_env *env)
 static int latency(const struct bench_env *env)
 {
 	struct consumer pc[3] = {
-		{.label = "floor: bare BPF, thread in epoll",
-		 .kind = CONSUMER_FLOOR,
-		 .comm = "tbench-floor",
-		 .floor_progs = FLOOR_POST_BIND},
-		{.label = "command: --json line from pipe",
-		 .kind = CONSUMER_JSON,
-		 .comm = "tbench-json"},
-		{.label = "bpftrace one-liner, line from pipe",
-		 .kind = CONSUMER_BPFTRACE,
-		 .comm = "tbench-bt"},
+		{ .label = "floor: bare BPF, thread in epoll",
+		  .kind = CONSUMER_FLOOR,
+		  .comm = "tbench-floor",
+		  .floor_progs = FLOOR_POST_BIND },
+		{ .label = "command: --json line from pipe",
+		  .kind = CONSUMER_JSON,
+		  .comm = "tbench-json" },
+		{ .label = "bpftrace one-liner, line from pipe",
+		  .kind = CONSUMER_BPFTRACE,
+		  .comm = "tbench-bt" },
 	};
-	struct consumer *cs[3] = {&pc[0], &pc[1], &pc[2]};
-	struct series s[3] = {0};
+	struct consumer *cs[3] = { &pc[0], &pc[1], &pc[2] };
+	struct series s[3] = { 0 };
 	unsigned int rounds = reps(env, 300);
 	int err = 0, started = 0;
 

@@ -30,9 +30,9 @@ static uint64_t mono_ns(void)
 
 static int bind_and_report(void)
 {
-	struct sockaddr_in addr = {.sin_family = AF_INET};
+	struct sockaddr_in addr = { .sin_family = AF_INET };
 	socklen_t len = sizeof(addr);
-	struct client_report rep = {0};
+	struct client_report rep = { 0 };
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 
 	if (fd < 0) {

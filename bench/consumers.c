@@ -33,7 +33,7 @@ static int report_fd = -1;
 
 void send_report(uint64_t t_ns, uint64_t k_ns, int type, pid_t pid, unsigned int port)
 {
-	struct report r = {.t_ns = t_ns, .k_ns = k_ns, .type = type, .pid = pid, .port = port};
+	struct report r = { .t_ns = t_ns, .k_ns = k_ns, .type = type, .pid = pid, .port = port };
 
 	/* The driver gone is the only failure: nothing left to report to. */
 	if (write_full(report_fd, &r, sizeof(r)))
@@ -219,7 +219,7 @@ static int receive_all(struct teredo_observer *obs)
 
 static int run_fd(const struct consumer *c)
 {
-	struct epoll_event ev = {.events = EPOLLIN};
+	struct epoll_event ev = { .events = EPOLLIN };
 	struct teredo_observer *obs;
 	struct teredo_options opts;
 	int ep, n;
@@ -245,7 +245,7 @@ static int run_fd(const struct consumer *c)
 /* `{"type": "add", "port": 4242, "old_port": 0, ..., "pid": 17, ...}` */
 static bool parse_json(const char *line, struct report *r)
 {
-	static const char *const types[] = {"change", "add", "delete", "initial"};
+	static const char *const types[] = { "change", "add", "delete", "initial" };
 	unsigned int port = 0, old_port = 0;
 	unsigned long long ktime = 0;
 	const char *p;
@@ -300,7 +300,7 @@ static bool benign_line(const char *line)
 
 static void handle_line(const struct consumer *c, char *line, uint64_t t, pid_t child)
 {
-	struct report r = {0};
+	struct report r = { 0 };
 	bool ok = c->kind == CONSUMER_JSON ? parse_json(line, &r) : parse_plain(line, &r);
 
 	if (!ok) {
@@ -341,10 +341,10 @@ static pid_t start_floor_lines(const struct consumer *c, int out)
 
 static pid_t start_line_program(const struct consumer *c, const struct bench_env *env, int out)
 {
-	struct spawn_io io = {.in = -1, .out = out, .err = -1, .fd3 = -1};
+	struct spawn_io io = { .in = -1, .out = out, .err = -1, .fd3 = -1 };
 	char script[1024];
-	char *json_argv[] = {(char *)env->observer, "--json", "--comm", (char *)c->comm, NULL};
-	char *bt_argv[] = {(char *)env->bpftrace, "-B", "line", "-e", script, NULL};
+	char *json_argv[] = { (char *)env->observer, "--json", "--comm", (char *)c->comm, NULL };
+	char *bt_argv[] = { (char *)env->bpftrace, "-B", "line", "-e", script, NULL };
 
 	if (c->kind == CONSUMER_JSON)
 		return spawn(json_argv, &io, NULL);
@@ -424,14 +424,14 @@ static void describe(struct consumer *c)
 static pid_t spawn_consumer(const struct consumer *c, const struct bench_env *env, int fd3)
 {
 	char kind[16], interval[16], progs[16];
-	char *argv[] = {(char *)(c->exe ? c->exe : env->self),
-			"--consumer",
-			kind,
-			(char *)c->comm,
-			interval,
-			progs,
-			NULL};
-	struct spawn_io io = {.in = -1, .out = -1, .err = -1, .fd3 = fd3};
+	char *argv[] = { (char *)(c->exe ? c->exe : env->self),
+			 "--consumer",
+			 kind,
+			 (char *)c->comm,
+			 interval,
+			 progs,
+			 NULL };
+	struct spawn_io io = { .in = -1, .out = -1, .err = -1, .fd3 = fd3 };
 
 	snprintf(kind, sizeof(kind), "%d", (int)c->kind);
 	snprintf(interval, sizeof(interval), "%u", c->interval_ms);
@@ -471,7 +471,7 @@ int consumer_start(struct consumer *c, const struct bench_env *env)
 /* In the consumer process: argv as spawn_consumer() wrote it. */
 int consumer_main(int argc, char **argv, const struct bench_env *env)
 {
-	struct consumer c = {.label = "consumer"};
+	struct consumer c = { .label = "consumer" };
 	char name[COMM_LEN];
 
 	if (argc != 6 || strlen(argv[3]) >= COMM_LEN) {

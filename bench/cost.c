@@ -25,10 +25,10 @@
 #include "bench.h"
 
 #define MAX_CONFIGS 6
-#define OBSERVER    1 /* the configuration the target is about */
-#define BATCHES	    7
-#define BIND_OPS    4000  /* per batch */
-#define SEND_OPS    20000 /* per batch */
+#define OBSERVER 1 /* the configuration the target is about */
+#define BATCHES 7
+#define BIND_OPS 4000  /* per batch */
+#define SEND_OPS 20000 /* per batch */
 
 struct config {
 	const char *label;
@@ -37,25 +37,25 @@ struct config {
 };
 
 static struct config configs[MAX_CONFIGS] = {
-	{.label = "none", .none = true},
-	{.label = "observer (teredo-observer --json)",
-	 .consumer = {.label = "observer", .kind = CONSUMER_JSON, .comm = "tbench-client"}},
-	{.label = "observer again (A/A: method noise)",
-	 .consumer = {.label = "observer", .kind = CONSUMER_JSON, .comm = "tbench-client"}},
-	{.label = "diag: floor post_bind4 only",
-	 .consumer = {.label = "floor",
-		      .kind = CONSUMER_FLOOR,
-		      .comm = "tbench-client",
-		      .floor_progs = FLOOR_POST_BIND}},
-	{.label = "diag: one empty syscall tracepoint",
-	 .consumer = {.label = "syscall tp",
-		      .kind = CONSUMER_FLOOR,
-		      .comm = "tbench-client",
-		      .floor_progs = FLOOR_SYSCALL_TP}},
-	{.label = "observer [variant]",
-	 .consumer = {.label = "observer [variant]",
-		      .kind = CONSUMER_JSON,
-		      .comm = "tbench-client"}},
+	{ .label = "none", .none = true },
+	{ .label = "observer (teredo-observer --json)",
+	  .consumer = { .label = "observer", .kind = CONSUMER_JSON, .comm = "tbench-client" } },
+	{ .label = "observer again (A/A: method noise)",
+	  .consumer = { .label = "observer", .kind = CONSUMER_JSON, .comm = "tbench-client" } },
+	{ .label = "diag: floor post_bind4 only",
+	  .consumer = { .label = "floor",
+			.kind = CONSUMER_FLOOR,
+			.comm = "tbench-client",
+			.floor_progs = FLOOR_POST_BIND } },
+	{ .label = "diag: one empty syscall tracepoint",
+	  .consumer = { .label = "syscall tp",
+			.kind = CONSUMER_FLOOR,
+			.comm = "tbench-client",
+			.floor_progs = FLOOR_SYSCALL_TP } },
+	{ .label = "observer [variant]",
+	  .consumer = { .label = "observer [variant]",
+			.kind = CONSUMER_JSON,
+			.comm = "tbench-client" } },
 };
 
 struct work_result {
@@ -64,7 +64,7 @@ struct work_result {
 
 static int bind_batch(double *ns)
 {
-	struct sockaddr_in addr = {.sin_family = AF_INET};
+	struct sockaddr_in addr = { .sin_family = AF_INET };
 	uint64_t t0 = now_ns();
 
 	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -85,7 +85,7 @@ static int bind_batch(double *ns)
 
 static int send_batch(int tx, const struct sockaddr_in *to, double *ns)
 {
-	char payload[64] = {0};
+	char payload[64] = { 0 };
 	uint64_t t0 = now_ns();
 
 	for (int i = 0; i < SEND_OPS; i++)
@@ -266,7 +266,7 @@ int job_cost(const struct bench_env *env, struct targets *t)
 	       rounds);
 	err = run_work(&warm); /* warm caches and the allocator; not counted */
 	for (unsigned int r = 0; r < rounds && !err; r++) {
-		int order[MAX_CONFIGS] = {0, 1, 2, 3, 4, 5};
+		int order[MAX_CONFIGS] = { 0, 1, 2, 3, 4, 5 };
 
 		for (int i = n_configs; i > 1; i--) {
 			int j = rand_r(&seed) % i, tmp = order[i - 1];

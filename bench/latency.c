@@ -20,40 +20,40 @@
 #include "bench.h"
 
 #define N_CONSUMERS 7
-#define FLOOR_ROW   0
-#define PIPE_ROW    1 /* the floor through a pipe: what the command's line compares with */
-#define JSON_ROW    5
-#define LAST_ROW    6 /* the floor again, attached after every observer */
+#define FLOOR_ROW 0
+#define PIPE_ROW 1 /* the floor through a pipe: what the command's line compares with */
+#define JSON_ROW 5
+#define LAST_ROW 6 /* the floor again, attached after every observer */
 
 static struct consumer quiet_consumers[N_CONSUMERS] = {
-	{.label = "floor: bare BPF, thread in epoll",
-	 .kind = CONSUMER_FLOOR,
-	 .comm = "tbench-floor",
-	 .floor_progs = FLOOR_POST_BIND},
-	{.label = "floor + pipe: a line, read()",
-	 .kind = CONSUMER_FLOOR_PIPE,
-	 .comm = "tbench-flpipe",
-	 .floor_progs = FLOOR_POST_BIND},
-	{.label = "callback: teredo_subscribe",
-	 .kind = CONSUMER_CALLBACK,
-	 .comm = "tbench-callback"},
-	{.label = "Windows: NotifyTeredoPortChange",
-	 .kind = CONSUMER_WINDOWS,
-	 .comm = "tbench-windows"},
-	{.label = "fd: get_fd + receive, own epoll", .kind = CONSUMER_FD, .comm = "tbench-fd"},
-	{.label = "command: --json line from pipe", .kind = CONSUMER_JSON, .comm = "tbench-json"},
-	{.label = "floor, its program run last",
-	 .kind = CONSUMER_FLOOR,
-	 .comm = "tbench-flast",
-	 .floor_progs = FLOOR_POST_BIND},
+	{ .label = "floor: bare BPF, thread in epoll",
+	  .kind = CONSUMER_FLOOR,
+	  .comm = "tbench-floor",
+	  .floor_progs = FLOOR_POST_BIND },
+	{ .label = "floor + pipe: a line, read()",
+	  .kind = CONSUMER_FLOOR_PIPE,
+	  .comm = "tbench-flpipe",
+	  .floor_progs = FLOOR_POST_BIND },
+	{ .label = "callback: teredo_subscribe",
+	  .kind = CONSUMER_CALLBACK,
+	  .comm = "tbench-callback" },
+	{ .label = "Windows: NotifyTeredoPortChange",
+	  .kind = CONSUMER_WINDOWS,
+	  .comm = "tbench-windows" },
+	{ .label = "fd: get_fd + receive, own epoll", .kind = CONSUMER_FD, .comm = "tbench-fd" },
+	{ .label = "command: --json line from pipe", .kind = CONSUMER_JSON, .comm = "tbench-json" },
+	{ .label = "floor, its program run last",
+	  .kind = CONSUMER_FLOOR,
+	  .comm = "tbench-flast",
+	  .floor_progs = FLOOR_POST_BIND },
 };
 
 /* The library's faces once more, run by another build (--variant), to compare a change. */
 static struct consumer variant_consumers[] = {
-	{.label = "callback [variant]", .kind = CONSUMER_CALLBACK, .comm = "tbench-v-cb"},
-	{.label = "Windows [variant]", .kind = CONSUMER_WINDOWS, .comm = "tbench-v-win"},
-	{.label = "fd [variant]", .kind = CONSUMER_FD, .comm = "tbench-v-fd"},
-	{.label = "command --json [variant]", .kind = CONSUMER_JSON, .comm = "tbench-v-json"},
+	{ .label = "callback [variant]", .kind = CONSUMER_CALLBACK, .comm = "tbench-v-cb" },
+	{ .label = "Windows [variant]", .kind = CONSUMER_WINDOWS, .comm = "tbench-v-win" },
+	{ .label = "fd [variant]", .kind = CONSUMER_FD, .comm = "tbench-v-fd" },
+	{ .label = "command --json [variant]", .kind = CONSUMER_JSON, .comm = "tbench-v-json" },
 };
 
 #define N_VARIANTS (sizeof(variant_consumers) / sizeof(variant_consumers[0]))
@@ -157,7 +157,7 @@ static int quiet_run(const struct bench_env *env, struct consumer *const *cs, si
 int job_latency(const struct bench_env *env, struct targets *t)
 {
 	struct consumer *cs[MAX_CONSUMERS];
-	struct series quiet[MAX_CONSUMERS] = {0};
+	struct series quiet[MAX_CONSUMERS] = { 0 };
 	size_t n = 0;
 	int err;
 

@@ -40,7 +40,7 @@
 
 static int loopback_up(void)
 {
-	struct ifreq ifr = {0};
+	struct ifreq ifr = { 0 };
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), err = 0;
 
 	if (fd < 0)
@@ -130,8 +130,8 @@ static void print_targets(const struct targets *t)
 
 static const char *find_bpftrace(void)
 {
-	static const char *const paths[] = {"/usr/bin/bpftrace", "/usr/sbin/bpftrace",
-					    "/usr/local/bin/bpftrace"};
+	static const char *const paths[] = { "/usr/bin/bpftrace", "/usr/sbin/bpftrace",
+					     "/usr/local/bin/bpftrace" };
 
 	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
 		if (access(paths[i], X_OK) == 0)
@@ -159,9 +159,12 @@ static int default_env(struct bench_env *env)
 static int parse_args(int argc, char **argv, struct bench_env *env)
 {
 	static const struct option longopts[] = {
-		{"quick", no_argument, NULL, 'q'},	   {"seed", required_argument, NULL, 's'},
-		{"only", required_argument, NULL, 'o'},	   {"help", no_argument, NULL, 'h'},
-		{"variant", required_argument, NULL, 'v'}, {0},
+		{ "quick", no_argument, NULL, 'q' },
+		{ "seed", required_argument, NULL, 's' },
+		{ "only", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "variant", required_argument, NULL, 'v' },
+		{ 0 },
 	};
 	int c;
 
@@ -196,7 +199,7 @@ static int parse_args(int argc, char **argv, struct bench_env *env)
 int main(int argc, char **argv)
 {
 	static struct targets targets;
-	struct bench_env env = {0};
+	struct bench_env env = { 0 };
 	int status, err = 0;
 
 	if (default_env(&env))

@@ -59,7 +59,7 @@ static int cmp_key(const void *a, const void *b)
 
 static struct entry *entries_find(const struct entries *e, uint64_t key)
 {
-	struct entry k = {.key = key};
+	struct entry k = { .key = key };
 
 	return e->n ? bsearch(&k, e->v, e->n, sizeof(k), cmp_key) : NULL;
 }
@@ -75,7 +75,7 @@ static int read_udp_table(const char *path, struct entries *out)
 	if (!f)
 		return -errno;
 	while (!err && fgets(line, sizeof(line), f)) {
-		struct entry x = {0};
+		struct entry x = { 0 };
 		unsigned long inode;
 
 		/* sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode */
@@ -151,7 +151,7 @@ static int new_since(const struct entries *now, const struct entries *known, str
 
 static int proc_pass(const struct consumer *c, struct entries *known, bool report)
 {
-	struct entries now = {0}, fresh = {0};
+	struct entries now = { 0 }, fresh = { 0 };
 	int err = read_udp_table("/proc/net/udp", &now);
 
 	if (!err)
@@ -188,8 +188,8 @@ static const char *ss_path(void)
 /* Run `ss -uanpH`, its whole output into *out (NUL-terminated). */
 static int run_ss(char **out)
 {
-	char *argv[] = {(char *)ss_path(), "-uanpH", NULL};
-	struct spawn_io io = {.in = -1, .err = -1, .fd3 = -1};
+	char *argv[] = { (char *)ss_path(), "-uanpH", NULL };
+	struct spawn_io io = { .in = -1, .err = -1, .fd3 = -1 };
 	size_t len = 0, cap = 65536;
 	char *buf = malloc(cap);
 	int pipefd[2], err = 0;
@@ -263,7 +263,7 @@ static bool parse_ss_line(const char *line, struct entry *x)
 
 static int ss_pass(const struct consumer *c, struct entries *known, bool report)
 {
-	struct entries now = {0};
+	struct entries now = { 0 };
 	char *out, *line, *save;
 	uint64_t t;
 	int err = run_ss(&out);
@@ -271,7 +271,7 @@ static int ss_pass(const struct consumer *c, struct entries *known, bool report)
 	if (!out)
 		return err ? err : -ENOMEM;
 	for (line = strtok_r(out, "\n", &save); line && !err; line = strtok_r(NULL, "\n", &save)) {
-		struct entry x = {0};
+		struct entry x = { 0 };
 
 		if (parse_ss_line(line, &x))
 			err = entries_add(&now, &x);
@@ -308,7 +308,7 @@ static void add_ns(struct timespec *ts, uint64_t ns)
 
 int run_poller(const struct consumer *c)
 {
-	struct entries known = {0};
+	struct entries known = { 0 };
 	struct timespec next;
 	int err = pass(c, &known, false);
 
@@ -333,8 +333,8 @@ int run_poller(const struct consumer *c)
 
 int poll_pass_costs(double *proc_ms, double *ss_ms)
 {
-	struct consumer c = {.kind = CONSUMER_POLL_PROC, .comm = "tbench-none"};
-	struct entries known = {0};
+	struct consumer c = { .kind = CONSUMER_POLL_PROC, .comm = "tbench-none" };
+	struct entries known = { 0 };
 	uint64_t t0;
 	int err;
 
@@ -346,7 +346,7 @@ int poll_pass_costs(double *proc_ms, double *ss_ms)
 	*proc_ms = (double)(now_ns() - t0) / 1e6;
 	c.kind = CONSUMER_POLL_SS;
 	free(known.v);
-	known = (struct entries){0};
+	known = (struct entries){ 0 };
 	t0 = now_ns();
 	if (!err)
 		err = ss_pass(&c, &known, false);
@@ -386,12 +386,14 @@ static void print_phase(struct consumer *const *cs, const struct series *s,
 static int run_phase(const struct bench_env *env, const struct phase *ph, unsigned int *seed)
 {
 	struct consumer pc[3] = {
-		{.label = "poll /proc/net/udp", .kind = CONSUMER_POLL_PROC, .comm = "tbench-poll"},
-		{.label = "poll ss -uanp", .kind = CONSUMER_POLL_SS, .comm = "tbench-poll"},
-		{.label = "teredo-observer --json", .kind = CONSUMER_JSON, .comm = "tbench-poll"},
+		{ .label = "poll /proc/net/udp",
+		  .kind = CONSUMER_POLL_PROC,
+		  .comm = "tbench-poll" },
+		{ .label = "poll ss -uanp", .kind = CONSUMER_POLL_SS, .comm = "tbench-poll" },
+		{ .label = "teredo-observer --json", .kind = CONSUMER_JSON, .comm = "tbench-poll" },
 	};
-	struct consumer *cs[3] = {&pc[0], &pc[1], &pc[2]};
-	struct series s[3] = {0}, *out[3] = {&s[0], &s[1], &s[2]};
+	struct consumer *cs[3] = { &pc[0], &pc[1], &pc[2] };
+	struct series s[3] = { 0 }, *out[3] = { &s[0], &s[1], &s[2] };
 	struct proc_usage u0[3], u1[3];
 	uint64_t t0;
 	int err = 0;
@@ -424,8 +426,8 @@ static int run_phase(const struct bench_env *env, const struct phase *ph, unsign
 int job_polling(const struct bench_env *env, struct targets *t)
 {
 	const struct phase phases[] = {
-		{.interval_ms = 100, .binds = env->quick ? 10 : 60},
-		{.interval_ms = 1000, .binds = env->quick ? 3 : 20},
+		{ .interval_ms = 100, .binds = env->quick ? 10 : 60 },
+		{ .interval_ms = 1000, .binds = env->quick ? 3 : 20 },
 	};
 	unsigned int seed = env->seed;
 	int err = 0;

@@ -21,7 +21,7 @@
 #include "bench.h"
 #include "teredo_observer.h"
 
-#define EVENT_TIMEOUT_MS  2000
+#define EVENT_TIMEOUT_MS 2000
 #define CLIENT_TIMEOUT_MS 5000
 
 struct client {
@@ -71,8 +71,8 @@ void series_summary(const struct series *s, struct summary *out)
 
 static int client_start(const struct bench_env *env, const char *comm, struct client *cl)
 {
-	char *argv[] = {(char *)env->client, (char *)comm, NULL};
-	struct spawn_io io = {.out = -1, .err = -1};
+	char *argv[] = { (char *)env->client, (char *)comm, NULL };
+	struct spawn_io io = { .out = -1, .err = -1 };
 	int hold[2], rep[2];
 
 	memset(cl, 0, sizeof(*cl));
@@ -170,7 +170,7 @@ static int expect(struct consumer *c, struct client *cl, int type, struct series
 int measure_client(const struct bench_env *env, const char *comm, struct consumer *const *cs,
 		   struct series *const *out, size_t n)
 {
-	bool bad[MAX_CONSUMERS] = {false};
+	bool bad[MAX_CONSUMERS] = { false };
 	struct client cl;
 	struct report r;
 	int err;

@@ -21,9 +21,9 @@
 
 #include "bench.h"
 
-#define HOLDERS		   4
+#define HOLDERS 4
 #define SOCKETS_PER_HOLDER 2500
-#define START_TIMEOUT_MS   30000
+#define START_TIMEOUT_MS 30000
 
 struct holder {
 	pid_t pid;
@@ -34,7 +34,7 @@ struct holder {
 
 static int holder_open(int *fds, int n)
 {
-	struct sockaddr_in addr = {.sin_family = AF_INET};
+	struct sockaddr_in addr = { .sin_family = AF_INET };
 
 	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	for (int i = 0; i < n; i++) {
@@ -48,7 +48,7 @@ static int holder_open(int *fds, int n)
 /* 'o' opens the sockets, 'c' closes them; each answered with 'k'. */
 static int holder_loop(int cmd, int ack)
 {
-	struct rlimit rl = {SOCKETS_PER_HOLDER + 64, SOCKETS_PER_HOLDER + 64};
+	struct rlimit rl = { SOCKETS_PER_HOLDER + 64, SOCKETS_PER_HOLDER + 64 };
 	static int fds[SOCKETS_PER_HOLDER];
 	int open_n = 0;
 	char c;
@@ -150,8 +150,8 @@ static int first_line(int fd, char *line, size_t len, uint64_t *t)
 
 static int start_once(const struct bench_env *env, uint64_t *t_exec, struct start_result *res)
 {
-	char *argv[] = {(char *)env->observer, "--json", "--comm", "tbench-client", NULL};
-	struct spawn_io io = {.in = -1, .err = -1, .fd3 = -1};
+	char *argv[] = { (char *)env->observer, "--json", "--comm", "tbench-client", NULL };
+	struct spawn_io io = { .in = -1, .err = -1, .fd3 = -1 };
 	char line[4096];
 	int pipefd[2], err;
 	uint64_t t_line;
@@ -214,7 +214,7 @@ int job_startup(const struct bench_env *env, struct targets *t)
 	unsigned int rounds = env->quick ? 2 : 7;
 	struct holder h[HOLDERS];
 	double without[16], with[16], proc_ms = 0, ss_ms = 0;
-	struct start_result last = {0};
+	struct start_result last = { 0 };
 	uint64_t *t_exec;
 	int err;
 

@@ -24,8 +24,8 @@
 
 #include "bench.h"
 
-#define STORMERS	  2
-#define STORM_PAIRS	  5 /* storm and quiet blocks, alternating */
+#define STORMERS 2
+#define STORM_PAIRS 5 /* storm and quiet blocks, alternating */
 #define STORM_MAX_SECONDS 300
 
 struct storm_shared {
@@ -49,7 +49,7 @@ static const char *const tuning_name[] = {
 
 static int tune_thread(pid_t tid, enum tuning how)
 {
-	struct sched_attr attr = {.size = sizeof(attr), .sched_policy = SCHED_NORMAL};
+	struct sched_attr attr = { .size = sizeof(attr), .sched_policy = SCHED_NORMAL };
 
 	attr.sched_runtime = how == TUNE_SLICE ? SHORT_SLICE_NS : 0;
 	return syscall(SYS_sched_setattr, tid, &attr, 0) ? -errno : 0;
@@ -108,7 +108,7 @@ static int tune_all(struct consumer *const *cs, size_t n, enum tuning how)
 
 static int storm_loop(struct storm_shared *sh, int idx)
 {
-	struct sockaddr_in addr = {.sin_family = AF_INET};
+	struct sockaddr_in addr = { .sin_family = AF_INET };
 	uint64_t deadline = now_ns() + STORM_MAX_SECONDS * 1000000000ull;
 
 	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -240,8 +240,8 @@ static int storm_block(const struct bench_env *env, struct consumer *const *cs, 
 static int storm_pass(const struct bench_env *env, struct consumer *const *cs, size_t n,
 		      enum tuning how, unsigned int rounds, struct targets *t, bool *all_met)
 {
-	struct series storm[MAX_CONSUMERS] = {0}, quiet[MAX_CONSUMERS] = {0};
-	struct storm_state st = {0};
+	struct series storm[MAX_CONSUMERS] = { 0 }, quiet[MAX_CONSUMERS] = { 0 };
+	struct storm_state st = { 0 };
 	unsigned int seed = env->seed + how;
 	int err;
 

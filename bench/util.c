@@ -36,7 +36,7 @@ uint64_t now_ns(void)
 
 void sleep_ms(unsigned int ms)
 {
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
 
 	while (nanosleep(&ts, &ts) && errno == EINTR)
 		;
@@ -187,8 +187,8 @@ static void on_fatal_signal(int sig)
 
 int procs_init_driver(unsigned int max_seconds)
 {
-	struct sigaction sa = {.sa_handler = on_fatal_signal};
-	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGALRM};
+	struct sigaction sa = { .sa_handler = on_fatal_signal };
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGALRM };
 
 	driver_pid = getpid();
 	sigemptyset(&sa.sa_mask);
@@ -301,7 +301,7 @@ int set_comm(const char *comm)
 
 int wait_readable(int fd, int timeout_ms)
 {
-	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000ull;
 	int n;
 

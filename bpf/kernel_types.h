@@ -15,10 +15,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define AF_INET	    2
-#define AF_INET6    10
+#define AF_INET 2
+#define AF_INET6 10
 #define IPPROTO_UDP 17
-#define SOCK_DGRAM  2
+#define SOCK_DGRAM 2
 #define CLOCK_MONOTONIC 1
 
 #pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)

@@ -27,8 +27,8 @@
 char LICENSE[] SEC("license") = "GPL";
 
 /* Settings, written by userspace between open and load. */
-const volatile __u32 target_netns = 0;	   /* 0: every network namespace */
-const volatile __u32 n_comms = 0;	   /* how many entries of comm_words are used */
+const volatile __u32 target_netns = 0; /* 0: every network namespace */
+const volatile __u32 n_comms = 0;      /* how many entries of comm_words are used */
 const volatile __u64 comm_words[TEREDO_MAX_COMMS][2] = {};
 const volatile __u32 target_pid = 0;	   /* this process and its children */
 const volatile __u64 target_cgroup_id = 0; /* this cgroup v2 and below it */
@@ -38,7 +38,7 @@ const volatile bool match_traffic = false; /* sockets that talk to port 3544 */
 /* Events the ring buffer had no room for; userspace rescans when it grows. */
 __u64 lost_events = 0;
 
-#define MARK_CLIENT   1 /* the socket is the Teredo client's */
+#define MARK_CLIENT 1	/* the socket is the Teredo client's */
 #define MARK_REPORTED 2 /* userspace has been told its current port */
 
 struct socket_mark {
@@ -323,7 +323,7 @@ int BPF_PROG(teredo_sock_send, struct sock *sk, int ret, int flags)
 }
 
 #define AUTOBIND_FIRST_LOOK_NS 10000 /* connect() assigns the port within microseconds */
-#define AUTOBIND_MAX_LOOKS      10    /* doubling each time: about 10 ms in all */
+#define AUTOBIND_MAX_LOOKS 10	     /* doubling each time: about 10 ms in all */
 
 static int look_for_autobind(void *map, __u64 *cookie, struct autobind_watch *w)
 {
@@ -486,8 +486,7 @@ int teredo_scan(struct bpf_iter__task_file *ctx)
 		return 0;
 	mark = bpf_sk_storage_get(&marks, sk, 0, 0);
 	client = (mark && (mark->state & MARK_CLIENT)) || task_is_client(task) ||
-		 (match_traffic &&
-		  sk->__sk_common.skc_dport == bpf_htons(TEREDO_WELL_KNOWN_PORT));
+		 (match_traffic && sk->__sk_common.skc_dport == bpf_htons(TEREDO_WELL_KNOWN_PORT));
 	if (!client)
 		return 0;
 	if (!mark)

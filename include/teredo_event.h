@@ -13,8 +13,8 @@
 #include <linux/types.h>
 #endif
 
-#define TEREDO_COMM_LEN	      16
-#define TEREDO_MAX_COMMS      8
+#define TEREDO_COMM_LEN 16
+#define TEREDO_MAX_COMMS 8
 /* RFC 4380: the client listens on 3544 for multicast; never its service port. */
 #define TEREDO_WELL_KNOWN_PORT 3544
 
@@ -32,14 +32,14 @@ enum teredo_bound_via {
 };
 
 struct teredo_event {
-	__u64 ktime_ns;	 /* CLOCK_MONOTONIC, bpf_ktime_get_ns() */
-	__u64 cookie;	 /* socket identity: SO_COOKIE */
-	__u32 netns;	 /* network namespace inode, as in /proc/PID/ns/net */
-	__u32 pid;	 /* tgid of the process that caused the event */
-	__u16 port;	 /* local UDP port, host byte order */
-	__u16 family;	 /* AF_INET or AF_INET6 */
-	__u8 kind;	 /* enum teredo_event_kind */
-	__u8 via;	 /* enum teredo_bound_via, 0 for releases */
+	__u64 ktime_ns; /* CLOCK_MONOTONIC, bpf_ktime_get_ns() */
+	__u64 cookie;	/* socket identity: SO_COOKIE */
+	__u32 netns;	/* network namespace inode, as in /proc/PID/ns/net */
+	__u32 pid;	/* tgid of the process that caused the event */
+	__u16 port;	/* local UDP port, host byte order */
+	__u16 family;	/* AF_INET or AF_INET6 */
+	__u8 kind;	/* enum teredo_event_kind */
+	__u8 via;	/* enum teredo_bound_via, 0 for releases */
 	__u8 reserved[2];
 	char comm[TEREDO_COMM_LEN];
 };

@@ -97,7 +97,7 @@ typedef enum _MIB_NOTIFICATION_TYPE {
 	*PMIB_NOTIFICATION_TYPE;
 
 typedef VOID(NETIOAPI_API_ *PTEREDO_PORT_CHANGE_CALLBACK)(PVOID CallerContext, USHORT Port,
-							   MIB_NOTIFICATION_TYPE NotificationType);
+							  MIB_NOTIFICATION_TYPE NotificationType);
 #endif
 
 NETIOAPI_API NotifyTeredoPortChange(PTEREDO_PORT_CHANGE_CALLBACK Callback, PVOID CallerContext,

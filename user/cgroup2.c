@@ -30,8 +30,9 @@ int cgroup2_mount_point(char *buf, size_t len)
 	endmntent(mounts);
 	if (err)
 		/* `ip netns exec` remounts /sys without it: the usual way to get here. */
-		set_last_error(err, "no cgroup v2 mounted: mount -t cgroup2 none /sys/fs/cgroup "
-				    "(under `ip netns exec`, or use nsenter --net=/run/netns/NAME)");
+		set_last_error(err,
+			       "no cgroup v2 mounted: mount -t cgroup2 none /sys/fs/cgroup "
+			       "(under `ip netns exec`, or use nsenter --net=/run/netns/NAME)");
 	return err;
 }
 
@@ -60,8 +61,8 @@ int cgroup2_lookup(const char *path, uint64_t *id, uint32_t *level)
 	else
 		snprintf(joined, sizeof(joined), "%s/%s", root, path[0] == '/' ? path + 1 : path);
 	if (!realpath(joined, real) || stat(real, &st))
-		return set_last_error(-EINVAL, "cgroup %s not found under the cgroup2 mount %s", path,
-				      root);
+		return set_last_error(-EINVAL, "cgroup %s not found under the cgroup2 mount %s",
+				      path, root);
 	if (!S_ISDIR(st.st_mode) || strncmp(real, root, strlen(root)) != 0)
 		return set_last_error(-EINVAL, "%s is not a cgroup v2 directory under %s", path,
 				      root);

@@ -92,18 +92,18 @@ enum {
 };
 
 static const struct option longopts[] = {
-	{"json", no_argument, NULL, OPT_JSON},
-	{"comm", required_argument, NULL, OPT_COMM},
-	{"pid", required_argument, NULL, OPT_PID},
-	{"cgroup", required_argument, NULL, OPT_CGROUP},
-	{"match-traffic", no_argument, NULL, OPT_MATCH_TRAFFIC},
-	{"all-netns", no_argument, NULL, OPT_ALL_NETNS},
-	{"exec", required_argument, NULL, OPT_EXEC},
-	{"exec-timeout", required_argument, NULL, OPT_EXEC_TIMEOUT},
-	{"verbose", no_argument, NULL, 'v'},
-	{"help", no_argument, NULL, 'h'},
-	{"version", no_argument, NULL, 'V'},
-	{0},
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "comm", required_argument, NULL, OPT_COMM },
+	{ "pid", required_argument, NULL, OPT_PID },
+	{ "cgroup", required_argument, NULL, OPT_CGROUP },
+	{ "match-traffic", no_argument, NULL, OPT_MATCH_TRAFFIC },
+	{ "all-netns", no_argument, NULL, OPT_ALL_NETNS },
+	{ "exec", required_argument, NULL, OPT_EXEC },
+	{ "exec-timeout", required_argument, NULL, OPT_EXEC_TIMEOUT },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ 0 },
 };
 
 /* One option: EXIT_OK, or EXIT_USAGE once said why. */
@@ -347,8 +347,8 @@ static int wait_events(struct pollfd pfd[2], const sigset_t *wait_mask)
 static int watch(const struct command *cmd, struct teredo_observer *obs, const sigset_t *wait_mask)
 {
 	struct pollfd pfd[2] = {
-		{.fd = teredo_observer_get_fd(obs), .events = POLLIN},
-		{.fd = STDOUT_FILENO, .events = 0},
+		{ .fd = teredo_observer_get_fd(obs), .events = POLLIN },
+		{ .fd = STDOUT_FILENO, .events = 0 },
 	};
 	int status;
 
@@ -390,8 +390,8 @@ static int run_get(const struct command *cmd)
  */
 static int catch_stop_signals(void)
 {
-	struct sigaction sa = {.sa_handler = request_stop, .sa_flags = SA_RESTART};
-	struct sigaction ignore = {.sa_handler = SIG_IGN};
+	struct sigaction sa = { .sa_handler = request_stop, .sa_flags = SA_RESTART };
+	struct sigaction ignore = { .sa_handler = SIG_IGN };
 
 	sigemptyset(&sa.sa_mask);
 	sigemptyset(&ignore.sa_mask);
@@ -442,7 +442,7 @@ static int observe(struct command *cmd)
 
 int main(int argc, char **argv)
 {
-	struct command cmd = {0};
+	struct command cmd = { 0 };
 	bool done;
 	int status, err;
 

@@ -37,7 +37,7 @@ static const char *const own_vars[] = {
 	"NOTIFY_SOCKET",
 };
 #define N_EVENT_VARS 6
-#define VAR_LEN	     48 /* "TEREDO_COMM=" and 15 characters fit */
+#define VAR_LEN 48 /* "TEREDO_COMM=" and 15 characters fit */
 
 struct exec_env {
 	char vars[N_EVENT_VARS][VAR_LEN];
@@ -128,7 +128,7 @@ static int child_attributes(posix_spawnattr_t *attr)
 
 static int spawn_shell(const char *command, char **envp, pid_t *pid)
 {
-	char *argv[] = {"/bin/sh", "-c", (char *)command, NULL};
+	char *argv[] = { "/bin/sh", "-c", (char *)command, NULL };
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
 	int err;
@@ -166,13 +166,13 @@ static int64_t now_ms(void)
  */
 static bool wait_bounded(const struct event_exec *x, pid_t pid, int pidfd)
 {
-	struct pollfd pfd = {.fd = pidfd, .events = POLLIN};
+	struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
 	int64_t deadline = now_ms() + (int64_t)x->timeout_s * 1000;
 	bool asked_to_end = false;
 
 	for (;;) {
 		int64_t left = deadline - now_ms();
-		struct timespec ts = {.tv_sec = left / 1000, .tv_nsec = left % 1000 * 1000000};
+		struct timespec ts = { .tv_sec = left / 1000, .tv_nsec = left % 1000 * 1000000 };
 		int n;
 
 		if (left <= 0)
@@ -253,7 +253,7 @@ static int run_child(const struct event_exec *x, const struct teredo_port_event 
 
 int event_exec_run(const struct event_exec *x, const struct teredo_port_event *ev)
 {
-	struct exec_env env = {0};
+	struct exec_env env = { 0 };
 	pid_t pid;
 	int err;
 

@@ -12,7 +12,7 @@
 #include "teredo_observer.h"
 
 #define EVENT_EXEC_DEFAULT_TIMEOUT 10 /* seconds */
-#define EVENT_EXEC_MAX_TIMEOUT	   86400
+#define EVENT_EXEC_MAX_TIMEOUT 86400
 
 struct event_exec {
 	const char *command;	/* given to /bin/sh -c; NULL: --exec not used */

@@ -50,8 +50,7 @@ static int own_netns(uint32_t *ino)
 	struct stat st;
 
 	if (stat("/proc/self/ns/net", &st))
-		return set_last_error(-errno, "cannot read /proc/self/ns/net: %s",
-				      strerror(errno));
+		return set_last_error(-errno, "cannot read /proc/self/ns/net: %s", strerror(errno));
 	*ino = st.st_ino;
 	return 0;
 }
@@ -233,9 +232,10 @@ static const struct event_source_ops kernel_ops = {
 static int load_failed(int err)
 {
 	if (err == -EPERM || err == -EACCES)
-		return set_last_error(-EPERM, "the kernel refused to load the BPF programs (%s): "
-					      "needs CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN: "
-					      "run as root",
+		return set_last_error(-EPERM,
+				      "the kernel refused to load the BPF programs (%s): "
+				      "needs CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN: "
+				      "run as root",
 				      strerror(-err));
 	return set_last_error(-EOPNOTSUPP,
 			      "the kernel refused the BPF programs (%s): run with --verbose "

@@ -28,9 +28,9 @@ struct teredo_observer {
 	struct port_state state;
 	struct note_queue queue;
 	int epoll_fd;
-	int pending_fd; /* eventfd: readable while queue is not empty */
-	bool signalled; /* pending_fd is readable */
-	bool need_resync; /* records were lost, and no snapshot has replaced them yet */
+	int pending_fd;	      /* eventfd: readable while queue is not empty */
+	bool signalled;	      /* pending_fd is readable */
+	bool need_resync;     /* records were lost, and no snapshot has replaced them yet */
 	uint64_t snapshot_ns; /* records older than the last snapshot are already in it */
 	uint64_t resyncs;
 };

@@ -139,8 +139,9 @@ static int check_options(const struct teredo_options *opts)
 	if (opts->pid < 0)
 		return set_last_error(-EINVAL, "pid %d is not a process id", (int)opts->pid);
 	if (ring && (ring < 4096 || (ring & (ring - 1))))
-		return set_last_error(-EINVAL, "ring_bytes %zu: must be 0 or a power of two of "
-					       "at least 4096",
+		return set_last_error(-EINVAL,
+				      "ring_bytes %zu: must be 0 or a power of two of "
+				      "at least 4096",
 				      ring);
 	return 0;
 }

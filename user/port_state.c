@@ -19,8 +19,7 @@ void port_state_fini(struct port_state *st)
 }
 
 /* The most recent holder, in one namespace or (any_netns) in all. */
-static const struct port_holder *latest(const struct port_state *st, bool any_netns,
-					uint32_t netns)
+static const struct port_holder *latest(const struct port_state *st, bool any_netns, uint32_t netns)
 {
 	const struct port_holder *best = NULL;
 

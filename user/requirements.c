@@ -80,9 +80,9 @@ int check_kernel_features(void)
 	int err;
 
 	if (access("/sys/kernel/btf/vmlinux", R_OK))
-		return set_last_error(-EOPNOTSUPP,
-				      "kernel has no BTF (/sys/kernel/btf/vmlinux missing): needs a "
-				      "kernel built with CONFIG_DEBUG_INFO_BTF=y");
+		return set_last_error(
+			-EOPNOTSUPP, "kernel has no BTF (/sys/kernel/btf/vmlinux missing): needs a "
+				     "kernel built with CONFIG_DEBUG_INFO_BTF=y");
 	vmlinux = btf__load_vmlinux_btf();
 	if (!vmlinux)
 		return set_last_error(-EOPNOTSUPP, "cannot read the kernel's BTF: %s",

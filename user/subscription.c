@@ -54,11 +54,11 @@ struct hub {
 	struct teredo_subscription **subs;
 	size_t n_subs, cap_subs;
 	struct teredo_subscription *in_callback;
-	size_t owed_initials; /* subscribers still owed their initial call */
+	size_t owed_initials;		    /* subscribers still owed their initial call */
 	struct teredo_subscription **batch; /* deliver()'s copy, kept between calls */
 	size_t cap_batch;
 	uint16_t delivered_port; /* the port as the callbacks know it */
-	unsigned int cancels; /* cancels under way (registry_lock): the hub must outlive them */
+	unsigned int cancels;	 /* cancels under way (registry_lock): the hub must outlive them */
 	bool stopping;
 	bool frees_itself; /* stopped from its own callback: nobody joins it */
 	struct hub *next;
@@ -366,8 +366,12 @@ int subscribe_with_release(const struct teredo_options *opts, teredo_port_callba
 	err = hub_for(&resolved, &hub, &created);
 	if (err)
 		goto unlock;
-	*sub = (struct teredo_subscription){ .id = next_id++, .hub = hub, .cb = cb, .ctx = ctx,
-					     .release = release, .needs_initial = initial,
+	*sub = (struct teredo_subscription){ .id = next_id++,
+					     .hub = hub,
+					     .cb = cb,
+					     .ctx = ctx,
+					     .release = release,
+					     .needs_initial = initial,
 					     .refs = 1 };
 	err = add_subscriber(hub, sub);
 	if (err) {

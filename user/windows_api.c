@@ -86,8 +86,8 @@ static DWORD diagnose(const char *function, DWORD code, const char *message)
 	}
 	debug = getenv("TEREDO_OBSERVER_DEBUG");
 	if (debug && debug[0] == '1')
-		fprintf(stderr, "teredo-observer: %s: %s: %s\n", function, teredo_windows_error_name(code),
-			message);
+		fprintf(stderr, "teredo-observer: %s: %s: %s\n", function,
+			teredo_windows_error_name(code), message);
 	return code;
 }
 

@@ -34,7 +34,8 @@ static VOID NETIOAPI_API_ on_port_change(PVOID CallerContext, USHORT Port,
 
 	ctx->calls++;
 	/* Nothing useful can be done about a failed write from a callback. */
-	if (printf("notify %s %u\n", teredo_mib_notification_type_name(NotificationType), (unsigned int)Port) < 0 ||
+	if (printf("notify %s %u\n", teredo_mib_notification_type_name(NotificationType),
+		   (unsigned int)Port) < 0 ||
 	    fflush(stdout) == EOF)
 		fprintf(stderr, "win_port_client: writing stdout: %s\n", strerror(errno));
 }
@@ -54,14 +55,14 @@ static int do_get(void)
 		return EXIT_FAIL;
 	if (status == ERROR_NOT_READY)
 		return EXIT_NOT_READY;
-	fprintf(stderr, "win_port_client: GetTeredoPort: %s (%lu)\n", teredo_windows_error_name(status),
-		(unsigned long)status);
+	fprintf(stderr, "win_port_client: GetTeredoPort: %s (%lu)\n",
+		teredo_windows_error_name(status), (unsigned long)status);
 	return EXIT_FAIL;
 }
 
 static int do_watch(void)
 {
-	struct watch_context ctx = {0};
+	struct watch_context ctx = { 0 };
 	HANDLE handle = NULL;
 	sigset_t stop;
 	DWORD status;

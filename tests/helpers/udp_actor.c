@@ -117,7 +117,9 @@ static void do_pass(void)
 	if (pid == 0) {
 		char buf[CMSG_SPACE(sizeof(int))], byte;
 		struct iovec iov = { &byte, 1 };
-		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = buf,
+		struct msghdr msg = { .msg_iov = &iov,
+				      .msg_iovlen = 1,
+				      .msg_control = buf,
 				      .msg_controllen = sizeof(buf) };
 
 		close(sv[0]);
@@ -130,8 +132,9 @@ static void do_pass(void)
 	}
 	char buf[CMSG_SPACE(sizeof(int))] = { 0 }, byte = 0;
 	struct iovec iov = { &byte, 1 };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = buf,
-			      .msg_controllen = sizeof(buf) };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = buf, .msg_controllen = sizeof(buf)
+	};
 	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
 
 	cm->cmsg_level = SOL_SOCKET;
@@ -174,8 +177,9 @@ static void do_send(int port, bool use_sendmsg)
 
 	if (use_sendmsg) {
 		struct iovec iov = { &byte, 1 };
-		struct msghdr msg = { .msg_name = &ss, .msg_namelen = len, .msg_iov = &iov,
-				      .msg_iovlen = 1 };
+		struct msghdr msg = {
+			.msg_name = &ss, .msg_namelen = len, .msg_iov = &iov, .msg_iovlen = 1
+		};
 
 		n = sendmsg(current, &msg, 0);
 	} else {

@@ -75,7 +75,8 @@ static void bind_then_close(const char *socket_cmd, long port_asked)
 	cr_assert_eq(ev.netns, own_netns());
 	cr_assert_eq(ev.family, socket_cmd[6] == '6' ? AF_INET6 : AF_INET);
 	cr_assert_neq(ev.ktime_ns, 0);
-	cr_assert_eq(ev.cookie, (uint64_t)actor_do(client, "cookie"), "socket identity is SO_COOKIE");
+	cr_assert_eq(ev.cookie, (uint64_t)actor_do(client, "cookie"),
+		     "socket identity is SO_COOKIE");
 	actor_do(client, "close");
 	expect_event(obs, TEREDO_PORT_DELETED, 0, &ev);
 	cr_assert_eq(ev.old_port, port);

@@ -107,8 +107,8 @@ static bool wait_calls(struct recorder *r, int n, int timeout_ms)
 
 static void expect_call(struct recorder *r, int i, MIB_NOTIFICATION_TYPE type, USHORT port)
 {
-	cr_assert(wait_calls(r, i + 1, EVENT_TIMEOUT_MS), "call %d never came (type %d port %u)",
-		  i, type, port);
+	cr_assert(wait_calls(r, i + 1, EVENT_TIMEOUT_MS), "call %d never came (type %d port %u)", i,
+		  type, port);
 	cr_assert(r->calls[i].type == type && r->calls[i].port == port,
 		  "call %d: expected type %d port %u, got type %d port %u", i, type, port,
 		  r->calls[i].type, r->calls[i].port);

@@ -26,10 +26,10 @@
 
 #include "teredo_observer.h"
 
-#define THREADS	      8
-#define PER_THREAD    40
+#define THREADS 8
+#define PER_THREAD 40
 #define REGISTRATIONS (THREADS * PER_THREAD)
-#define CYCLES	      5
+#define CYCLES 5
 
 struct tally {
 	atomic_int calls;

@@ -34,8 +34,9 @@ TestSuite(port_state, .init = setup, .fini = teardown);
 
 static struct teredo_event rec_in(int kind, uint64_t cookie, uint16_t port, uint32_t netns)
 {
-	struct teredo_event ev = { .kind = kind, .cookie = cookie, .port = port, .family = 2,
-				   .netns = netns };
+	struct teredo_event ev = {
+		.kind = kind, .cookie = cookie, .port = port, .family = 2, .netns = netns
+	};
 
 	ev.pid = 100 + (uint32_t)cookie;
 	strcpy(ev.comm, "miredo");
