@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "actor.h"
 #include "observe.h"
 
 struct teredo_observer *observe(const struct teredo_options *opts, uint16_t initial_port)
@@ -81,4 +82,16 @@ uint32_t own_netns(void)
 
 	cr_assert_eq(stat("/proc/self/ns/net", &st), 0);
 	return (uint32_t)st.st_ino;
+}
+
+struct teredo_observer *obs;
+struct actor *client, *other;
+
+void fixture_teardown(void)
+{
+	actor_kill(client);
+	actor_kill(other);
+	client = other = NULL;
+	teredo_observer_free(obs);
+	obs = NULL;
 }

@@ -25,4 +25,13 @@ void expect_quiet(struct teredo_observer *obs, int ms);
 /* The caller's network namespace inode. */
 uint32_t own_netns(void);
 
+/*
+ * What a test may leave behind, ended by fixture_teardown() (every suite's
+ * .fini) even when an assertion cut the test short.
+ */
+struct actor;
+extern struct teredo_observer *obs;
+extern struct actor *client, *other;
+void fixture_teardown(void);
+
 #endif

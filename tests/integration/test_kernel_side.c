@@ -22,19 +22,7 @@
 
 #define TEREDO_SERVER_PORT 3544
 
-static struct teredo_observer *obs;
-static struct actor *client, *other;
-
-static void teardown(void)
-{
-	actor_kill(client);
-	actor_kill(other);
-	client = other = NULL;
-	teredo_observer_free(obs);
-	obs = NULL;
-}
-
-TestSuite(kernel, .fini = teardown, .timeout = 60);
+TestSuite(kernel, .fini = fixture_teardown, .timeout = 60);
 
 static struct teredo_observer *observe_default(uint16_t initial)
 {

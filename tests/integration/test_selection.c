@@ -20,17 +20,11 @@
 #include "cgroup2.h"
 #include "observe.h"
 
-static struct teredo_observer *obs;
-static struct actor *client, *other;
 static char cgroup_dir[PATH_MAX];
 
 static void teardown(void)
 {
-	actor_kill(client);
-	actor_kill(other);
-	client = other = NULL;
-	teredo_observer_free(obs);
-	obs = NULL;
+	fixture_teardown();
 	if (cgroup_dir[0])
 		rmdir(cgroup_dir);
 	cgroup_dir[0] = '\0';

@@ -20,15 +20,7 @@
 #include "observe.h"
 #include "teredo_observer.h"
 
-static struct actor *client;
-
-static void teardown(void)
-{
-	actor_kill(client);
-	client = NULL;
-}
-
-TestSuite(subscriptions, .fini = teardown, .timeout = 180);
+TestSuite(subscriptions, .fini = fixture_teardown, .timeout = 180);
 
 static VOID ignore_call(PVOID ctx, USHORT port, MIB_NOTIFICATION_TYPE type)
 {

@@ -39,16 +39,7 @@ struct recorder {
 	DWORD cancel_result;
 };
 
-static struct actor *client, *other;
-
-static void teardown(void)
-{
-	actor_kill(client);
-	actor_kill(other);
-	client = other = NULL;
-}
-
-TestSuite(windows_api, .fini = teardown, .timeout = 120);
+TestSuite(windows_api, .fini = fixture_teardown, .timeout = 120);
 
 static void need_root(void)
 {
