@@ -37,4 +37,7 @@ struct event_source {
 /* The BPF programs in the running kernel. */
 int kernel_source_open(const struct teredo_options *opts, struct event_source **out);
 
+/* The same for one snapshot only: no hook attached, no live records. */
+int kernel_snapshot_open(const struct teredo_options *opts, struct event_source **out);
+
 #endif

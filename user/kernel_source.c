@@ -109,7 +109,8 @@ static int keep_link(struct kernel_source *ks, struct bpf_link *link, const char
 	return 0;
 }
 
-static int attach_all(struct kernel_source *ks)
+/* The hooks where ports come and go, on the whole machine (the cgroup2 root). */
+static int attach_hooks(struct kernel_source *ks)
 {
 	struct teredo_observer_bpf *skel = ks->skel;
 	struct bpf_program *prog;
@@ -137,13 +138,25 @@ static int attach_all(struct kernel_source *ks)
 			break;
 	}
 	close(cgroup_fd);
-	if (err)
-		return err;
-	ks->scan_link = bpf_program__attach_iter(skel->progs.teredo_scan, NULL);
+	return err;
+}
+
+static int attach_scan(struct kernel_source *ks)
+{
+	ks->scan_link = bpf_program__attach_iter(ks->skel->progs.teredo_scan, NULL);
 	if (!ks->scan_link)
 		return set_last_error(-errno, "cannot attach the socket iterator: %s",
 				      strerror(errno));
 	return 0;
+}
+
+/* For one look at the state: the iterator alone, nothing on the machine's hooks. */
+static void load_only_the_scan(struct teredo_observer_bpf *skel)
+{
+	struct bpf_program *prog;
+
+	bpf_object__for_each_program(prog, skel->obj)
+		bpf_program__set_autoload(prog, prog == skel->progs.teredo_scan);
 }
 
 static int on_ring_record(void *ctx, void *data, size_t size)
@@ -168,6 +181,8 @@ static int kernel_drain(struct event_source *src, event_sink sink, void *ctx)
 	struct kernel_source *ks = (struct kernel_source *)src;
 	int n;
 
+	if (!ks->ring)
+		return 0; /* a snapshot-only source has no live records */
 	ks->sink = sink;
 	ks->sink_ctx = ctx;
 	n = ring_buffer__consume(ks->ring);
@@ -243,7 +258,15 @@ static int load_failed(int err)
 			      strerror(-err));
 }
 
-int kernel_source_open(const struct teredo_options *opts, struct event_source **out)
+static int open_ring(struct kernel_source *ks)
+{
+	ks->ring = ring_buffer__new(bpf_map__fd(ks->skel->maps.events), on_ring_record, ks, NULL);
+	if (!ks->ring)
+		return set_last_error(-errno, "cannot open the ring buffer: %s", strerror(errno));
+	return 0;
+}
+
+static int open_source(const struct teredo_options *opts, bool live, struct event_source **out)
 {
 	struct kernel_source *ks;
 	int err;
@@ -268,22 +291,33 @@ int kernel_source_open(const struct teredo_options *opts, struct event_source **
 	err = configure(ks->skel, opts);
 	if (err)
 		goto cleanup;
+	if (!live)
+		load_only_the_scan(ks->skel);
 	err = teredo_observer_bpf__load(ks->skel);
 	if (err) {
 		err = load_failed(err);
 		goto cleanup;
 	}
-	err = attach_all(ks);
+	err = live ? attach_hooks(ks) : 0;
+	if (!err)
+		err = attach_scan(ks);
+	if (!err && live)
+		err = open_ring(ks);
 	if (err)
 		goto cleanup;
-	ks->ring = ring_buffer__new(bpf_map__fd(ks->skel->maps.events), on_ring_record, ks, NULL);
-	if (!ks->ring) {
-		err = set_last_error(-errno, "cannot open the ring buffer: %s", strerror(errno));
-		goto cleanup;
-	}
 	*out = &ks->base;
 	return 0;
 cleanup:
 	kernel_destroy(&ks->base);
 	return err;
+}
+
+int kernel_source_open(const struct teredo_options *opts, struct event_source **out)
+{
+	return open_source(opts, true, out);
+}
+
+int kernel_snapshot_open(const struct teredo_options *opts, struct event_source **out)
+{
+	return open_source(opts, false, out);
 }

@@ -19,6 +19,7 @@
 #include "grow.h"
 #include "last_error.h"
 #include "note_queue.h"
+#include "observer.h"
 #include "options.h"
 #include "port_state.h"
 #include "teredo_observer.h"
@@ -256,4 +257,32 @@ void teredo_observer_free(struct teredo_observer *obs)
 	port_state_fini(&obs->state);
 	note_queue_fini(&obs->queue);
 	free(obs);
+}
+
+int observer_port_once(const struct teredo_options *opts, uint16_t *port)
+{
+	struct teredo_options resolved;
+	struct snapshot snap = { 0 };
+	struct event_source *source;
+	const struct port_holder *h;
+	struct port_state state;
+	int err;
+
+	*port = 0;
+	err = resolve_options(opts, &resolved);
+	if (!err)
+		err = kernel_snapshot_open(&resolved, &source);
+	if (err)
+		return err;
+	port_state_init(&state);
+	err = source->ops->snapshot(source, collect_record, &snap);
+	if (!err)
+		err = port_state_replace(&state, snap.items, snap.n, discard_note, NULL);
+	h = port_state_current(&state);
+	if (!err && h)
+		*port = h->bound.port;
+	port_state_fini(&state);
+	free(snap.items);
+	source->ops->destroy(source);
+	return err == -ENOMEM ? set_last_error(err, "out of memory reading the snapshot") : err;
 }

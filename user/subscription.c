@@ -25,6 +25,7 @@
 
 #include "grow.h"
 #include "last_error.h"
+#include "observer.h"
 #include "sched_hint.h"
 #include "subscription.h"
 #include "teredo_event.h"
@@ -508,7 +509,6 @@ static int port_from_hub(struct hub *hub, uint16_t *port)
 int teredo_get_port(const struct teredo_options *opts, uint16_t *port)
 {
 	struct teredo_options resolved;
-	struct teredo_observer *obs;
 	struct hub *hub;
 	int err;
 
@@ -526,10 +526,6 @@ int teredo_get_port(const struct teredo_options *opts, uint16_t *port)
 		return err;
 	}
 	pthread_mutex_unlock(&registry_lock);
-	err = teredo_observer_new(&resolved, &obs);
-	if (err)
-		return err;
-	*port = teredo_observer_current_port(obs);
-	teredo_observer_free(obs);
-	return *port != 0;
+	err = observer_port_once(&resolved, port);
+	return err ? err : *port != 0;
 }
