@@ -105,6 +105,20 @@ static int collect_record(void *ctx, const struct teredo_event *ev)
 	return 0;
 }
 
+/* The state becomes what the kernel shows now; the changes go to sink. */
+static int replace_from_snapshot(struct event_source *source, struct port_state *state,
+				 note_sink sink, void *ctx)
+{
+	struct snapshot snap = { 0 };
+	int err;
+
+	err = source->ops->snapshot(source, collect_record, &snap);
+	if (!err)
+		err = port_state_replace(state, snap.items, snap.n, sink, ctx);
+	free(snap.items);
+	return err == -ENOMEM ? set_last_error(err, "out of memory tracking sockets") : err;
+}
+
 /*
  * Rebuild the socket set from the kernel: at start, and whenever records were
  * lost. Records reserved before the snapshot began but read after it describe
@@ -112,17 +126,13 @@ static int collect_record(void *ctx, const struct teredo_event *ev)
  */
 static int resync(struct teredo_observer *obs, note_sink sink)
 {
-	struct snapshot snap = { 0 };
 	int err;
 
 	obs->snapshot_ns = monotonic_ns();
-	err = obs->source->ops->snapshot(obs->source, collect_record, &snap);
-	if (!err)
-		err = port_state_replace(&obs->state, snap.items, snap.n, sink, obs);
-	free(snap.items);
+	err = replace_from_snapshot(obs->source, &obs->state, sink, obs);
 	if (!err)
 		obs->need_resync = false;
-	return err == -ENOMEM ? set_last_error(err, "out of memory tracking sockets") : err;
+	return err;
 }
 
 /* Read what the source has; after any loss or failure, until a snapshot has worked. */
@@ -262,7 +272,6 @@ void teredo_observer_free(struct teredo_observer *obs)
 int observer_port_once(const struct teredo_options *opts, uint16_t *port)
 {
 	struct teredo_options resolved;
-	struct snapshot snap = { 0 };
 	struct event_source *source;
 	const struct port_holder *h;
 	struct port_state state;
@@ -275,14 +284,11 @@ int observer_port_once(const struct teredo_options *opts, uint16_t *port)
 	if (err)
 		return err;
 	port_state_init(&state);
-	err = source->ops->snapshot(source, collect_record, &snap);
-	if (!err)
-		err = port_state_replace(&state, snap.items, snap.n, discard_note, NULL);
+	err = replace_from_snapshot(source, &state, discard_note, NULL);
 	h = port_state_current(&state);
 	if (!err && h)
 		*port = h->bound.port;
 	port_state_fini(&state);
-	free(snap.items);
 	source->ops->destroy(source);
-	return err == -ENOMEM ? set_last_error(err, "out of memory reading the snapshot") : err;
+	return err;
 }
