@@ -244,9 +244,13 @@ static const struct event_source_ops kernel_ops = {
 	.destroy = kernel_destroy,
 };
 
+/*
+ * The capabilities were checked before loading, so EPERM here is a policy
+ * (lockdown, an LSM, a token) and EACCES is the verifier saying no.
+ */
 static int load_failed(int err)
 {
-	if (err == -EPERM || err == -EACCES)
+	if (err == -EPERM)
 		return set_last_error(-EPERM,
 				      "the kernel refused to load the BPF programs (%s): "
 				      "needs CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN: "
