@@ -175,7 +175,7 @@ static __always_inline __u32 current_netns(void)
 	return BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);
 }
 
-static __always_inline void fill_event(struct teredo_event *e, __u8 kind, __u8 via,
+static __always_inline void fill_event(struct teredo_event *e, __u8 kind,
 				       const struct socket_mark *mark)
 {
 	e->ktime_ns = bpf_ktime_get_ns();
@@ -184,13 +184,12 @@ static __always_inline void fill_event(struct teredo_event *e, __u8 kind, __u8 v
 	e->port = mark->port;
 	e->family = mark->family;
 	e->kind = kind;
-	e->via = via;
 	e->reserved[0] = 0;
 	e->reserved[1] = 0;
+	e->reserved[2] = 0;
 }
 
-static __always_inline struct teredo_event *reserve_event(__u8 kind, __u8 via,
-							  const struct socket_mark *mark)
+static __always_inline struct teredo_event *reserve_event(__u8 kind, const struct socket_mark *mark)
 {
 	struct teredo_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 
@@ -198,14 +197,14 @@ static __always_inline struct teredo_event *reserve_event(__u8 kind, __u8 via,
 		__sync_fetch_and_add(&lost_events, 1);
 		return NULL;
 	}
-	fill_event(e, kind, via, mark);
+	fill_event(e, kind, mark);
 	return e;
 }
 
 /* An event caused by the current task. */
-static __always_inline void emit(__u8 kind, __u8 via, const struct socket_mark *mark)
+static __always_inline void emit(__u8 kind, const struct socket_mark *mark)
 {
-	struct teredo_event *e = reserve_event(kind, via, mark);
+	struct teredo_event *e = reserve_event(kind, mark);
 
 	if (!e)
 		return;
@@ -239,7 +238,7 @@ static int on_post_bind(struct bpf_sock *ctx)
 		return 1;
 	/* Wake the consumer first; the socket storage is allocated after. */
 	record_port(&fresh, bpf_get_socket_cookie(ctx), netns, port, ctx->family);
-	emit(TEREDO_EVENT_BOUND, TEREDO_VIA_BIND, &fresh);
+	emit(TEREDO_EVENT_BOUND, &fresh);
 	mark = bpf_sk_storage_get(&marks, ctx, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!mark) {
 		__sync_fetch_and_add(&lost_events, 1);
@@ -273,7 +272,7 @@ int teredo_sock_release(struct bpf_sock *ctx)
 	w = bpf_map_lookup_elem(&autobind_watches, &mark->cookie);
 	if (w)
 		__sync_fetch_and_add(&w->released, 1); /* atomic, and ordered before the emit */
-	emit(TEREDO_EVENT_RELEASED, 0, mark);
+	emit(TEREDO_EVENT_RELEASED, mark);
 	return 1;
 }
 
@@ -313,12 +312,12 @@ int BPF_PROG(teredo_sock_send, struct sock *sk, int ret, int flags)
 
 		/* Say it anyway; the loss makes userspace rescan, which marks it. */
 		record_port(&unkept, bpf_get_socket_cookie(sk), netns, port, family);
-		emit(TEREDO_EVENT_BOUND, TEREDO_VIA_SEND, &unkept);
+		emit(TEREDO_EVENT_BOUND, &unkept);
 		__sync_fetch_and_add(&lost_events, 1);
 		return 0;
 	}
 	record_port(mark, bpf_get_socket_cookie(sk), netns, port, family);
-	emit(TEREDO_EVENT_BOUND, TEREDO_VIA_SEND, mark);
+	emit(TEREDO_EVENT_BOUND, mark);
 	return 0;
 }
 
@@ -350,7 +349,7 @@ static int look_for_autobind(void *map, __u64 *cookie, struct autobind_watch *w)
 	 * above can be a closing socket's. The ring buffer's lock orders the
 	 * two records: reserved after the release's, this one sees its flag.
 	 */
-	e = reserve_event(TEREDO_EVENT_BOUND, TEREDO_VIA_CONNECT, &mark);
+	e = reserve_event(TEREDO_EVENT_BOUND, &mark);
 	if (!e)
 		goto done;
 	if (*(volatile __u32 *)&w->released) {
@@ -493,13 +492,13 @@ int teredo_scan(struct bpf_iter__task_file *ctx)
 		mark = bpf_sk_storage_get(&marks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (mark) {
 		record_port(mark, bpf_get_socket_cookie(sk), netns, port, family);
-		fill_event(&e, TEREDO_EVENT_BOUND, TEREDO_VIA_SCAN, mark);
+		fill_event(&e, TEREDO_EVENT_BOUND, mark);
 	} else {
 		struct socket_mark unkept = {};
 
 		/* Unmarked, its release would go unseen: count a loss, to scan again. */
 		record_port(&unkept, bpf_get_socket_cookie(sk), netns, port, family);
-		fill_event(&e, TEREDO_EVENT_BOUND, TEREDO_VIA_SCAN, &unkept);
+		fill_event(&e, TEREDO_EVENT_BOUND, &unkept);
 		__sync_fetch_and_add(&lost_events, 1);
 	}
 	e.pid = task->tgid;

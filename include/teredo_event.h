@@ -23,14 +23,6 @@ enum teredo_event_kind {
 	TEREDO_EVENT_RELEASED = 2, /* its last reference is gone */
 };
 
-/* How the kernel gave the socket its port: for diagnostics and tests. */
-enum teredo_bound_via {
-	TEREDO_VIA_BIND = 1,
-	TEREDO_VIA_SEND = 2,
-	TEREDO_VIA_CONNECT = 3,
-	TEREDO_VIA_SCAN = 4,
-};
-
 struct teredo_event {
 	__u64 ktime_ns; /* CLOCK_MONOTONIC, bpf_ktime_get_ns() */
 	__u64 cookie;	/* socket identity: SO_COOKIE */
@@ -39,8 +31,7 @@ struct teredo_event {
 	__u16 port;	/* local UDP port, host byte order */
 	__u16 family;	/* AF_INET or AF_INET6 */
 	__u8 kind;	/* enum teredo_event_kind */
-	__u8 via;	/* enum teredo_bound_via, 0 for releases */
-	__u8 reserved[2];
+	__u8 reserved[3];
 	char comm[TEREDO_COMM_LEN];
 };
 
