@@ -9,14 +9,19 @@
 #include "actor.h"
 #include "observe.h"
 
+void need_root(void)
+{
+	if (geteuid() != 0)
+		cr_skip_test("needs root (CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN): run as root");
+}
+
 struct teredo_observer *observe(const struct teredo_options *opts, uint16_t initial_port)
 {
 	struct teredo_port_event ev;
 	struct teredo_observer *obs;
 	int err;
 
-	if (geteuid() != 0)
-		cr_skip_test("needs root (CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN): run as root");
+	need_root();
 	err = teredo_observer_new(opts, &obs);
 	if (err == -EPERM || err == -EOPNOTSUPP)
 		cr_skip_test("%s", teredo_observer_last_error());

@@ -10,6 +10,9 @@
 /* How long any expected event may take; generous for a loaded CI machine. */
 #define EVENT_TIMEOUT_MS 5000
 
+/* Skip the test, saying why, unless running as root (CI counts a skip as a failure). */
+void need_root(void);
+
 /*
  * Open an observer, skipping the test (with the reason) where root or BPF
  * is missing, and take its initial event, which must carry initial_port.

@@ -133,8 +133,7 @@ Test(selection, by_cgroup)
 	long port;
 	FILE *f;
 
-	if (geteuid() != 0)
-		cr_skip_test("needs root to make a cgroup");
+	need_root();
 	cr_assert_eq(cgroup2_mount_point(root, sizeof(root)), 0, "%s",
 		     teredo_observer_last_error());
 	snprintf(cgroup_dir, sizeof(cgroup_dir), "%s/teredo-test-%d", root, getpid());
@@ -161,8 +160,7 @@ Test(selection, bad_cgroup_is_one_clear_error)
 	struct teredo_options o;
 	struct teredo_observer *o2 = NULL;
 
-	if (geteuid() != 0)
-		cr_skip_test("needs root");
+	need_root();
 	teredo_options_init(&o);
 	o.cgroup = "/no/such/cgroup";
 	cr_assert_lt(teredo_observer_new(&o, &o2), 0);

@@ -34,8 +34,7 @@ Test(subscriptions, hundreds_from_many_threads_each_get_every_event)
 {
 	int status;
 
-	if (geteuid() != 0)
-		cr_skip_test("needs root (CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN): run as root");
+	need_root();
 	status = system(SUBSCRIPTION_STRESS);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		  "subscription-stress failed (status %d): see its output above", status);
@@ -69,8 +68,7 @@ Test(subscriptions, one_loaded_copy_serves_every_registration)
 	HANDLE a, b;
 	int loaded;
 
-	if (geteuid() != 0)
-		cr_skip_test("needs root (CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN): run as root");
+	need_root();
 	cr_assert_eq(bpf_program_fds(), 0);
 	cr_assert_eq(NotifyTeredoPortChange(ignore_call, NULL, TRUE, &a), NO_ERROR);
 	loaded = bpf_program_fds();
@@ -116,8 +114,7 @@ Test(subscriptions, native_callback_with_full_detail)
 	struct teredo_options o;
 	long port;
 
-	if (geteuid() != 0)
-		cr_skip_test("needs root (CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN): run as root");
+	need_root();
 	client = actor_start("miredo");
 	port = actor_new_bound(client, "socket6");
 	teredo_options_init(&o);

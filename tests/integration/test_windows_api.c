@@ -41,12 +41,6 @@ struct recorder {
 
 TestSuite(windows_api, .fini = fixture_teardown, .timeout = 120);
 
-static void need_root(void)
-{
-	if (geteuid() != 0)
-		cr_skip_test("needs root (CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN): run as root");
-}
-
 static void recorder_init(struct recorder *r)
 {
 	memset(r, 0, sizeof(*r));
