@@ -244,9 +244,7 @@ int teredo_observer_update(struct teredo_observer *obs)
 
 uint16_t teredo_observer_current_port(const struct teredo_observer *obs)
 {
-	const struct port_holder *h = obs ? port_state_current(&obs->state) : NULL;
-
-	return h ? h->bound.port : 0;
+	return obs ? port_state_current_port(&obs->state) : 0;
 }
 
 uint64_t teredo_observer_resyncs(const struct teredo_observer *obs)
@@ -273,7 +271,6 @@ int observer_port_once(const struct teredo_options *opts, uint16_t *port)
 {
 	struct teredo_options resolved;
 	struct event_source *source;
-	const struct port_holder *h;
 	struct port_state state;
 	int err;
 
@@ -285,9 +282,8 @@ int observer_port_once(const struct teredo_options *opts, uint16_t *port)
 		return err;
 	port_state_init(&state);
 	err = replace_from_snapshot(source, &state, discard_note, NULL);
-	h = port_state_current(&state);
-	if (!err && h)
-		*port = h->bound.port;
+	if (!err)
+		*port = port_state_current_port(&state);
 	port_state_fini(&state);
 	source->ops->destroy(source);
 	return err;

@@ -37,6 +37,13 @@ const struct port_holder *port_state_current(const struct port_state *st)
 	return latest(st, true, 0);
 }
 
+uint16_t port_state_current_port(const struct port_state *st)
+{
+	const struct port_holder *h = port_state_current(st);
+
+	return h ? h->bound.port : 0;
+}
+
 static uint16_t port_in(const struct port_state *st, uint32_t netns)
 {
 	const struct port_holder *h = latest(st, false, netns);

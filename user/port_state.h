@@ -42,6 +42,9 @@ typedef int (*note_sink)(void *ctx, const struct teredo_port_event *note);
 /* The most recently bound socket still open, in any namespace, or NULL. */
 const struct port_holder *port_state_current(const struct port_state *st);
 
+/* Its port, 0 when there is none. */
+uint16_t port_state_current_port(const struct port_state *st);
+
 /* Apply one record; a change of its namespace's port goes to sink. 0 or -ENOMEM. */
 int port_state_apply(struct port_state *st, const struct teredo_event *ev, note_sink sink,
 		     void *ctx);
