@@ -284,7 +284,7 @@ int teredo_sock_release(struct bpf_sock *ctx)
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(teredo_sock_send, struct sock *sk, int ret, int flags)
 {
-	struct socket_mark *mark;
+	struct socket_mark *mark, fresh = {};
 	__u16 port, family;
 	__u32 netns;
 
@@ -305,19 +305,16 @@ int BPF_PROG(teredo_sock_send, struct sock *sk, int ret, int flags)
 	netns = sk->__sk_common.skc_net.net->ns.inum;
 	if (!netns_in_scope(netns))
 		return 0;
+	/* As in post_bind: the record first, the storage after. */
+	record_port(&fresh, bpf_get_socket_cookie(sk), netns, port, family);
+	emit(TEREDO_EVENT_BOUND, &fresh);
 	if (!mark)
 		mark = bpf_sk_storage_get(&marks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!mark) {
-		struct socket_mark unkept = {};
-
-		/* Say it anyway; the loss makes userspace rescan, which marks it. */
-		record_port(&unkept, bpf_get_socket_cookie(sk), netns, port, family);
-		emit(TEREDO_EVENT_BOUND, &unkept);
 		__sync_fetch_and_add(&lost_events, 1);
 		return 0;
 	}
-	record_port(mark, bpf_get_socket_cookie(sk), netns, port, family);
-	emit(TEREDO_EVENT_BOUND, mark);
+	record_port(mark, fresh.cookie, netns, port, family);
 	return 0;
 }
 
@@ -460,7 +457,7 @@ int teredo_scan(struct bpf_iter__task_file *ctx)
 {
 	struct task_struct *task = ctx->task;
 	struct file *file = ctx->file;
-	struct socket_mark *mark;
+	struct socket_mark *mark, fresh = {};
 	struct teredo_event e = {};
 	struct socket *sock;
 	struct sock *sk;
@@ -488,19 +485,14 @@ int teredo_scan(struct bpf_iter__task_file *ctx)
 		 (match_traffic && sk->__sk_common.skc_dport == bpf_htons(TEREDO_WELL_KNOWN_PORT));
 	if (!client)
 		return 0;
+	record_port(&fresh, bpf_get_socket_cookie(sk), netns, port, family);
+	fill_event(&e, TEREDO_EVENT_BOUND, &fresh);
 	if (!mark)
 		mark = bpf_sk_storage_get(&marks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (mark) {
-		record_port(mark, bpf_get_socket_cookie(sk), netns, port, family);
-		fill_event(&e, TEREDO_EVENT_BOUND, mark);
-	} else {
-		struct socket_mark unkept = {};
-
-		/* Unmarked, its release would go unseen: count a loss, to scan again. */
-		record_port(&unkept, bpf_get_socket_cookie(sk), netns, port, family);
-		fill_event(&e, TEREDO_EVENT_BOUND, &unkept);
+	if (mark)
+		record_port(mark, fresh.cookie, netns, port, family);
+	else /* unmarked, its release would go unseen: a loss, to scan again */
 		__sync_fetch_and_add(&lost_events, 1);
-	}
 	e.pid = task->tgid;
 	BPF_CORE_READ_INTO(&e.comm, task, comm);
 	bpf_seq_write(ctx->meta->seq, &e, sizeof(e));
