@@ -62,13 +62,29 @@ struct nsproxy {
 };
 
 struct kernfs_node {
-	__u64 id;
+	const char *name;
+};
+
+struct cgroup;
+
+/* Every cgroup embeds one as `self`; its parent is the parent cgroup's. */
+struct cgroup_subsys_state {
+	struct cgroup *cgroup;
+	struct cgroup_subsys_state *parent;
 };
 
 struct cgroup {
+	struct cgroup_subsys_state self;
 	int level;
 	struct kernfs_node *kn;
-	struct cgroup *ancestors[];
+};
+
+typedef struct {
+	__u32 val;
+} kuid_t;
+
+struct cred {
+	kuid_t uid;
 };
 
 struct css_set {
@@ -79,6 +95,7 @@ struct task_struct {
 	int tgid;
 	char comm[16];
 	struct task_struct *real_parent;
+	const struct cred *real_cred;
 	struct nsproxy *nsproxy;
 	struct css_set *cgroups;
 };

@@ -7,15 +7,29 @@
  *
  * Where a port is assigned, and the hook that sees it:
  *   bind() to any port           cgroup/post_bind4, cgroup/post_bind6
- *   autobind by a send           tp_btf/sock_send_length (every send path)
+ *   autobind by a send           cgroup/sendmsg4, cgroup/sendmsg6 (the kernel
+ *                                autobinds before this hook runs)
  *   autobind by connect()        cgroup/connect4, cgroup/connect6, and a BPF
  *                                timer that reads the port once it is there
  *   already bound at start       iter/task_file (a snapshot, also after loss)
  * and where it goes: cgroup/sock_release, run once the last reference to the
  * socket (fd, fork, SCM_RIGHTS) is gone.
  *
- * A socket found to be the Teredo client's is marked in socket-local storage,
- * so later sends cost one lookup and its release is recognised in O(1).
+ * Only cgroup programs, an iterator and a timer: one hook set that every
+ * kernel from 5.15 (bpf_timer) to the newest loads, with no tracepoint whose
+ * arguments change between versions. Before 6.4 there is no
+ * sock_send_length tracepoint, and kprobes or fentry are not always allowed.
+ *
+ * Who the Teredo client is (task_is_client) is decided in one function, the
+ * same for every hook and for the snapshot, and every criterion in force
+ * must hold: a listed process name, credentials an ordinary user cannot
+ * take (a listed real uid), and where asked, a process id, a cgroup path,
+ * and traffic to a Teredo server's port.
+ *
+ * Sockets found to be the Teredo client's are kept in the `clients` registry,
+ * keyed by the kernel's socket address (it is the context pointer of every
+ * hook, and the iterator, which may not use socket storage since 6.18, can
+ * read it too). Their release deletes them, before the memory can be reused.
  */
 #include "kernel_types.h"
 #include <bpf/bpf_helpers.h>
@@ -26,40 +40,48 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+#define CGROUP_NAME_WORDS (TEREDO_CGROUP_NAME_LEN / 8)
+
 /* Settings, written by userspace between open and load. */
 const volatile __u32 target_netns = 0; /* 0: every network namespace */
 const volatile __u32 n_comms = 0;      /* how many entries of comm_words are used */
 const volatile __u64 comm_words[TEREDO_MAX_COMMS][2] = {};
-const volatile __u32 target_pid = 0;	   /* this process and its children */
-const volatile __u64 target_cgroup_id = 0; /* this cgroup v2 and below it */
-const volatile __u32 target_cgroup_level = 0;
-const volatile bool match_traffic = false; /* sockets that talk to port 3544 */
+const volatile __u32 n_uids = 0; /* real uids the client may run as */
+const volatile __u32 uids[TEREDO_MAX_USERS] = {};
+const volatile __u32 target_pid = 0;	/* this process and its children */
+const volatile __u32 cgroup_levels = 0; /* 0: any cgroup; else the path's depth */
+const volatile __u64 cgroup_names[TEREDO_MAX_CGROUP_LEVELS][CGROUP_NAME_WORDS] = {};
+const volatile bool match_traffic = false; /* only sockets that talk to port 3544 */
 
 /* Events the ring buffer had no room for; userspace rescans when it grows. */
 __u64 lost_events = 0;
+/* Cookies for sockets the snapshot finds without one (see teredo_scan). */
+__u64 synthetic_cookies = 0;
 
-#define MARK_CLIENT 1	/* the socket is the Teredo client's */
-#define MARK_REPORTED 2 /* userspace has been told its current port */
+#define CLIENT_REPORTED 1 /* userspace has been told its current port */
+#define CLIENT_TRAFFIC 2  /* it sent to, or connected to, port 3544 */
 
-struct socket_mark {
+struct client_socket {
 	__u64 cookie;
 	__u32 netns;
 	__u16 port;
 	__u16 family;
 	__u32 state;
+	__u32 unused;
 };
+
+/* A Teredo client has a socket or two: the bound only guards memory. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64); /* the kernel's struct sock address */
+	__type(value, struct client_socket);
+} clients SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024);
 } events SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct socket_mark);
-} marks SEC(".maps");
 
 /*
  * A connect() about to autobind a Teredo client's socket. The cgroup hook
@@ -85,15 +107,40 @@ struct {
 	__type(value, struct autobind_watch);
 } autobind_watches SEC(".maps");
 
-static __always_inline bool comm_listed(const char comm[TEREDO_COMM_LEN])
+/*
+ * The name as the kernel keeps it, read into a zeroed buffer: before 6.4,
+ * bpf_get_current_comm() left the tail of its buffer unwritten, and a
+ * 16-byte comparison then never matched.
+ */
+static __always_inline bool comm_listed(struct task_struct *task)
 {
-	const __u64 *words = (const __u64 *)comm;
+	__u64 words[2] = {};
 
+	BPF_CORE_READ_STR_INTO(&words, task, comm);
 #pragma unroll
 	for (int i = 0; i < TEREDO_MAX_COMMS; i++) {
 		if (i >= n_comms)
 			return false;
 		if (words[0] == comm_words[i][0] && words[1] == comm_words[i][1])
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Anyone can name a process miredo; nobody unprivileged can take uid 0 or
+ * the miredo system user's uid. The real uid, so that a set-user-ID program
+ * run by an ordinary user (and renamed through a symlink) does not count.
+ */
+static __always_inline bool uid_listed(struct task_struct *task)
+{
+	__u32 uid = BPF_CORE_READ(task, real_cred, uid.val);
+
+#pragma unroll
+	for (int i = 0; i < TEREDO_MAX_USERS; i++) {
+		if (i >= n_uids)
+			return false;
+		if (uid == uids[i])
 			return true;
 	}
 	return false;
@@ -106,42 +153,71 @@ static __always_inline bool pid_listed(struct task_struct *task)
 	       BPF_CORE_READ(task, real_parent, tgid) == target_pid;
 }
 
-static __always_inline bool task_cgroup_listed(struct task_struct *task)
+static __always_inline bool cgroup_name_is(struct cgroup *cgrp, int level)
+{
+	__u64 name[CGROUP_NAME_WORDS] = {};
+	/* A mask, not only a test, so that every verifier sees the index bounded. */
+	__u32 idx = (__u32)(level - 1) & (TEREDO_MAX_CGROUP_LEVELS - 1);
+
+	_Static_assert(!(TEREDO_MAX_CGROUP_LEVELS & (TEREDO_MAX_CGROUP_LEVELS - 1)), "a power of two");
+	if (level < 1 || level > TEREDO_MAX_CGROUP_LEVELS)
+		return false;
+	if (bpf_probe_read_kernel_str(name, sizeof(name), BPF_CORE_READ(cgrp, kn, name)) < 0)
+		return false;
+#pragma unroll
+	for (int i = 0; i < CGROUP_NAME_WORDS; i++)
+		if (name[i] != cgroup_names[idx][i])
+			return false;
+	return true;
+}
+
+static __always_inline struct cgroup *parent_cgroup(struct cgroup *cgrp)
+{
+	return BPF_CORE_READ(cgrp, self.parent, cgroup);
+}
+
+#define CGROUP_MAX_CLIMB 64 /* deeper tasks are not matched: no real hierarchy is */
+
+/*
+ * The cgroup is matched by its path, name by name, not by its id: `systemctl
+ * restart miredo` removes the service's cgroup and makes a new one at the
+ * same path, and at boot the path does not exist yet. Walking self.parent
+ * works the same on every kernel (5.15 has ancestor_ids[], later ones
+ * ancestors[]; neither is needed).
+ */
+static __always_inline bool cgroup_listed(struct task_struct *task)
 {
 	struct cgroup *cgrp = BPF_CORE_READ(task, cgroups, dfl_cgrp);
-	struct cgroup *ancestor;
+	int level;
 
-	if (!cgrp || BPF_CORE_READ(cgrp, level) < (int)target_cgroup_level)
+	if (!cgrp)
 		return false;
-	ancestor = BPF_CORE_READ(cgrp, ancestors[target_cgroup_level]);
-	return ancestor && BPF_CORE_READ(ancestor, kn, id) == target_cgroup_id;
+	level = BPF_CORE_READ(cgrp, level);
+	for (int i = 0; i < CGROUP_MAX_CLIMB && level > (int)cgroup_levels; i++, level--)
+		cgrp = parent_cgroup(cgrp);
+	if (level != (int)cgroup_levels)
+		return false;
+	for (int i = 0; i < TEREDO_MAX_CGROUP_LEVELS && level > 0; i++, level--) {
+		if (!cgroup_name_is(cgrp, level))
+			return false;
+		cgrp = parent_cgroup(cgrp);
+	}
+	return level == 0;
+}
+
+/* The one decision, for the live hooks (the current task) and the snapshot alike. */
+static __always_inline bool task_is_client(struct task_struct *task)
+{
+	if (!comm_listed(task) || !uid_listed(task))
+		return false;
+	if (target_pid && !pid_listed(task))
+		return false;
+	return !cgroup_levels || cgroup_listed(task);
 }
 
 static __always_inline bool current_is_client(void)
 {
-	char comm[TEREDO_COMM_LEN] __attribute__((aligned(8)));
-
-	bpf_get_current_comm(comm, sizeof(comm));
-	if (comm_listed(comm))
-		return true;
-	if (target_pid && pid_listed((struct task_struct *)bpf_get_current_task()))
-		return true;
-	if (target_cgroup_id &&
-	    bpf_get_current_ancestor_cgroup_id(target_cgroup_level) == target_cgroup_id)
-		return true;
-	return false;
-}
-
-static __always_inline bool task_is_client(struct task_struct *task)
-{
-	char comm[TEREDO_COMM_LEN] __attribute__((aligned(8)));
-
-	BPF_CORE_READ_INTO(&comm, task, comm);
-	if (comm_listed(comm))
-		return true;
-	if (target_pid && pid_listed(task))
-		return true;
-	return target_cgroup_id && task_cgroup_listed(task);
+	return task_is_client((struct task_struct *)bpf_get_current_task());
 }
 
 static __always_inline bool netns_in_scope(__u32 netns)
@@ -152,6 +228,11 @@ static __always_inline bool netns_in_scope(__u32 netns)
 static __always_inline bool port_can_be_teredo(__u16 port)
 {
 	return port != 0 && port != TEREDO_WELL_KNOWN_PORT;
+}
+
+static __always_inline bool to_teredo_server(__u32 user_port)
+{
+	return user_port == bpf_htons(TEREDO_WELL_KNOWN_PORT);
 }
 
 /*
@@ -175,21 +256,28 @@ static __always_inline __u32 current_netns(void)
 	return BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);
 }
 
+/* The registry's key: the socket's address, the context of every hook. */
+static __always_inline __u64 socket_key(const void *sk)
+{
+	return (__u64)sk;
+}
+
 static __always_inline void fill_event(struct teredo_event *e, __u8 kind,
-				       const struct socket_mark *mark)
+				       const struct client_socket *c)
 {
 	e->ktime_ns = bpf_ktime_get_ns();
-	e->cookie = mark->cookie;
-	e->netns = mark->netns;
-	e->port = mark->port;
-	e->family = mark->family;
+	e->cookie = c->cookie;
+	e->netns = c->netns;
+	e->port = c->port;
+	e->family = c->family;
 	e->kind = kind;
 	e->reserved[0] = 0;
 	e->reserved[1] = 0;
 	e->reserved[2] = 0;
 }
 
-static __always_inline struct teredo_event *reserve_event(__u8 kind, const struct socket_mark *mark)
+static __always_inline struct teredo_event *reserve_event(__u8 kind,
+							  const struct client_socket *c)
 {
 	struct teredo_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 
@@ -197,14 +285,14 @@ static __always_inline struct teredo_event *reserve_event(__u8 kind, const struc
 		__sync_fetch_and_add(&lost_events, 1);
 		return NULL;
 	}
-	fill_event(e, kind, mark);
+	fill_event(e, kind, c);
 	return e;
 }
 
 /* An event caused by the current task. */
-static __always_inline void emit(__u8 kind, const struct socket_mark *mark)
+static __always_inline void emit(__u8 kind, const struct client_socket *c)
 {
-	struct teredo_event *e = reserve_event(kind, mark);
+	struct teredo_event *e = reserve_event(kind, c);
 
 	if (!e)
 		return;
@@ -213,38 +301,38 @@ static __always_inline void emit(__u8 kind, const struct socket_mark *mark)
 	bpf_ringbuf_submit(e, 0);
 }
 
-static __always_inline void record_port(struct socket_mark *mark, __u64 cookie, __u32 netns,
-					__u16 port, __u16 family)
+/* Unregistered, its release would go unseen: a loss, which a rescan repairs. */
+static __always_inline void register_client(__u64 key, const struct client_socket *c)
 {
-	mark->cookie = cookie;
-	mark->netns = netns;
-	mark->port = port;
-	mark->family = family;
-	mark->state |= MARK_CLIENT | MARK_REPORTED;
+	if (bpf_map_update_elem(&clients, &key, c, BPF_ANY))
+		__sync_fetch_and_add(&lost_events, 1);
+}
+
+/* The one way a live hook reports a port: the record first (it wakes the consumer), then the registry. */
+static __always_inline void report_bound(__u64 key, struct client_socket *c)
+{
+	c->state |= CLIENT_REPORTED;
+	emit(TEREDO_EVENT_BOUND, c);
+	register_client(key, c);
 }
 
 static int on_post_bind(struct bpf_sock *ctx)
 {
-	struct socket_mark *mark, fresh = {};
-	__u16 port = ctx->src_port;
-	__u32 netns;
+	struct client_socket c = {};
 
-	if (!is_udp(ctx->type, ctx->protocol) || !port_can_be_teredo(port))
+	/* With traffic matching, the first send to a Teredo server reports it. */
+	if (match_traffic || !is_udp(ctx->type, ctx->protocol) ||
+	    !port_can_be_teredo(ctx->src_port))
 		return 1;
 	if (!current_is_client())
 		return 1;
-	netns = current_netns();
-	if (!netns_in_scope(netns))
+	c.netns = current_netns();
+	if (!netns_in_scope(c.netns))
 		return 1;
-	/* Wake the consumer first; the socket storage is allocated after. */
-	record_port(&fresh, bpf_get_socket_cookie(ctx), netns, port, ctx->family);
-	emit(TEREDO_EVENT_BOUND, &fresh);
-	mark = bpf_sk_storage_get(&marks, ctx, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!mark) {
-		__sync_fetch_and_add(&lost_events, 1);
-		return 1;
-	}
-	record_port(mark, fresh.cookie, netns, port, ctx->family);
+	c.cookie = bpf_get_socket_cookie(ctx);
+	c.port = ctx->src_port;
+	c.family = ctx->family;
+	report_bound(socket_key(ctx), &c);
 	return 1;
 }
 
@@ -263,175 +351,54 @@ int teredo_post_bind6(struct bpf_sock *ctx)
 SEC("cgroup/sock_release")
 int teredo_sock_release(struct bpf_sock *ctx)
 {
-	struct socket_mark *mark = bpf_sk_storage_get(&marks, ctx, 0, 0);
+	__u64 key = socket_key(ctx);
 	struct autobind_watch *w;
+	struct client_socket *c;
 
-	if (!mark || !(mark->state & MARK_CLIENT))
+	if (!is_udp(ctx->type, ctx->protocol))
+		return 1;
+	c = bpf_map_lookup_elem(&clients, &key);
+	if (!c)
 		return 1;
 	/* Before our record: a timer that reserves after it sees this and stays silent. */
-	w = bpf_map_lookup_elem(&autobind_watches, &mark->cookie);
+	w = bpf_map_lookup_elem(&autobind_watches, &c->cookie);
 	if (w)
 		__sync_fetch_and_add(&w->released, 1); /* atomic, and ordered before the emit */
-	emit(TEREDO_EVENT_RELEASED, mark);
+	emit(TEREDO_EVENT_RELEASED, c);
+	bpf_map_delete_elem(&clients, &key);
 	return 1;
 }
 
 /*
- * Runs after every send on the machine, so the order of the tests matters:
- * non-UDP sockets leave after one load, sockets already reported after one
- * storage lookup, and only then is the sending process looked at.
+ * Runs for every UDP send that names its destination, on the whole machine,
+ * so the cheapest tests come first: the process's name is compared before
+ * anything is looked up. The kernel has autobound the socket by now.
  */
-SEC("tp_btf/sock_send_length")
-int BPF_PROG(teredo_sock_send, struct sock *sk, int ret, int flags)
-{
-	struct socket_mark *mark, fresh = {};
-	__u16 port, family;
-	__u32 netns;
-
-	if (!is_udp(sk->sk_type, sk->sk_protocol))
-		return 0;
-	port = sk->__sk_common.skc_num;
-	mark = bpf_sk_storage_get(&marks, sk, 0, 0);
-	if (mark) {
-		/* A disconnected autobound socket can come back on a new port. */
-		if ((mark->state & MARK_REPORTED) && mark->port == port)
-			return 0;
-	} else if (talks_to_one_peer(sk->__sk_common.skc_dport) || !current_is_client()) {
-		return 0;
-	}
-	family = sk->__sk_common.skc_family;
-	if (!port_can_be_teredo(port) || (family != AF_INET && family != AF_INET6))
-		return 0;
-	netns = sk->__sk_common.skc_net.net->ns.inum;
-	if (!netns_in_scope(netns))
-		return 0;
-	/* As in post_bind: the record first, the storage after. */
-	record_port(&fresh, bpf_get_socket_cookie(sk), netns, port, family);
-	emit(TEREDO_EVENT_BOUND, &fresh);
-	if (!mark)
-		mark = bpf_sk_storage_get(&marks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!mark) {
-		__sync_fetch_and_add(&lost_events, 1);
-		return 0;
-	}
-	record_port(mark, fresh.cookie, netns, port, family);
-	return 0;
-}
-
-#define AUTOBIND_FIRST_LOOK_NS 10000 /* connect() assigns the port within microseconds */
-#define AUTOBIND_MAX_LOOKS 10	     /* doubling each time: about 10 ms in all */
-
-static int look_for_autobind(void *map, __u64 *cookie, struct autobind_watch *w)
-{
-	struct sock *sk = (struct sock *)w->sk;
-	struct socket_mark mark = { .cookie = w->cookie, .netns = w->netns };
-	struct teredo_event *e;
-
-	/* Read through a plain pointer: a socket freed meanwhile fails this check. */
-	if (BPF_CORE_READ(sk, __sk_common.skc_cookie.counter) != w->cookie)
-		goto done;
-	mark.port = BPF_CORE_READ(sk, __sk_common.skc_num);
-	if (!mark.port) {
-		if (++w->tries < AUTOBIND_MAX_LOOKS) {
-			bpf_timer_start(&w->timer, AUTOBIND_FIRST_LOOK_NS << w->tries, 0);
-			return 0;
-		}
-		goto done; /* the connect() failed, or the socket went elsewhere */
-	}
-	mark.family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	if (!port_can_be_teredo(mark.port))
-		goto done;
-	/*
-	 * sock_release runs before the kernel clears the port, so the port read
-	 * above can be a closing socket's. The ring buffer's lock orders the
-	 * two records: reserved after the release's, this one sees its flag.
-	 */
-	e = reserve_event(TEREDO_EVENT_BOUND, &mark);
-	if (!e)
-		goto done;
-	if (*(volatile __u32 *)&w->released) {
-		bpf_ringbuf_discard(e, 0);
-		goto done;
-	}
-	/* A timer runs in softirq: the process is the one that called connect(). */
-	e->pid = w->pid;
-	__builtin_memcpy(e->comm, w->comm, sizeof(e->comm));
-	bpf_ringbuf_submit(e, 0);
-done:
-	bpf_map_delete_elem(map, cookie);
-	return 0;
-}
-
-static __always_inline void watch_autobind(struct bpf_sock *sk, __u64 cookie, __u32 netns)
-{
-	struct autobind_watch fresh = { .sk = (__u64)sk, .cookie = cookie, .netns = netns };
-	struct autobind_watch *w;
-
-	fresh.pid = bpf_get_current_pid_tgid() >> 32;
-	bpf_get_current_comm(fresh.comm, sizeof(fresh.comm));
-	if (bpf_map_update_elem(&autobind_watches, &cookie, &fresh, BPF_ANY))
-		return;
-	w = bpf_map_lookup_elem(&autobind_watches, &cookie);
-	if (!w || bpf_timer_init(&w->timer, &autobind_watches, CLOCK_MONOTONIC) ||
-	    bpf_timer_set_callback(&w->timer, look_for_autobind))
-		return;
-	bpf_timer_start(&w->timer, AUTOBIND_FIRST_LOOK_NS, 0);
-}
-
-/*
- * A Teredo client's socket connecting to a Teredo server (port 3544), or with
- * traffic matching any socket doing so, is marked (so that its release and
- * sends are recognised), and if connect() is about to autobind it, watched.
- */
-static int on_connect(struct bpf_sock_addr *ctx)
+static int on_sendmsg(struct bpf_sock_addr *ctx)
 {
 	struct bpf_sock *sk = ctx->sk;
-	struct socket_mark *mark;
-	__u32 netns;
+	struct client_socket *known, c = {};
+	__u64 key;
 
 	if (!sk || !is_udp(ctx->type, ctx->protocol))
 		return 1;
-	/* Connected elsewhere, even a client's socket is not its Teredo socket. */
-	if (ctx->user_port != bpf_htons(TEREDO_WELL_KNOWN_PORT))
+	if (match_traffic && !to_teredo_server(ctx->user_port))
 		return 1;
-	if (!match_traffic && !current_is_client())
+	if (!port_can_be_teredo(sk->src_port) || !current_is_client())
 		return 1;
-	netns = current_netns();
-	if (!netns_in_scope(netns))
+	key = socket_key(sk);
+	known = bpf_map_lookup_elem(&clients, &key);
+	/* A disconnected autobound socket can come back on a new port. */
+	if (known && (known->state & CLIENT_REPORTED) && known->port == sk->src_port)
 		return 1;
-	mark = bpf_sk_storage_get(&marks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!mark)
+	c.netns = current_netns();
+	if (!netns_in_scope(c.netns))
 		return 1;
-	mark->cookie = bpf_get_socket_cookie(ctx);
-	mark->netns = netns;
-	mark->state |= MARK_CLIENT;
-	if (!sk->src_port)
-		watch_autobind(sk, mark->cookie, netns);
-	return 1;
-}
-
-SEC("cgroup/connect4")
-int teredo_connect4(struct bpf_sock_addr *ctx)
-{
-	return on_connect(ctx);
-}
-
-SEC("cgroup/connect6")
-int teredo_connect6(struct bpf_sock_addr *ctx)
-{
-	return on_connect(ctx);
-}
-
-/* Traffic matching: a UDP socket sending to a Teredo server's port is the client. */
-static int on_sendmsg(struct bpf_sock_addr *ctx)
-{
-	struct socket_mark *mark;
-
-	if (!ctx->sk || ctx->user_port != bpf_htons(TEREDO_WELL_KNOWN_PORT))
-		return 1;
-	mark = bpf_sk_storage_get(&marks, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (mark)
-		mark->state |= MARK_CLIENT;
+	c.cookie = known ? known->cookie : bpf_get_socket_cookie(ctx);
+	c.port = sk->src_port;
+	c.family = sk->family;
+	c.state = (known ? known->state : 0) | (match_traffic ? CLIENT_TRAFFIC : 0);
+	report_bound(key, &c);
 	return 1;
 }
 
@@ -447,23 +414,150 @@ int teredo_sendmsg6(struct bpf_sock_addr *ctx)
 	return on_sendmsg(ctx);
 }
 
+#define AUTOBIND_FIRST_LOOK_NS 10000 /* connect() assigns the port within microseconds */
+#define AUTOBIND_MAX_LOOKS 10	     /* doubling each time: about 10 ms in all */
+
+static int look_for_autobind(void *map, __u64 *cookie, struct autobind_watch *w)
+{
+	struct sock *sk = (struct sock *)w->sk;
+	struct client_socket *c;
+	struct teredo_event *e;
+	__u16 port;
+
+	/* Read through a plain pointer: a socket freed meanwhile fails this check. */
+	if (BPF_CORE_READ(sk, __sk_common.skc_cookie.counter) != w->cookie)
+		goto done;
+	port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	if (!port) {
+		if (++w->tries < AUTOBIND_MAX_LOOKS) {
+			bpf_timer_start(&w->timer, AUTOBIND_FIRST_LOOK_NS << w->tries, 0);
+			return 0;
+		}
+		goto done; /* the connect() failed, or the socket went elsewhere */
+	}
+	c = bpf_map_lookup_elem(&clients, &w->sk);
+	if (!c || !port_can_be_teredo(port))
+		goto done;
+	c->port = port;
+	c->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	/*
+	 * sock_release runs before the kernel clears the port, so the port read
+	 * above can be a closing socket's. The ring buffer's lock orders the
+	 * two records: reserved after the release's, this one sees its flag.
+	 */
+	e = reserve_event(TEREDO_EVENT_BOUND, c);
+	if (!e)
+		goto done;
+	if (*(volatile __u32 *)&w->released) {
+		bpf_ringbuf_discard(e, 0);
+		goto done;
+	}
+	c->state |= CLIENT_REPORTED;
+	/* A timer runs in softirq: the process is the one that called connect(). */
+	e->pid = w->pid;
+	__builtin_memcpy(e->comm, w->comm, sizeof(e->comm));
+	bpf_ringbuf_submit(e, 0);
+done:
+	bpf_map_delete_elem(map, cookie);
+	return 0;
+}
+
+static __always_inline void watch_autobind(struct bpf_sock *sk, __u64 cookie, __u32 netns)
+{
+	struct autobind_watch fresh = { .sk = socket_key(sk), .cookie = cookie, .netns = netns };
+	struct autobind_watch *w;
+
+	fresh.pid = bpf_get_current_pid_tgid() >> 32;
+	bpf_get_current_comm(fresh.comm, sizeof(fresh.comm));
+	if (bpf_map_update_elem(&autobind_watches, &cookie, &fresh, BPF_ANY))
+		return;
+	w = bpf_map_lookup_elem(&autobind_watches, &cookie);
+	if (!w || bpf_timer_init(&w->timer, &autobind_watches, CLOCK_MONOTONIC) ||
+	    bpf_timer_set_callback(&w->timer, look_for_autobind))
+		return;
+	bpf_timer_start(&w->timer, AUTOBIND_FIRST_LOOK_NS, 0);
+}
+
+/*
+ * A Teredo client's socket connecting to a Teredo server (port 3544): if it
+ * has a port, that is reported now; if connect() is about to autobind it,
+ * it is registered (so that its release is seen) and watched.
+ */
+static int on_connect(struct bpf_sock_addr *ctx)
+{
+	struct bpf_sock *sk = ctx->sk;
+	struct client_socket *known, c = {};
+	__u64 key;
+
+	if (!sk || !is_udp(ctx->type, ctx->protocol))
+		return 1;
+	/* Connected elsewhere, even a client's socket is not its Teredo socket. */
+	if (!to_teredo_server(ctx->user_port) || !current_is_client())
+		return 1;
+	c.netns = current_netns();
+	if (!netns_in_scope(c.netns))
+		return 1;
+	key = socket_key(sk);
+	known = bpf_map_lookup_elem(&clients, &key);
+	if (known)
+		c = *known;
+	else
+		c.cookie = bpf_get_socket_cookie(ctx);
+	c.state |= CLIENT_TRAFFIC;
+	c.family = sk->family;
+	if (sk->src_port) {
+		if (!(c.state & CLIENT_REPORTED) || c.port != sk->src_port) {
+			c.port = sk->src_port;
+			report_bound(key, &c);
+		}
+		return 1;
+	}
+	register_client(key, &c);
+	watch_autobind(sk, c.cookie, c.netns);
+	return 1;
+}
+
+SEC("cgroup/connect4")
+int teredo_connect4(struct bpf_sock_addr *ctx)
+{
+	return on_connect(ctx);
+}
+
+SEC("cgroup/connect6")
+int teredo_connect6(struct bpf_sock_addr *ctx)
+{
+	return on_connect(ctx);
+}
+
+/*
+ * A socket the client opened before we were watching has never been given a
+ * cookie if nothing asked for one, and here none can be made (the socket is
+ * untrusted in an iterator). A synthetic one, with the top bit set where a
+ * real cookie (a counter from 1) never reaches, names it until it goes.
+ */
+static __always_inline __u64 snapshot_cookie(struct sock *sk)
+{
+	__u64 cookie = sk->__sk_common.skc_cookie.counter;
+
+	return cookie ? cookie : (1ULL << 63) | __sync_fetch_and_add(&synthetic_cookies, 1);
+}
+
 /*
  * The snapshot: every UDP socket of a Teredo client open right now, written
- * to the iterator's output (userspace reads it with read()). Marks what it
- * finds so that the later release is seen. Run at start and after any loss.
+ * to the iterator's output (userspace reads it with read()), and registered
+ * so that its release is seen. Run at start and after any loss.
  */
 SEC("iter/task_file")
 int teredo_scan(struct bpf_iter__task_file *ctx)
 {
 	struct task_struct *task = ctx->task;
+	struct client_socket *known, c = {};
 	struct file *file = ctx->file;
-	struct socket_mark *mark, fresh = {};
 	struct teredo_event e = {};
 	struct socket *sock;
 	struct sock *sk;
-	__u16 port, family;
-	__u32 netns;
-	bool client;
+	__be16 dport;
+	__u64 key;
 
 	if (!task || !file)
 		return 0;
@@ -471,28 +565,33 @@ int teredo_scan(struct bpf_iter__task_file *ctx)
 	if (!sock)
 		return 0;
 	sk = sock->sk;
-	if (!sk || !is_udp(sk->sk_type, sk->sk_protocol) ||
-	    talks_to_one_peer(sk->__sk_common.skc_dport))
+	if (!sk || !is_udp(sk->sk_type, sk->sk_protocol))
 		return 0;
-	port = sk->__sk_common.skc_num;
-	family = sk->__sk_common.skc_family;
-	netns = sk->__sk_common.skc_net.net->ns.inum;
-	if (!port_can_be_teredo(port) || (family != AF_INET && family != AF_INET6) ||
-	    !netns_in_scope(netns))
+	c.port = sk->__sk_common.skc_num;
+	c.family = sk->__sk_common.skc_family;
+	c.netns = sk->__sk_common.skc_net.net->ns.inum;
+	if (!port_can_be_teredo(c.port) || (c.family != AF_INET && c.family != AF_INET6) ||
+	    !netns_in_scope(c.netns))
 		return 0;
-	mark = bpf_sk_storage_get(&marks, sk, 0, 0);
-	client = (mark && (mark->state & MARK_CLIENT)) || task_is_client(task) ||
-		 (match_traffic && sk->__sk_common.skc_dport == bpf_htons(TEREDO_WELL_KNOWN_PORT));
-	if (!client)
+	key = socket_key(sk);
+	/* Registered already: the client's, whichever process holds it now. */
+	known = bpf_map_lookup_elem(&clients, &key);
+	if (known) {
+		c.cookie = known->cookie;
+		c.state = known->state;
+	} else {
+		dport = sk->__sk_common.skc_dport;
+		if (talks_to_one_peer(dport) || (match_traffic && !dport) ||
+		    !task_is_client(task))
+			return 0;
+		c.cookie = snapshot_cookie(sk);
+		c.state = match_traffic ? CLIENT_TRAFFIC : 0;
+	}
+	if (match_traffic && !(c.state & CLIENT_TRAFFIC))
 		return 0;
-	record_port(&fresh, bpf_get_socket_cookie(sk), netns, port, family);
-	fill_event(&e, TEREDO_EVENT_BOUND, &fresh);
-	if (!mark)
-		mark = bpf_sk_storage_get(&marks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (mark)
-		record_port(mark, fresh.cookie, netns, port, family);
-	else /* unmarked, its release would go unseen: a loss, to scan again */
-		__sync_fetch_and_add(&lost_events, 1);
+	c.state |= CLIENT_REPORTED;
+	register_client(key, &c);
+	fill_event(&e, TEREDO_EVENT_BOUND, &c);
 	e.pid = task->tgid;
 	BPF_CORE_READ_INTO(&e.comm, task, comm);
 	bpf_seq_write(ctx->meta->seq, &e, sizeof(e));

@@ -15,6 +15,10 @@
 
 #define TEREDO_COMM_LEN 16
 #define TEREDO_MAX_COMMS 8
+#define TEREDO_MAX_USERS 8
+/* A cgroup path to match: up to 8 levels below the root, names under 63 bytes. */
+#define TEREDO_MAX_CGROUP_LEVELS 8
+#define TEREDO_CGROUP_NAME_LEN 64
 /* RFC 4380: the client listens on 3544 for multicast; never its service port. */
 #define TEREDO_WELL_KNOWN_PORT 3544
 

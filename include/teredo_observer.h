@@ -24,6 +24,7 @@ extern "C" {
 
 #define TEREDO_OBSERVER_VERSION "0.1.0"
 #define TEREDO_OBSERVER_MAX_COMMS 8
+#define TEREDO_OBSERVER_MAX_USERS 8
 
 /* Values equal Windows' MIB_NOTIFICATION_TYPE, so the Windows layer just passes them on. */
 enum teredo_port_event_type {
@@ -45,31 +46,52 @@ struct teredo_port_event {
 	uint64_t cookie;   /* socket cookie (SO_COOKIE) of the socket concerned */
 };
 
-/* What counts as the Teredo client. A socket counts if any criterion matches. */
+/*
+ * What counts as the Teredo client. Every criterion in force must hold: a
+ * socket is the client's only if its process has one of the names, runs
+ * with one of the real uids, and, where set, is (a child of) pid, is in the
+ * cgroup, and sends to port 3544. Selectors narrow, never widen.
+ */
 struct teredo_options {
 	const char *comms[TEREDO_OBSERVER_MAX_COMMS]; /* process names; default "miredo" */
 	size_t n_comms;
+	uid_t uids[TEREDO_OBSERVER_MAX_USERS]; /* real uids; default root and user miredo */
+	size_t n_uids;
 	pid_t pid;	    /* this process and its children; 0: not used */
-	const char *cgroup; /* cgroup v2 path (absolute, or under the cgroup2 mount) */
-	bool match_traffic; /* UDP sockets that send to port 3544 */
+	const char *cgroup; /* cgroup v2 path below the root (may not exist yet); NULL: any */
+	bool match_traffic; /* only UDP sockets that send to port 3544 */
 	bool all_netns;	    /* every network namespace, not just the caller's */
 	size_t ring_bytes;  /* ring buffer size, a power of two >= 4096; 0: default (256 KiB) */
 	bool verbose;	    /* pass libbpf's diagnostics to stderr */
 };
 
-/* Defaults: processes named "miredo" in the caller's network namespace. */
+/*
+ * Defaults: processes named "miredo" running as root or as the miredo system
+ * user (looked up now; root alone where there is none), in the caller's
+ * network namespace.
+ */
 void teredo_options_init(struct teredo_options *opts);
 
 /*
- * Apply the documented environment variables (TEREDO_OBSERVER_COMM, _PID,
- * _CGROUP, _MATCH_TRAFFIC, _ALL_NETNS, _VERBOSE) over opts. The names from
- * TEREDO_OBSERVER_COMM live in a per-thread buffer until this thread calls
- * again; the other strings belong to the environment. 0 or -EINVAL.
+ * Apply the documented environment variables (TEREDO_OBSERVER_COMM, _USER,
+ * _PID, _CGROUP, _MATCH_TRAFFIC, _ALL_NETNS, _VERBOSE) over opts. The names
+ * from TEREDO_OBSERVER_COMM live in a per-thread buffer until this thread
+ * calls again; the other strings belong to the environment. 0, or -EINVAL
+ * for a bad value or a selection that could match nothing (an empty list).
  */
 int teredo_options_from_env(struct teredo_options *opts);
 
 /* Add a process name (at most 15 characters, as the kernel keeps them). */
 int teredo_options_add_comm(struct teredo_options *opts, const char *comm);
+
+/*
+ * Check options as teredo_observer_new() would, without loading anything:
+ * 0, or -EINVAL with the reason in teredo_observer_last_error().
+ */
+int teredo_options_check(const struct teredo_options *opts);
+
+/* Add a user the client may run as: a name or a numeric uid. 0 or -EINVAL. */
+int teredo_options_add_user(struct teredo_options *opts, const char *user);
 
 /* Parse a positive process id from text: 0 or -EINVAL with a message. */
 int teredo_parse_pid(const char *text, pid_t *pid);

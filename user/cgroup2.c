@@ -3,16 +3,18 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/mount.h>
 #include <mntent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "cgroup2.h"
 #include "last_error.h"
 
-int cgroup2_mount_point(char *buf, size_t len)
+static int find_cgroup2_mount(char *buf, size_t len)
 {
 	FILE *mounts = setmntent("/proc/self/mounts", "r");
 	struct mntent *m;
@@ -28,46 +30,113 @@ int cgroup2_mount_point(char *buf, size_t len)
 		}
 	}
 	endmntent(mounts);
-	if (err)
-		/* `ip netns exec` remounts /sys without it: the usual way to get here. */
-		set_last_error(err,
-			       "no cgroup v2 mounted: mount -t cgroup2 none /sys/fs/cgroup "
-			       "(under `ip netns exec`, or use nsenter --net=/run/netns/NAME)");
 	return err;
 }
 
-static uint32_t depth_below(const char *root, const char *dir)
+int cgroup2_mount_point(char *buf, size_t len)
 {
-	const char *rest = dir + strlen(root);
-	uint32_t level = 0;
+	int err = find_cgroup2_mount(buf, len);
 
-	for (; *rest; rest++)
-		if (*rest == '/' && rest[1] && rest[1] != '/')
-			level++;
-	return level;
+	if (err == -ENOENT)
+		set_last_error(err, "no cgroup v2 mounted: mount -t cgroup2 none /sys/fs/cgroup");
+	return err;
 }
 
-int cgroup2_lookup(const char *path, uint64_t *id, uint32_t *level)
+/*
+ * A cgroup2 mount of our own, attached nowhere (fsopen/fsmount, Linux 5.2):
+ * nothing to unmount, invisible to the rest of the system, gone with its fd.
+ */
+static int private_cgroup2_root(void)
 {
-	char root[PATH_MAX], joined[PATH_MAX], real[PATH_MAX];
-	struct stat st;
-	int err;
+	int fs, mnt, root = -1;
 
-	err = cgroup2_mount_point(root, sizeof(root));
+	fs = syscall(SYS_fsopen, "cgroup2", FSOPEN_CLOEXEC);
+	if (fs < 0)
+		return set_last_error(-errno,
+				      "no cgroup v2 visible, and mounting one failed (%s): "
+				      "mount -t cgroup2 none /sys/fs/cgroup",
+				      strerror(errno));
+	if (syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) ||
+	    (mnt = syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, 0)) < 0) {
+		set_last_error(-errno, "cannot mount cgroup v2 (%s): mount -t cgroup2 none "
+				       "/sys/fs/cgroup",
+			       strerror(errno));
+		close(fs);
+		return -ENOENT;
+	}
+	/* The mount fd is O_PATH, which the kernel does not take as a cgroup. */
+	root = openat(mnt, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		set_last_error(-errno, "cannot open the cgroup v2 root: %s", strerror(errno));
+	close(mnt);
+	close(fs);
+	return root < 0 ? -ENOENT : root;
+}
+
+int cgroup2_root_fd(void)
+{
+	char root[PATH_MAX];
+	int fd, err;
+
+	err = find_cgroup2_mount(root, sizeof(root));
+	if (err == -ENOENT)
+		return private_cgroup2_root();
 	if (err)
 		return err;
-	if (path[0] == '/' && strncmp(path, root, strlen(root)) == 0)
-		snprintf(joined, sizeof(joined), "%s", path);
-	else
-		snprintf(joined, sizeof(joined), "%s/%s", root, path[0] == '/' ? path + 1 : path);
-	if (!realpath(joined, real) || stat(real, &st))
-		return set_last_error(-EINVAL, "cgroup %s not found under the cgroup2 mount %s",
-				      path, root);
-	if (!S_ISDIR(st.st_mode) || strncmp(real, root, strlen(root)) != 0)
-		return set_last_error(-EINVAL, "%s is not a cgroup v2 directory under %s", path,
-				      root);
-	/* On cgroup2 the directory's inode number is the kernel's cgroup id. */
-	*id = st.st_ino;
-	*level = depth_below(root, real);
+	fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return set_last_error(-errno, "cannot open cgroup2 root %s: %s", root,
+				      strerror(errno));
+	return fd;
+}
+
+/* A path under the cgroup2 mount point loses that prefix; any other is below the root. */
+static const char *below_root(const char *path)
+{
+	char root[PATH_MAX];
+	size_t n;
+
+	if (path[0] != '/' || find_cgroup2_mount(root, sizeof(root)))
+		return path;
+	n = strlen(root);
+	if (strncmp(path, root, n) == 0 && (path[n] == '/' || path[n] == '\0'))
+		return path + n;
+	return path;
+}
+
+static int bad_path(const char *path, const char *why)
+{
+	return set_last_error(-EINVAL, "cgroup '%s': %s", path, why);
+}
+
+int cgroup2_path_names(const char *path, char names[][TEREDO_CGROUP_NAME_LEN], uint32_t *levels)
+{
+	const char *p = below_root(path), *end;
+	uint32_t n = 0;
+	size_t len;
+
+	for (; *p; p = end) {
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		end = strchrnul(p, '/');
+		len = end - p;
+		if ((len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
+			return bad_path(path, "'.' and '..' are not allowed: give the path itself");
+		if (len >= TEREDO_CGROUP_NAME_LEN - 1)
+			return bad_path(path, "a name has more than 62 characters");
+		if (n == TEREDO_MAX_CGROUP_LEVELS)
+			return bad_path(path, "more than 8 levels below the root");
+		if (names) {
+			memset(names[n], 0, TEREDO_CGROUP_NAME_LEN);
+			memcpy(names[n], p, len);
+		}
+		n++;
+	}
+	if (!n)
+		return bad_path(path, "the root holds every process: name a cgroup below it, "
+				      "e.g. /system.slice/miredo.service");
+	*levels = n;
 	return 0;
 }

@@ -1,18 +1,29 @@
 /* SPDX-License-Identifier: MIT */
-/* Where cgroup v2 is mounted, and the id and depth of one of its cgroups. */
+/* cgroup v2: where its root is, and a cgroup path as the kernel side matches it. */
 #ifndef TEREDO_CGROUP2_H
 #define TEREDO_CGROUP2_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "teredo_event.h"
+
 /* Find the cgroup2 mount in /proc/self/mounts. 0, or -ENOENT with a message. */
 int cgroup2_mount_point(char *buf, size_t len);
 
 /*
- * Resolve a cgroup path (absolute, or relative to the cgroup2 mount) to the
- * id the kernel uses in bpf_get_current_ancestor_cgroup_id() and its level.
+ * An fd of the cgroup2 root, to attach programs to: through its mount point,
+ * or where none is visible (`ip netns exec` remounts /sys without it), a
+ * private mount that appears in no mount table. The fd, or a negative errno.
  */
-int cgroup2_lookup(const char *path, uint64_t *id, uint32_t *level);
+int cgroup2_root_fd(void);
+
+/*
+ * Split a cgroup path below the cgroup2 root into its names, which need not
+ * exist yet. Taken as below the root whether written /system.slice/x.service,
+ * system.slice/x.service, or under the cgroup2 mount point. names may be NULL
+ * to check only. 0, or -EINVAL with a message.
+ */
+int cgroup2_path_names(const char *path, char names[][TEREDO_CGROUP_NAME_LEN], uint32_t *levels);
 
 #endif

@@ -56,11 +56,15 @@ static void usage(FILE *out)
 		"                      TEREDO_PID, TEREDO_COMM and TEREDO_NETNS\n"
 		"  --exec-timeout SECONDS\n"
 		"                      kill a command still running after SECONDS (default %d)\n"
-		"  --comm NAME         processes named NAME are the client (repeatable;\n"
-		"                      default: miredo)\n"
-		"  --pid PID           process PID and its children are the client\n"
-		"  --cgroup PATH       processes in cgroup v2 PATH are the client\n"
-		"  --match-traffic     UDP sockets that send to port 3544 are the client\n"
+		"What is the Teredo client: every criterion given must hold.\n"
+		"  --comm NAME         processes named NAME (repeatable; default: miredo)\n"
+		"  --user USER         running as USER, a name or uid (repeatable; default:\n"
+		"                      root and the miredo system user)\n"
+		"  --pid PID           process PID and its children\n"
+		"  --cgroup PATH       in cgroup v2 PATH or below, e.g.\n"
+		"                      /system.slice/miredo.service (followed by path: it\n"
+		"                      may be removed, made again, or not exist yet)\n"
+		"  --match-traffic     only UDP sockets that send to port 3544\n"
 		"  --all-netns         watch every network namespace, not just this one\n"
 		"  -v, --verbose       show libbpf's diagnostics\n"
 		"  -h, --help          show this help\n"
@@ -83,6 +87,7 @@ static int usage_error(const char *fmt, const char *arg)
 enum {
 	OPT_JSON = 256,
 	OPT_COMM,
+	OPT_USER,
 	OPT_PID,
 	OPT_CGROUP,
 	OPT_MATCH_TRAFFIC,
@@ -94,6 +99,7 @@ enum {
 static const struct option longopts[] = {
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "comm", required_argument, NULL, OPT_COMM },
+	{ "user", required_argument, NULL, OPT_USER },
 	{ "pid", required_argument, NULL, OPT_PID },
 	{ "cgroup", required_argument, NULL, OPT_CGROUP },
 	{ "match-traffic", no_argument, NULL, OPT_MATCH_TRAFFIC },
@@ -106,19 +112,31 @@ static const struct option longopts[] = {
 	{ 0 },
 };
 
+/* Lists given on the command line replace the defaults instead of adding to them. */
+struct given {
+	bool comms;
+	bool users;
+};
+
 /* One option: EXIT_OK, or EXIT_USAGE once said why. */
-static int apply_option(struct command *cmd, int c, bool *default_comms)
+static int apply_option(struct command *cmd, int c, struct given *given)
 {
 	switch (c) {
 	case OPT_JSON:
 		cmd->json = true;
 		break;
 	case OPT_COMM:
-		/* The first --comm replaces the default name instead of adding to it. */
-		if (*default_comms)
+		if (!given->comms)
 			cmd->opts.n_comms = 0;
-		*default_comms = false;
+		given->comms = true;
 		if (teredo_options_add_comm(&cmd->opts, optarg))
+			return usage_error("%s", teredo_observer_last_error());
+		break;
+	case OPT_USER:
+		if (!given->users)
+			cmd->opts.n_uids = 0;
+		given->users = true;
+		if (teredo_options_add_user(&cmd->opts, optarg))
 			return usage_error("%s", teredo_observer_last_error());
 		break;
 	case OPT_PID:
@@ -153,7 +171,7 @@ static int apply_option(struct command *cmd, int c, bool *default_comms)
 
 static int parse_args(struct command *cmd, int argc, char **argv, bool *done)
 {
-	bool default_comms = true;
+	struct given given = { 0 };
 	int c, status;
 
 	*done = false;
@@ -177,7 +195,7 @@ static int parse_args(struct command *cmd, int argc, char **argv, bool *done)
 		case '?':
 			return usage_error("unknown option %s", argv[optind - 1]);
 		default:
-			status = apply_option(cmd, c, &default_comms);
+			status = apply_option(cmd, c, &given);
 			if (status != EXIT_OK)
 				return status;
 		}
@@ -190,6 +208,8 @@ static int parse_args(struct command *cmd, int argc, char **argv, bool *done)
 		return usage_error("unexpected argument '%s'", argv[optind]);
 	if (cmd->get && cmd->exec.command)
 		return usage_error("%s", "--exec is for watching, not for get");
+	if (teredo_options_check(&cmd->opts))
+		return usage_error("%s", teredo_observer_last_error());
 	return EXIT_OK;
 }
 

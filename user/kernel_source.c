@@ -55,26 +55,31 @@ static int own_netns(uint32_t *ino)
 	return 0;
 }
 
+static void configure_names(struct teredo_observer_bpf__rodata *cfg,
+			    const struct teredo_options *opts)
+{
+	for (size_t i = 0; i < opts->n_comms; i++)
+		strncpy((char *)cfg->comm_words[i], opts->comms[i], TEREDO_COMM_LEN - 1);
+	cfg->n_comms = opts->n_comms;
+	for (size_t i = 0; i < opts->n_uids; i++)
+		cfg->uids[i] = opts->uids[i];
+	cfg->n_uids = opts->n_uids;
+}
+
 static int configure(struct teredo_observer_bpf *skel, const struct teredo_options *opts)
 {
 	struct teredo_observer_bpf__rodata *cfg = skel->rodata;
 	uint32_t netns = 0;
 	int err;
 
-	for (size_t i = 0; i < opts->n_comms; i++)
-		strncpy((char *)cfg->comm_words[i], opts->comms[i], TEREDO_COMM_LEN - 1);
-	cfg->n_comms = opts->n_comms;
+	configure_names(cfg, opts);
 	cfg->target_pid = opts->pid;
 	cfg->match_traffic = opts->match_traffic;
 	if (opts->cgroup) {
-		uint64_t id;
-		uint32_t level;
-
-		err = cgroup2_lookup(opts->cgroup, &id, &level);
+		err = cgroup2_path_names(opts->cgroup, (char (*)[TEREDO_CGROUP_NAME_LEN])cfg->cgroup_names,
+					 &cfg->cgroup_levels);
 		if (err)
 			return err;
-		cfg->target_cgroup_id = id;
-		cfg->target_cgroup_level = level;
 	}
 	if (!opts->all_netns) {
 		err = own_netns(&netns);
@@ -82,9 +87,6 @@ static int configure(struct teredo_observer_bpf *skel, const struct teredo_optio
 			return err;
 	}
 	cfg->target_netns = netns;
-	/* Traffic matching costs a hook on every UDP send: load it only when asked. */
-	bpf_program__set_autoload(skel->progs.teredo_sendmsg4, opts->match_traffic);
-	bpf_program__set_autoload(skel->progs.teredo_sendmsg6, opts->match_traffic);
 	if (opts->ring_bytes) {
 		err = bpf_map__set_max_entries(skel->maps.events, opts->ring_bytes);
 		if (err)
@@ -114,16 +116,11 @@ static int attach_hooks(struct kernel_source *ks)
 {
 	struct teredo_observer_bpf *skel = ks->skel;
 	struct bpf_program *prog;
-	char root[PATH_MAX];
 	int cgroup_fd, err = 0;
 
-	err = cgroup2_mount_point(root, sizeof(root));
-	if (err)
-		return err;
-	cgroup_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cgroup_fd = cgroup2_root_fd();
 	if (cgroup_fd < 0)
-		return set_last_error(-errno, "cannot open cgroup2 root %s: %s", root,
-				      strerror(errno));
+		return cgroup_fd;
 	bpf_object__for_each_program(prog, skel->obj)
 	{
 		if (!bpf_program__autoload(prog) || prog == skel->progs.teredo_scan)

@@ -54,23 +54,20 @@ int check_privileges(void)
 	return 0;
 }
 
-static int check_tracepoint(const struct btf *vmlinux, const char *name, const char *since)
-{
-	char type[128];
-
-	snprintf(type, sizeof(type), "btf_trace_%s", name);
-	if (btf__find_by_name_kind(vmlinux, type, BTF_KIND_TYPEDEF) < 0)
-		return set_last_error(-EOPNOTSUPP,
-				      "kernel lacks the %s tracepoint: needs Linux %s or later",
-				      name, since);
-	return 0;
-}
-
 static int check_map_type(enum bpf_map_type type, const char *what, const char *since)
 {
 	if (libbpf_probe_bpf_map_type(type, NULL) != 1)
 		return set_last_error(-EOPNOTSUPP, "kernel lacks %s: needs Linux %s or later", what,
 				      since);
+	return 0;
+}
+
+/* bpf_timer arrived in 5.15 with struct bpf_timer in the kernel's BTF: the floor. */
+static int check_timers(const struct btf *vmlinux)
+{
+	if (btf__find_by_name_kind(vmlinux, "bpf_timer", BTF_KIND_STRUCT) < 0)
+		return set_last_error(-EOPNOTSUPP,
+				      "kernel lacks BPF timers: needs Linux 5.15 or later");
 	return 0;
 }
 
@@ -87,12 +84,9 @@ int check_kernel_features(void)
 	if (!vmlinux)
 		return set_last_error(-EOPNOTSUPP, "cannot read the kernel's BTF: %s",
 				      strerror(errno));
-	err = check_tracepoint(vmlinux, "sock_send_length", "6.4");
+	err = check_timers(vmlinux);
 	btf__free(vmlinux);
-	if (err)
-		return err;
-	err = check_map_type(BPF_MAP_TYPE_RINGBUF, "BPF ring buffers", "5.8");
 	if (!err)
-		err = check_map_type(BPF_MAP_TYPE_SK_STORAGE, "BPF socket storage", "5.2");
+		err = check_map_type(BPF_MAP_TYPE_RINGBUF, "BPF ring buffers", "5.8");
 	return err;
 }

@@ -250,6 +250,8 @@ static void run(const char *cmd, const char *arg)
 		reply("ok", 0);
 	} else if (!strcmp(cmd, "storm")) {
 		do_storm(num);
+	} else if (!strcmp(cmd, "pid")) {
+		reply("pid %ld", (long)getpid());
 	} else if (!strcmp(cmd, "exit")) {
 		exit(0);
 	} else {

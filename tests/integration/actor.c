@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -13,7 +14,27 @@
 
 #include "actor.h"
 
-struct actor *actor_start(const char *comm)
+/* As root: the program itself. As another user: through setpriv, as a real user would be. */
+static void exec_actor(const char *exe, const char *user)
+{
+	struct passwd *pw;
+	char uid[16], gid[16];
+
+	if (!user) {
+		execl(exe, exe, (char *)NULL);
+		_exit(127);
+	}
+	pw = getpwnam(user);
+	if (!pw)
+		_exit(126);
+	snprintf(uid, sizeof(uid), "%u", (unsigned)pw->pw_uid);
+	snprintf(gid, sizeof(gid), "%u", (unsigned)pw->pw_gid);
+	execlp("setpriv", "setpriv", "--reuid", uid, "--regid", gid, "--clear-groups", "--", exe,
+	       (char *)NULL);
+	_exit(127);
+}
+
+struct actor *actor_start_as(const char *exe, const char *comm, const char *user)
 {
 	int in[2], out[2];
 	struct actor *a = calloc(1, sizeof(*a));
@@ -27,16 +48,23 @@ struct actor *actor_start(const char *comm)
 		close(in[1]);
 		close(out[0]);
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		execl(UDP_ACTOR, "udp-actor", (char *)NULL);
-		_exit(127);
+		exec_actor(exe ? exe : UDP_ACTOR, user);
 	}
 	close(in[0]);
 	close(out[1]);
 	a->to = fdopen(in[1], "w");
 	a->from = fdopen(out[0], "r");
 	cr_assert(a->to && a->from);
-	actor_do(a, "comm %s", comm);
+	if (comm)
+		actor_do(a, "comm %s", comm);
+	else
+		actor_do(a, "pid"); /* started: the program answers */
 	return a;
+}
+
+struct actor *actor_start(const char *comm)
+{
+	return actor_start_as(NULL, comm, NULL);
 }
 
 long actor_do(struct actor *a, const char *fmt, ...)

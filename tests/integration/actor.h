@@ -12,8 +12,14 @@ struct actor {
 	FILE *from;
 };
 
-/* Start an actor named comm. */
+/* Start an actor named comm, as root. */
 struct actor *actor_start(const char *comm);
+/*
+ * Start the actor program exe (NULL: the one built) as user (NULL: root,
+ * else through setpriv with that user's uid and gid and no groups), renamed
+ * to comm unless comm is NULL (then its name is exe's).
+ */
+struct actor *actor_start_as(const char *exe, const char *comm, const char *user);
 /* Send one command line; return the number in its answer ("port N", "pid N"), 0 for "ok". */
 long actor_do(struct actor *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A new socket (socket_cmd: "socket4" or "socket6") bound to an ephemeral port: the port. */

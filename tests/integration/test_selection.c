@@ -1,5 +1,9 @@
 // SPDX-License-Identifier: MIT
-/* The other ways to say what the Teredo client is: names, pid, cgroup, traffic. */
+/*
+ * The other ways to say what the Teredo client is: names, pid, cgroup,
+ * traffic. Each narrows: every criterion given must hold, so a bystander
+ * that meets all but one (named miredo, run by root) is never reported.
+ */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -38,9 +42,10 @@ static void expect_only_client(long port)
 	expect_event(obs, TEREDO_PORT_ADDED, (uint16_t)port, NULL);
 }
 
+/* Named miredo and run by root: only the criterion under test keeps it out. */
 static void bystander_binds(void)
 {
-	other = actor_start("bystander");
+	other = actor_start("miredo");
 	actor_new_bound(other, "socket4");
 }
 
@@ -65,9 +70,8 @@ Test(selection, by_pid_and_its_children)
 	struct teredo_options o;
 	long port;
 
-	client = actor_start("anyname");
+	client = actor_start("miredo");
 	teredo_options_init(&o);
-	o.n_comms = 0;
 	o.pid = client->pid;
 	obs = observe(&o, 0);
 	bystander_binds();
@@ -92,7 +96,7 @@ Test(selection, by_pid_covers_its_children)
 		/* Its own process group, so that the test can end it and its child at once. */
 		setpgid(0, 0);
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		prctl(PR_SET_NAME, "some-parent");
+		prctl(PR_SET_NAME, "miredo");
 		/* Wait for the observer, then let a child bind. */
 		if (read(0, &port, 0) < 0 || kill(getpid(), SIGSTOP))
 			_exit(1);
@@ -102,7 +106,6 @@ Test(selection, by_pid_covers_its_children)
 			int fd = socket(AF_INET, SOCK_DGRAM, 0);
 
 			prctl(PR_SET_PDEATHSIG, SIGKILL);
-			prctl(PR_SET_NAME, "some-worker");
 			if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) ||
 			    getsockname(fd, (struct sockaddr *)&a, &len))
 				_exit(1);
@@ -114,7 +117,6 @@ Test(selection, by_pid_covers_its_children)
 		pause();
 	}
 	teredo_options_init(&o);
-	o.n_comms = 0;
 	o.pid = parent;
 	obs = observe(&o, 0);
 	waitpid(parent, NULL, WUNTRACED);
@@ -126,27 +128,54 @@ Test(selection, by_pid_covers_its_children)
 	waitpid(parent, NULL, 0);
 }
 
-Test(selection, by_cgroup)
+/* A cgroup below the root, by its path from the root (it need not exist). */
+static const char *test_cgroup(void)
 {
-	struct teredo_options o;
-	char root[PATH_MAX - 64], procs[PATH_MAX + 32];
-	long port;
-	FILE *f;
+	static char path[64];
 
-	need_root();
+	snprintf(path, sizeof(path), "/teredo-test-%d", getpid());
+	return path;
+}
+
+static void make_test_cgroup(void)
+{
+	char root[PATH_MAX - 64];
+
 	cr_assert_eq(cgroup2_mount_point(root, sizeof(root)), 0, "%s",
 		     teredo_observer_last_error());
-	snprintf(cgroup_dir, sizeof(cgroup_dir), "%s/teredo-test-%d", root, getpid());
+	snprintf(cgroup_dir, sizeof(cgroup_dir), "%s%s", root, test_cgroup());
 	cr_assert_eq(mkdir(cgroup_dir, 0755), 0, "mkdir %s: %s", cgroup_dir, strerror(errno));
-	client = actor_start("anyname");
+}
+
+static void move_into_test_cgroup(pid_t pid)
+{
+	char procs[PATH_MAX + 32];
+	FILE *f;
+
 	snprintf(procs, sizeof(procs), "%s/cgroup.procs", cgroup_dir);
 	f = fopen(procs, "w");
-	cr_assert(f && fprintf(f, "%d\n", client->pid) > 0 && fclose(f) == 0,
-		  "cannot move the actor into %s", cgroup_dir);
+	cr_assert(f && fprintf(f, "%d\n", pid) > 0 && fclose(f) == 0,
+		  "cannot move %d into %s", pid, cgroup_dir);
+}
+
+static void observe_test_cgroup(void)
+{
+	struct teredo_options o;
+
 	teredo_options_init(&o);
-	o.n_comms = 0;
-	o.cgroup = cgroup_dir;
+	o.cgroup = test_cgroup();
 	obs = observe(&o, 0);
+}
+
+Test(selection, by_cgroup)
+{
+	long port;
+
+	need_root();
+	make_test_cgroup();
+	client = actor_start("miredo");
+	move_into_test_cgroup(client->pid);
+	observe_test_cgroup();
 	bystander_binds();
 	port = actor_new_bound(client, "socket6");
 	expect_only_client(port);
@@ -155,32 +184,79 @@ Test(selection, by_cgroup)
 	expect_event(obs, TEREDO_PORT_DELETED, 0, NULL);
 }
 
-Test(selection, bad_cgroup_is_one_clear_error)
+/* At boot the observer starts before miredo.service has its cgroup. */
+Test(selection, cgroup_made_after_start)
+{
+	long port;
+
+	need_root();
+	observe_test_cgroup();
+	make_test_cgroup();
+	bystander_binds();
+	client = actor_start("miredo");
+	move_into_test_cgroup(client->pid);
+	port = actor_new_bound(client, "socket4");
+	expect_only_client(port);
+}
+
+/* `systemctl restart miredo` removes the cgroup and makes it again: a new id, the same path. */
+Test(selection, cgroup_removed_and_made_again)
+{
+	long port;
+
+	need_root();
+	make_test_cgroup();
+	observe_test_cgroup();
+	for (int cycle = 0; cycle < 3; cycle++) {
+		client = actor_start("miredo");
+		move_into_test_cgroup(client->pid);
+		port = actor_new_bound(client, "socket4");
+		expect_event(obs, TEREDO_PORT_ADDED, (uint16_t)port, NULL);
+		actor_kill(client);
+		client = NULL;
+		expect_event(obs, TEREDO_PORT_DELETED, 0, NULL);
+		cr_assert_eq(rmdir(cgroup_dir), 0, "rmdir %s: %s", cgroup_dir, strerror(errno));
+		cr_assert_eq(mkdir(cgroup_dir, 0755), 0, "mkdir %s: %s", cgroup_dir,
+			     strerror(errno));
+	}
+	bystander_binds();
+	expect_quiet(obs, 200);
+}
+
+Test(selection, bad_cgroup_path_is_one_clear_error)
 {
 	struct teredo_options o;
 	struct teredo_observer *o2 = NULL;
 
-	need_root();
 	teredo_options_init(&o);
-	o.cgroup = "/no/such/cgroup";
-	cr_assert_lt(teredo_observer_new(&o, &o2), 0);
+	o.cgroup = "/system.slice/../x";
+	cr_assert_eq(teredo_observer_new(&o, &o2), -EINVAL);
 	cr_assert_null(o2);
-	cr_assert(strstr(teredo_observer_last_error(), "/no/such/cgroup"), "%s",
+	cr_assert(strstr(teredo_observer_last_error(), "/system.slice/../x"), "%s",
 		  teredo_observer_last_error());
+	o.cgroup = "/";
+	cr_assert_eq(teredo_observer_new(&o, &o2), -EINVAL);
+	cr_assert(strstr(teredo_observer_last_error(), "root"), "%s",
+		  teredo_observer_last_error());
+}
+
+static void observe_traffic(void)
+{
+	struct teredo_options o;
+
+	teredo_options_init(&o);
+	o.match_traffic = true;
+	obs = observe(&o, 0);
 }
 
 Test(selection, by_traffic_to_port_3544)
 {
-	struct teredo_options o;
 	long port;
 
-	teredo_options_init(&o);
-	o.n_comms = 0;
-	o.match_traffic = true;
-	obs = observe(&o, 0);
+	observe_traffic();
 	bystander_binds();
 	actor_do(other, "sendto 3545");
-	client = actor_start("anyname");
+	client = actor_start("miredo");
 	actor_do(client, "socket4");
 	/* Loopback only: nothing listens on 127.0.0.1:3544 and nothing leaves the host. */
 	port = actor_do(client, "sendto 3544");
@@ -191,15 +267,87 @@ Test(selection, by_traffic_to_port_3544)
 
 Test(selection, by_traffic_after_explicit_bind)
 {
+	long port;
+
+	observe_traffic();
+	client = actor_start("miredo");
+	port = actor_new_bound(client, "socket6");
+	expect_quiet(obs, 200); /* bound, but no traffic yet */
+	actor_do(client, "sendto 3544");
+	expect_event(obs, TEREDO_PORT_ADDED, (uint16_t)port, NULL);
+}
+
+Test(selection, by_traffic_and_connect)
+{
+	long port;
+
+	observe_traffic();
+	client = actor_start("miredo");
+	actor_do(client, "socket4");
+	port = actor_do(client, "connect 3544");
+	expect_event(obs, TEREDO_PORT_ADDED, (uint16_t)port, NULL);
+}
+
+/* Traffic alone is not an identity: a process of another name sending to 3544. */
+Test(selection, traffic_narrows_the_name)
+{
+	observe_traffic();
+	other = actor_start("not-miredo");
+	actor_do(other, "socket4");
+	actor_do(other, "sendto 3544");
+	expect_quiet(obs, 300);
+}
+
+/* Every pair of selectors: meeting one but not the other is not enough. */
+Test(selection, pid_and_cgroup_both_must_hold)
+{
 	struct teredo_options o;
 	long port;
 
+	need_root();
+	make_test_cgroup();
+	client = actor_start("miredo");
+	other = actor_start("miredo");
+	move_into_test_cgroup(other->pid); /* in the cgroup, but not the pid */
 	teredo_options_init(&o);
-	o.n_comms = 0;
+	o.pid = client->pid; /* the pid, but not in the cgroup */
+	o.cgroup = test_cgroup();
+	obs = observe(&o, 0);
+	actor_new_bound(client, "socket4");
+	actor_new_bound(other, "socket4");
+	expect_quiet(obs, 300);
+	move_into_test_cgroup(client->pid);
+	port = actor_new_bound(client, "socket4");
+	expect_event(obs, TEREDO_PORT_ADDED, (uint16_t)port, NULL);
+}
+
+Test(selection, name_and_pid_both_must_hold)
+{
+	struct teredo_options o;
+
+	client = actor_start("not-miredo");
+	teredo_options_init(&o);
+	o.pid = client->pid;
+	obs = observe(&o, 0);
+	actor_new_bound(client, "socket4");
+	expect_quiet(obs, 300);
+}
+
+Test(selection, traffic_and_pid_both_must_hold)
+{
+	struct teredo_options o;
+	long port;
+
+	client = actor_start("miredo");
+	other = actor_start("miredo");
+	teredo_options_init(&o);
+	o.pid = client->pid;
 	o.match_traffic = true;
 	obs = observe(&o, 0);
-	client = actor_start("anyname");
-	port = actor_new_bound(client, "socket6");
-	actor_do(client, "sendto 3544");
+	actor_do(other, "socket4");
+	actor_do(other, "sendto 3544"); /* traffic, not the pid */
+	actor_new_bound(client, "socket4"); /* the pid, no traffic */
+	expect_quiet(obs, 300);
+	port = actor_do(client, "sendto 3544");
 	expect_event(obs, TEREDO_PORT_ADDED, (uint16_t)port, NULL);
 }

@@ -423,7 +423,10 @@ Test(windows_api, client_definition_from_the_environment)
 	setenv("TEREDO_OBSERVER_COMM", "bad,name-that-is-far-too-long", 1);
 	cr_assert_eq(NotifyTeredoPortChange(never_called, NULL, TRUE, &h), ERROR_INVALID_PARAMETER);
 	unsetenv("TEREDO_OBSERVER_COMM");
-	setenv("TEREDO_OBSERVER_CGROUP", "/no/such/cgroup", 1);
+	setenv("TEREDO_OBSERVER_COMM", "", 1); /* would match nothing: a mistake, said */
+	cr_assert_eq(NotifyTeredoPortChange(never_called, NULL, TRUE, &h), ERROR_INVALID_PARAMETER);
+	unsetenv("TEREDO_OBSERVER_COMM");
+	setenv("TEREDO_OBSERVER_CGROUP", "/system.slice/../x", 1);
 	cr_assert_eq(NotifyTeredoPortChange(never_called, NULL, TRUE, &h), ERROR_INVALID_PARAMETER);
 	unsetenv("TEREDO_OBSERVER_CGROUP");
 }
