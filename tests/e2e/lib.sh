@@ -324,6 +324,12 @@ wait_client_up() {
 		return 1
 	fi
 	info "client up: port $TRUTH_PORT (ss, pid $TRUTH_WORKER) = address $TRUTH_ADDR, $(elapsed "$t0")s"
+	# What the observer trusts by default: the worker runs as the miredo user, not root.
+	local uid
+	uid=$(awk '/^Uid:/ { print $2 }' "/proc/$TRUTH_WORKER/status" 2>/dev/null)
+	[[ $uid == "$(id -u miredo 2>/dev/null)" ]] ||
+		fail "the miredo worker $TRUTH_WORKER runs as uid ${uid:-?}, not as user miredo" ||
+		return 1
 }
 
 client_gone() {

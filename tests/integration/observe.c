@@ -43,9 +43,9 @@ void need_root(void)
 		cr_skip_test("needs root (CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN): run as root");
 }
 
-struct teredo_observer *observe(const struct teredo_options *opts, uint16_t initial_port)
+static struct teredo_observer *open_observer(const struct teredo_options *opts,
+					     struct teredo_port_event *initial)
 {
-	struct teredo_port_event ev;
 	struct teredo_observer *obs;
 	int err;
 
@@ -54,11 +54,26 @@ struct teredo_observer *observe(const struct teredo_options *opts, uint16_t init
 	if (err == -EPERM || err == -EOPNOTSUPP)
 		cr_skip_test("%s", teredo_observer_last_error());
 	cr_assert_eq(err, 0, "teredo_observer_new: %s", teredo_observer_last_error());
-	cr_assert(next_event(obs, &ev, EVENT_TIMEOUT_MS), "no initial event");
-	cr_assert_eq(ev.type, TEREDO_PORT_INITIAL, "first event is %s, not initial",
-		     teredo_port_event_type_name(ev.type));
+	cr_assert(next_event(obs, initial, EVENT_TIMEOUT_MS), "no initial event");
+	cr_assert_eq(initial->type, TEREDO_PORT_INITIAL, "first event is %s, not initial",
+		     teredo_port_event_type_name(initial->type));
+	return obs;
+}
+
+struct teredo_observer *observe(const struct teredo_options *opts, uint16_t initial_port)
+{
+	struct teredo_port_event ev;
+	struct teredo_observer *obs = open_observer(opts, &ev);
+
 	cr_assert_eq(ev.port, initial_port, "initial port %u, expected %u", ev.port, initial_port);
 	return obs;
+}
+
+struct teredo_observer *observe_any_initial(const struct teredo_options *opts)
+{
+	struct teredo_port_event ev;
+
+	return open_observer(opts, &ev);
 }
 
 static long now_ms(void)

@@ -18,6 +18,11 @@ void need_root(void);
  * is missing, and take its initial event, which must carry initial_port.
  */
 struct teredo_observer *observe(const struct teredo_options *opts, uint16_t initial_port);
+/*
+ * The same, whatever the initial port: with all namespaces watched, a
+ * Teredo client running on the host is part of it.
+ */
+struct teredo_observer *observe_any_initial(const struct teredo_options *opts);
 /* The next event within timeout_ms, or false. */
 bool next_event(struct teredo_observer *obs, struct teredo_port_event *ev, int timeout_ms);
 /* The next event must be of this type and port. */

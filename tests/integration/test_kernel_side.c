@@ -323,7 +323,7 @@ Test(kernel, other_netns_seen_with_all_netns)
 
 	teredo_options_init(&o);
 	o.all_netns = true;
-	obs = observe(&o, 0);
+	obs = observe_any_initial(&o);
 	client = actor_start("miredo");
 	actor_do(client, "netns");
 	port = actor_new_bound(client, "socket4");
