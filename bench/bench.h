@@ -139,6 +139,7 @@ enum consumer_kind {
 /* Floor programs to load (bench/floor.bpf.c). */
 #define FLOOR_POST_BIND 1u  /* cgroup/post_bind4 + ring buffer: the latency floor */
 #define FLOOR_SYSCALL_TP 2u /* an empty tp/syscalls/sys_enter_connect: for the cost job */
+#define FLOOR_OLD_SEND 4u   /* 0.1.0's tp_btf/sock_send_length hook: for the cost job */
 
 /* One event as a consumer saw it, sent to the driver through a pipe. */
 struct report {

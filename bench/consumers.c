@@ -91,6 +91,12 @@ static int floor_attach(struct floor_bpf *skel, unsigned int progs)
 			return -errno;
 		skel->links.floor_connect_enter = link;
 	}
+	if (progs & FLOOR_OLD_SEND) {
+		link = bpf_program__attach(skel->progs.floor_old_send);
+		if (!link)
+			return -errno;
+		skel->links.floor_old_send = link;
+	}
 	if (!(progs & FLOOR_POST_BIND))
 		return 0;
 	err = cgroup2_root(root, sizeof(root));
@@ -120,6 +126,7 @@ static int run_floor(const struct consumer *c)
 	bpf_program__set_autoload(skel->progs.floor_post_bind4, c->floor_progs & FLOOR_POST_BIND);
 	bpf_program__set_autoload(skel->progs.floor_connect_enter,
 				  c->floor_progs & FLOOR_SYSCALL_TP);
+	bpf_program__set_autoload(skel->progs.floor_old_send, c->floor_progs & FLOOR_OLD_SEND);
 	err = floor_bpf__load(skel);
 	if (!err)
 		err = floor_attach(skel, c->floor_progs);

@@ -3,10 +3,11 @@
  * Job 2: what an attached observer costs unrelated work. A process that is
  * not the Teredo client runs a socket+bind+close loop and a sendto loop (UDP
  * to loopback), with and without the observer, in rounds whose order of
- * configurations is shuffled each time. Two more configurations tell where a
- * cost comes from: the floor's post_bind4 program alone, and one empty
- * syscall tracepoint alone (enabling any makes every system call of every
- * process take the kernel's slow syscall path).
+ * configurations is shuffled each time. Three more configurations tell where
+ * a cost comes from: the floor's post_bind4 program alone, one empty syscall
+ * tracepoint alone (enabling any makes every system call of every process
+ * take the kernel's slow syscall path), and 0.1.0's send hook
+ * (tp_btf/sock_send_length), which the cgroup sendmsg hooks replaced.
  *
  * Other developers' observers on this machine would add their own programs
  * to every configuration alike; the table says how many were loaded.
@@ -24,7 +25,7 @@
 
 #include "bench.h"
 
-#define MAX_CONFIGS 6
+#define MAX_CONFIGS 7
 #define OBSERVER 1 /* the configuration the target is about */
 #define BATCHES 7
 #define BIND_OPS 4000  /* per batch */
@@ -52,6 +53,11 @@ static struct config configs[MAX_CONFIGS] = {
 			.kind = CONSUMER_FLOOR,
 			.comm = "tbench-client",
 			.floor_progs = FLOOR_SYSCALL_TP } },
+	{ .label = "diag: 0.1.0's send hook (tp_btf)",
+	  .consumer = { .label = "old send hook",
+			.kind = CONSUMER_FLOOR,
+			.comm = "tbench-client",
+			.floor_progs = FLOOR_OLD_SEND } },
 	{ .label = "observer [variant]",
 	  .consumer = { .label = "observer [variant]",
 			.kind = CONSUMER_JSON,
@@ -256,11 +262,11 @@ int job_cost(const struct bench_env *env, struct targets *t)
 {
 	static struct samples s[MAX_CONFIGS];
 	unsigned int rounds = env->quick ? 3 : 15, seed = env->seed;
-	int n_configs = env->variant ? 6 : 5;
+	int n_configs = env->variant ? 7 : 6;
 	struct work_result warm;
 	int err;
 
-	configs[5].consumer.exe = env->variant;
+	configs[6].consumer.exe = env->variant;
 	printf("\n== 2. Cost to unrelated work (process tbench-work), %u rounds, configuration "
 	       "order shuffled per round ==\n",
 	       rounds);

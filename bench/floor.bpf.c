@@ -12,6 +12,8 @@
  */
 #include "kernel_types.h"
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_endian.h>
 #include "floor_event.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -48,5 +50,40 @@ int floor_post_bind4(struct bpf_sock *ctx)
 SEC("tp/syscalls/sys_enter_connect")
 int floor_connect_enter(void *ctx)
 {
+	return 0;
+}
+
+/*
+ * Also for the cost job: the send hook of teredo-observer 0.1.0, as it was
+ * on the path of an unrelated send (UDP test, socket storage lookup, peer
+ * test, name compare), so that its replacement, the cgroup/sendmsg4/6 hooks,
+ * is measured beside it in the same run. 0.1.0 itself no longer loads on
+ * every kernel, which is why it is reproduced here.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u64);
+} old_marks SEC(".maps");
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(floor_old_send, struct sock *sk, int ret, int flags)
+{
+	char comm[16] __attribute__((aligned(8)));
+	const __u64 *words = (const __u64 *)comm;
+	__be16 dport;
+
+	if (sk->sk_protocol != IPPROTO_UDP || sk->sk_type != SOCK_DGRAM)
+		return 0;
+	if (bpf_sk_storage_get(&old_marks, sk, 0, 0))
+		return 0;
+	dport = sk->__sk_common.skc_dport;
+	if (dport && dport != bpf_htons(3544))
+		return 0;
+	bpf_get_current_comm(comm, sizeof(comm));
+	if (words[0] != comm_words[0] || words[1] != comm_words[1])
+		return 0;
+	bpf_sk_storage_get(&old_marks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	return 0;
 }

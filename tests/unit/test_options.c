@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: MIT
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cgroup2.h"
 #include "teredo_observer.h"
 
 Test(options, default_is_miredo_in_own_netns)
@@ -109,4 +112,109 @@ Test(options, bad_options_refused_before_loading)
 	teredo_options_init(&o);
 	o.pid = -3;
 	cr_assert_eq(teredo_observer_new(&o, &obs), -EINVAL);
+}
+
+Test(options, default_users_are_root_and_miredo)
+{
+	struct teredo_options o;
+	struct passwd *pw = getpwnam("miredo");
+
+	teredo_options_init(&o);
+	cr_assert_eq(o.uids[0], 0);
+	if (pw) {
+		cr_assert_eq(o.n_uids, 2);
+		cr_assert_eq(o.uids[1], pw->pw_uid);
+	} else {
+		cr_assert_eq(o.n_uids, 1, "root alone where there is no miredo user");
+	}
+}
+
+Test(options, users_by_name_or_uid)
+{
+	struct teredo_options o;
+
+	teredo_options_init(&o);
+	o.n_uids = 0;
+	cr_assert_eq(teredo_options_add_user(&o, "root"), 0);
+	cr_assert_eq(teredo_options_add_user(&o, "4242"), 0);
+	cr_assert_eq(o.n_uids, 2);
+	cr_assert_eq(o.uids[0], 0);
+	cr_assert_eq(o.uids[1], 4242);
+	cr_assert_eq(teredo_options_add_user(&o, ""), -EINVAL);
+	cr_assert_eq(teredo_options_add_user(&o, "-1"), -EINVAL);
+	cr_assert_eq(teredo_options_add_user(&o, "no-such-user-here"), -EINVAL);
+	for (int i = 2; i < TEREDO_OBSERVER_MAX_USERS; i++)
+		cr_assert_eq(teredo_options_add_user(&o, "1"), 0);
+	cr_assert_eq(teredo_options_add_user(&o, "1"), -EINVAL, "at most 8");
+}
+
+Test(options, user_environment_replaces_the_default)
+{
+	struct teredo_options o;
+
+	teredo_options_init(&o);
+	cr_assert_eq(setenv("TEREDO_OBSERVER_USER", "1000,root", 1), 0);
+	cr_assert_eq(teredo_options_from_env(&o), 0, "%s", teredo_observer_last_error());
+	unsetenv("TEREDO_OBSERVER_USER");
+	cr_assert_eq(o.n_uids, 2);
+	cr_assert_eq(o.uids[0], 1000);
+	cr_assert_eq(o.uids[1], 0);
+}
+
+/* A selection that can match nothing is refused, however it was made. */
+Test(options, empty_selections_refused)
+{
+	struct teredo_options o;
+
+	teredo_options_init(&o);
+	o.n_comms = 0;
+	cr_assert_eq(teredo_options_check(&o), -EINVAL);
+	teredo_options_init(&o);
+	o.n_uids = 0;
+	cr_assert_eq(teredo_options_check(&o), -EINVAL);
+	teredo_options_init(&o);
+	o.cgroup = "";
+	cr_assert_eq(teredo_options_check(&o), -EINVAL);
+	teredo_options_init(&o);
+	cr_assert_eq(teredo_options_check(&o), 0);
+}
+
+Test(options, cgroup_paths)
+{
+	char names[TEREDO_MAX_CGROUP_LEVELS][TEREDO_CGROUP_NAME_LEN];
+	char long_name[80];
+	uint32_t levels = 0;
+
+	cr_assert_eq(cgroup2_path_names("/system.slice/miredo.service", names, &levels), 0);
+	cr_assert_eq(levels, 2);
+	cr_assert_str_eq(names[0], "system.slice");
+	cr_assert_str_eq(names[1], "miredo.service");
+	cr_assert_eq(cgroup2_path_names("a//b/", names, &levels), 0);
+	cr_assert_eq(levels, 2);
+	cr_assert_str_eq(names[1], "b");
+	cr_assert_eq(cgroup2_path_names("/", names, &levels), -EINVAL);
+	cr_assert_eq(cgroup2_path_names("a/../b", names, &levels), -EINVAL);
+	cr_assert_eq(cgroup2_path_names("a/./b", names, &levels), -EINVAL);
+	cr_assert_eq(cgroup2_path_names("/1/2/3/4/5/6/7/8/9", names, &levels), -EINVAL);
+	memset(long_name, 'x', 63);
+	long_name[63] = '\0';
+	cr_assert_eq(cgroup2_path_names(long_name, names, &levels), -EINVAL);
+	long_name[62] = '\0';
+	cr_assert_eq(cgroup2_path_names(long_name, names, &levels), 0);
+	cr_assert_eq(cgroup2_path_names("x", NULL, &levels), 0);
+}
+
+/* A path under the cgroup2 mount point is the same path below the root. */
+Test(options, cgroup_path_under_the_mount_point)
+{
+	char names[TEREDO_MAX_CGROUP_LEVELS][TEREDO_CGROUP_NAME_LEN];
+	char root[256], path[300];
+	uint32_t levels = 0;
+
+	if (cgroup2_mount_point(root, sizeof(root)))
+		cr_skip_test("no cgroup2 mounted here");
+	snprintf(path, sizeof(path), "%s/system.slice/miredo.service", root);
+	cr_assert_eq(cgroup2_path_names(path, names, &levels), 0);
+	cr_assert_eq(levels, 2);
+	cr_assert_str_eq(names[0], "system.slice");
 }
