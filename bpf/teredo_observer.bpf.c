@@ -20,7 +20,7 @@
  * arguments change between versions. Before 6.4 there is no
  * sock_send_length tracepoint, and kprobes or fentry are not always allowed.
  *
- * Who the Teredo client is (task_is_client) is decided in one function, the
+ * Who the Teredo client is (is_client) is decided in one function, the
  * same for every hook and for the snapshot, and every criterion in force
  * must hold: a listed process name, credentials an ordinary user cannot
  * take (a listed real uid), and where asked, a process id, a cgroup path,
@@ -107,16 +107,9 @@ struct {
 	__type(value, struct autobind_watch);
 } autobind_watches SEC(".maps");
 
-/*
- * The name as the kernel keeps it, read into a zeroed buffer: before 6.4,
- * bpf_get_current_comm() left the tail of its buffer unwritten, and a
- * 16-byte comparison then never matched.
- */
-static __always_inline bool comm_listed(struct task_struct *task)
+/* The name, NUL-padded to 16 bytes, compared as two words. */
+static __always_inline bool comm_listed(const __u64 words[2])
 {
-	__u64 words[2] = {};
-
-	BPF_CORE_READ_STR_INTO(&words, task, comm);
 #pragma unroll
 	for (int i = 0; i < TEREDO_MAX_COMMS; i++) {
 		if (i >= n_comms)
@@ -205,19 +198,40 @@ static __always_inline bool cgroup_listed(struct task_struct *task)
 	return level == 0;
 }
 
-/* The one decision, for the live hooks (the current task) and the snapshot alike. */
-static __always_inline bool task_is_client(struct task_struct *task)
+/*
+ * The one decision, for the live hooks (the current task) and the snapshot
+ * alike. The name is the caller's to read (see below); it is compared
+ * first, being what sets nearly every unrelated process apart at once.
+ */
+static __always_inline bool is_client(struct task_struct *task, const __u64 comm[2])
 {
-	if (!comm_listed(task) || !uid_listed(task))
+	if (!comm_listed(comm) || !uid_listed(task))
 		return false;
 	if (target_pid && !pid_listed(task))
 		return false;
 	return !cgroup_levels || cgroup_listed(task);
 }
 
+/*
+ * Into zeroed buffers: before 6.4, bpf_get_current_comm() left the tail of
+ * its buffer unwritten, and a 16-byte comparison of garbage never matched.
+ * The current task's name through the helper, which copies a word at a time
+ * and so costs every unrelated send less than a byte-wise read.
+ */
 static __always_inline bool current_is_client(void)
 {
-	return task_is_client((struct task_struct *)bpf_get_current_task());
+	__u64 comm[2] = {};
+
+	bpf_get_current_comm(comm, sizeof(comm));
+	return is_client((struct task_struct *)bpf_get_current_task(), comm);
+}
+
+static __always_inline bool task_is_client(struct task_struct *task)
+{
+	__u64 comm[2] = {};
+
+	BPF_CORE_READ_STR_INTO(&comm, task, comm);
+	return is_client(task, comm);
 }
 
 static __always_inline bool netns_in_scope(__u32 netns)
