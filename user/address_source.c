@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
  * rtnetlink, through libmnl: an RTM_GETLINK and an RTM_GETADDR dump, then the
- * link, IPv4 address and IPv6 address groups. Replies and notifications share
- * one socket and one callback: each message is the whole state of its object,
- * so their order inside a batch does not matter.
+ * link, IPv4 address and IPv6 address groups, each batch of which is followed
+ * by the dumps again (see address_source_read). Replies and notifications
+ * share one socket and one callback: each message is the whole state of its
+ * object, so their order inside a batch does not matter.
  */
 #include <errno.h>
 #include <libmnl/libmnl.h>
@@ -144,13 +145,16 @@ int address_source_fd(const struct address_source *src)
 	return mnl_socket_get_fd(src->nl);
 }
 
+/*
+ * Notifications wake us, the dump is the truth: the kernel announces the
+ * link-local address it makes when a link comes up only once DAD is over,
+ * so a view built from notifications alone would miss a tentative address.
+ */
 int address_source_read(struct address_source *src)
 {
 	int err = receive_once(src, 0);
 
-	if (err < 0)
-		return err;
-	return src->lost ? dump_all(src) : 0;
+	return err < 0 ? err : dump_all(src);
 }
 
 void address_source_close(struct address_source *src)

@@ -32,8 +32,8 @@ int address_source_open(struct address_source *src, bool watch, const char *tere
 int address_source_fd(const struct address_source *src);
 
 /*
- * Take in one batch of changes (the fd was readable), dumping again if the
- * kernel dropped some. 0 or a negative errno with last_error set.
+ * Take in one batch of changes (the fd was readable), then dump again: the
+ * view is then the kernel's state. 0 or a negative errno with last_error set.
  */
 int address_source_read(struct address_source *src);
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/times.h>
 #include <time.h>
 
 #include "address_view.h"
@@ -48,14 +49,39 @@ void address_view_fini(struct address_view *v)
 	address_view_init(v, v->teredo_name);
 }
 
+/*
+ * cstamp counts jiffies since boot, which start a fraction of a second after
+ * CLOCK_MONOTONIC (0.2 s here). times() returns the same jiffies, offset by
+ * the kernel's INITIAL_JIFFIES (300 s before 2^32 jiffies), in hundredths:
+ * the tick rate whose offset puts times() near the monotonic uptime gives
+ * cstamp's clock now. None does (not Linux's usual HZ): the monotonic uptime.
+ */
+uint32_t kernel_tick_cs(clock_t ticks, uint64_t mono_ns)
+{
+	static const int64_t rates[] = { 100, 250, 300, 1000 };
+	int64_t uptime_cs = (int64_t)(mono_ns / 10000000);
+
+	for (size_t i = 0; i < sizeof(rates) / sizeof(rates[0]); i++) {
+		int64_t since_boot = (int64_t)ticks - ((INT64_C(100) << 32) / rates[i] - 30000);
+
+		if (since_boot >= 0 && llabs(since_boot - uptime_cs) < 6000)
+			return (uint32_t)since_boot;
+	}
+	return (uint32_t)uptime_cs;
+}
+
 void view_clock_now(struct view_clock *now)
 {
 	struct timespec mono, real;
+	struct tms unused;
+	clock_t ticks;
 
-	/* Neither call can fail for these clocks. */
+	/* None of these can fail as called. */
+	ticks = times(&unused);
 	clock_gettime(CLOCK_MONOTONIC, &mono);
 	clock_gettime(CLOCK_REALTIME, &real);
 	now->mono_ns = (uint64_t)mono.tv_sec * NS_PER_SEC + (uint64_t)mono.tv_nsec;
+	now->tick_cs = kernel_tick_cs(ticks, now->mono_ns);
 	now->filetime = FILETIME_UNIX_EPOCH + (int64_t)real.tv_sec * 10000000 + real.tv_nsec / 100;
 }
 
@@ -438,12 +464,12 @@ static ULONG lifetime_now(uint32_t left, uint64_t received_ns, const struct view
 	return gone >= left ? 0 : left - (uint32_t)gone;
 }
 
-/* cstamp counts hundredths of a second since boot, on the monotonic clock. */
+/* The age modulo 2^32 hundredths (497 days): right across cstamp's wrap too. */
 static int64_t creation_filetime(uint32_t cstamp, const struct view_clock *now)
 {
-	int64_t age_100ns = ((int64_t)now->mono_ns - (int64_t)cstamp * 10000000) / 100;
+	uint32_t age_cs = now->tick_cs - cstamp;
 
-	return now->filetime - (age_100ns > 0 ? age_100ns : 0);
+	return now->filetime - (int64_t)age_cs * 100000;
 }
 
 static void fill_address(const struct view_addr *a, MIB_UNICASTIPADDRESS_ROW *row)

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "teredo_netioapi.h"
 
@@ -46,7 +47,8 @@ struct address_view {
 
 /* The clocks at one instant: rows' lifetimes and creation times are computed from it. */
 struct view_clock {
-	uint64_t mono_ns; /* CLOCK_MONOTONIC, the clock of the kernel's address timestamps */
+	uint64_t mono_ns; /* CLOCK_MONOTONIC: lifetimes count down from when a message came */
+	uint32_t tick_cs; /* the kernel's tick clock, cstamp's: hundredths of a second since boot */
 	int64_t filetime; /* CLOCK_REALTIME as 100 ns units since 1601-01-01 UTC */
 };
 
@@ -80,5 +82,8 @@ NL_DAD_STATE address_dad_state(uint32_t ifa_flags);
 
 /* The clocks now. */
 void view_clock_now(struct view_clock *now);
+
+/* cstamp's clock, from times()'s ticks and the monotonic clock (exposed for tests). */
+uint32_t kernel_tick_cs(clock_t ticks, uint64_t mono_ns);
 
 #endif
