@@ -17,6 +17,8 @@ SANITIZE ?=
 CFLAGS   += -std=gnu11 -Wall -Wextra -fPIC $(LIBBPF_CFLAGS) $(SANITIZE)
 CPPFLAGS += -Iinclude -Iuser -I$(BUILD)
 LDLIBS   += $(LIBBPF_LIBS) -lelf -lz -lpthread
+# rtnetlink for the unicast address table (issue 12)
+LDLIBS   += $(or $(shell $(PKG_CONFIG) --libs libmnl 2>/dev/null),-lmnl)
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Iinclude -Ibpf \
 	      $(if $(MULTIARCH),-I/usr/include/$(MULTIARCH))
@@ -24,6 +26,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Iinclude -Ibpf \
 LIB_SRCS := user/last_error.c user/cgroup2.c user/requirements.c user/kernel_source.c \
 	    user/port_state.c user/note_queue.c user/options.c user/observer.c \
 	    user/subscription.c user/windows_api.c user/sched_hint.c user/grow.c
+LIB_SRCS += user/address_view.c user/address_source.c user/unicast_address.c
 LIB_OBJS := $(LIB_SRCS:user/%.c=$(BUILD)/lib/%.o)
 SKEL     := $(BUILD)/teredo_observer.bpf.skel.h
 LIB_A    := $(BUILD)/libteredo_observer.a
@@ -46,7 +49,7 @@ all: $(CMD) $(LIB_A) $(LIB_SO)
 
 # Build dependencies, and the test-only ones kept apart (see README).
 BUILD_DEPS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc \
-	      libcriterion-dev
+	      libcriterion-dev libmnl-dev
 TEST_DEPS  := iproute2 miredo miredo-server nftables libcap2-bin python3 systemd man-db
 
 deps:
@@ -130,12 +133,14 @@ asan-test:
 
 MAN3 := man/NotifyTeredoPortChange.3 man/GetTeredoPort.3 man/CancelMibChangeNotify2.3 \
 	man/teredo_observer.3
+MAN3 += man/NotifyStableUnicastIpAddressTable.3 man/GetUnicastIpAddressTable.3 man/FreeMibTable.3
 
 # make install PREFIX=DIR: DIR/include, DIR/lib, DIR/lib/pkgconfig, DIR/share/man.
 install: all install-command
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
 		$(DESTDIR)$(PREFIX)/share/man/man3
 	install -m 644 include/teredo_observer.h include/teredo_netioapi.h \
+		include/teredo_netioapi_unicast.h \
 		$(DESTDIR)$(PREFIX)/include/
 	install -m 644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
@@ -167,8 +172,15 @@ $(WIN_PORT_CLIENT): tests/e2e/win_port_client.c include/teredo_netioapi.h $(LIB_
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
 
+# NotifyStableUnicastIpAddressTable against Miredo's qualification (issue 12).
+STABLE_CLIENT := $(BUILD)/tests/stable_table_client
+
+$(STABLE_CLIENT): tests/e2e/stable_table_client.c $(wildcard include/*.h) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
+
 .PHONY: e2e-test
-e2e-test: mounts $(CMD) $(LIB_A) $(WIN_PORT_CLIENT)
+e2e-test: mounts $(CMD) $(LIB_A) $(WIN_PORT_CLIENT) $(STABLE_CLIENT)
 	./tests/e2e/run
 
 # --- command (issue 4) ---

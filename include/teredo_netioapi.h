@@ -7,6 +7,10 @@
  *   GetTeredoPort(&port)
  *   CancelMibChangeNotify2(handle)
  *
+ * and, in teredo_netioapi_unicast.h (included below), the unicast address
+ * table: NotifyStableUnicastIpAddressTable, GetUnicastIpAddressTable,
+ * FreeMibTable; CancelMibChangeNotify2 ends either kind of handle.
+ *
  * The callback's NotificationType follows the port (Windows documents no
  * mapping; this is ours):
  *   MibInitialNotification    once, first, port 0, when InitialNotification
@@ -112,5 +116,7 @@ const char *teredo_mib_notification_type_name(MIB_NOTIFICATION_TYPE type);
 #ifdef __cplusplus
 }
 #endif
+
+#include "teredo_netioapi_unicast.h"
 
 #endif

@@ -7,6 +7,9 @@
  *
  * Handles are ids, never reused, looked up in a table before use: a stale,
  * foreign or doubly-cancelled handle is found missing, never dereferenced.
+ * The table holds every kind of handle the library gives out (subscriptions
+ * here, stable unicast table requests in unicast_address.c), each with its
+ * own cancel, so that CancelMibChangeNotify2 ends any of them.
  *
  * Locks: registry_lock (hubs and handles), then hub->lock (a hub's
  * subscribers and its observer). No lock is held while a callback runs, so a
@@ -33,7 +36,7 @@
 struct hub;
 
 struct teredo_subscription {
-	uintptr_t id;
+	struct notify_handle handle; /* first: the table's entry is the subscription */
 	struct hub *hub;
 	teredo_port_callback cb;
 	void *ctx;
@@ -67,7 +70,7 @@ struct hub {
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct hub *hubs;
-static struct teredo_subscription **handles;
+static struct notify_handle **handles;
 static size_t n_handles, cap_handles;
 /* Start far from small integers so a stray int is never a valid handle. */
 static uintptr_t next_id = 0x7e7ed000;
@@ -337,6 +340,7 @@ static int hub_for(const struct teredo_options *opts, struct hub **out, bool *cr
 }
 
 static void stop_hub(struct hub *hub);
+static int cancel_subscription(struct notify_handle *handle);
 
 int subscribe_with_release(const struct teredo_options *opts, teredo_port_callback cb, void *ctx,
 			   void (*release)(void *ctx), bool initial,
@@ -367,7 +371,7 @@ int subscribe_with_release(const struct teredo_options *opts, teredo_port_callba
 	err = hub_for(&resolved, &hub, &created);
 	if (err)
 		goto unlock;
-	*sub = (struct teredo_subscription){ .id = next_id++,
+	*sub = (struct teredo_subscription){ .handle = { next_id++, cancel_subscription },
 					     .hub = hub,
 					     .cb = cb,
 					     .ctx = ctx,
@@ -383,8 +387,8 @@ int subscribe_with_release(const struct teredo_options *opts, teredo_port_callba
 		}
 		goto unlock;
 	}
-	handles[n_handles++] = sub;
-	*out = (struct teredo_subscription *)sub->id;
+	handles[n_handles++] = &sub->handle;
+	*out = (struct teredo_subscription *)sub->handle.id;
 	sub = NULL;
 	if (initial)
 		wake(hub);
@@ -400,18 +404,49 @@ int teredo_subscribe(const struct teredo_options *opts, teredo_port_callback cb,
 	return subscribe_with_release(opts, cb, ctx, NULL, initial, out);
 }
 
-/* Find and remove a handle from the table; NULL when it is not a live one. */
-static struct teredo_subscription *take_handle(uintptr_t id)
+int notify_handle_add(struct notify_handle *handle, int (*cancel)(struct notify_handle *handle))
+{
+	int err;
+
+	pthread_mutex_lock(&registry_lock);
+	err = grow_array(&handles, &cap_handles, n_handles + 1, sizeof(*handles));
+	if (err) {
+		err = set_last_error(-ENOMEM, "out of memory");
+	} else {
+		*handle = (struct notify_handle){ next_id++, cancel };
+		handles[n_handles++] = handle;
+	}
+	pthread_mutex_unlock(&registry_lock);
+	return err;
+}
+
+/* Remove a live handle of that kind (NULL: any) from the table; NULL when there is none. */
+static struct notify_handle *take_handle(uintptr_t id, int (*kind)(struct notify_handle *handle))
 {
 	for (size_t i = 0; i < n_handles; i++) {
-		if (handles[i]->id != id)
-			continue;
-		struct teredo_subscription *sub = handles[i];
+		struct notify_handle *handle = handles[i];
 
+		if (handle->id != id || (kind && handle->cancel != kind))
+			continue;
 		handles[i] = handles[--n_handles];
-		return sub;
+		return handle;
 	}
 	return NULL;
+}
+
+int notify_handle_cancel(void *id, int (*kind)(struct notify_handle *handle))
+{
+	struct notify_handle *handle;
+
+	if (!id)
+		return set_last_error(-EINVAL, "the handle is NULL");
+	pthread_mutex_lock(&registry_lock);
+	handle = take_handle((uintptr_t)id, kind);
+	pthread_mutex_unlock(&registry_lock);
+	if (!handle)
+		return set_last_error(-EBADF, "unknown or already cancelled handle %p", id);
+	/* Out of the table, it is ours alone: its cancel may wait for a callback. */
+	return handle->cancel(handle);
 }
 
 static void remove_subscriber_locked(struct hub *hub, struct teredo_subscription *sub)
@@ -462,21 +497,16 @@ static bool finish_cancel(struct hub *hub)
 	return last;
 }
 
-int teredo_unsubscribe(struct teredo_subscription *handle)
+/*
+ * Out of the handle table but still among its hub's subscribers, which keeps
+ * the hub alive until the lines below remove it.
+ */
+static int cancel_subscription(struct notify_handle *handle)
 {
-	struct teredo_subscription *sub;
-	struct hub *hub;
+	struct teredo_subscription *sub = (struct teredo_subscription *)handle;
+	struct hub *hub = sub->hub;
 
-	if (!handle)
-		return set_last_error(-EINVAL, "the handle is NULL");
 	pthread_mutex_lock(&registry_lock);
-	sub = take_handle((uintptr_t)handle);
-	if (!sub) {
-		pthread_mutex_unlock(&registry_lock);
-		return set_last_error(-EBADF, "unknown or already cancelled handle %p",
-				      (void *)handle);
-	}
-	hub = sub->hub;
 	hub->cancels++;
 	pthread_mutex_lock(&hub->lock);
 	sub->cancelled = true;
@@ -493,6 +523,11 @@ int teredo_unsubscribe(struct teredo_subscription *handle)
 	if (finish_cancel(hub))
 		stop_hub(hub);
 	return 0;
+}
+
+int teredo_unsubscribe(struct teredo_subscription *handle)
+{
+	return notify_handle_cancel(handle, cancel_subscription);
 }
 
 static int port_from_hub(struct hub *hub, uint16_t *port)

@@ -3,6 +3,8 @@
 #ifndef TEREDO_SUBSCRIPTION_H
 #define TEREDO_SUBSCRIPTION_H
 
+#include <stdint.h>
+
 #include "options.h"
 #include "teredo_observer.h"
 
@@ -13,5 +15,24 @@
 int subscribe_with_release(const struct teredo_options *opts, teredo_port_callback cb, void *ctx,
 			   void (*release)(void *ctx), bool initial,
 			   struct teredo_subscription **out);
+
+/*
+ * The one table of handles the library gives out, whatever their kind:
+ * ids never reused, looked up before use. A kind is its cancel function.
+ */
+struct notify_handle {
+	uintptr_t id;
+	/* End what the handle stands for; called once, out of the table, no lock held. */
+	int (*cancel)(struct notify_handle *handle);
+};
+
+/* Give handle a fresh id and enter it: 0, or -ENOMEM with last_error set. */
+int notify_handle_add(struct notify_handle *handle, int (*cancel)(struct notify_handle *handle));
+
+/*
+ * Take the handle whose id is id, of that kind (NULL: any), out of the table
+ * and cancel it. -EINVAL for NULL, -EBADF for no such live handle.
+ */
+int notify_handle_cancel(void *id, int (*kind)(struct notify_handle *handle));
 
 #endif

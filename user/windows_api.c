@@ -14,6 +14,7 @@
 #include "last_error.h"
 #include "subscription.h"
 #include "teredo_observer.h"
+#include "windows_api.h"
 
 struct registration {
 	PTEREDO_PORT_CHANGE_CALLBACK callback;
@@ -50,6 +51,10 @@ const char *teredo_windows_error_name(DWORD code)
 		return "ERROR_NOT_SUPPORTED";
 	case ERROR_INVALID_PARAMETER:
 		return "ERROR_INVALID_PARAMETER";
+	case ERROR_IO_PENDING:
+		return "ERROR_IO_PENDING";
+	case ERROR_NOT_FOUND:
+		return "ERROR_NOT_FOUND";
 	}
 	return "ERROR_UNKNOWN";
 }
@@ -116,6 +121,17 @@ static DWORD fail(const char *function, int err)
 	return diagnose(function, windows_code(err), teredo_observer_last_error());
 }
 
+/* For the other Windows-compatible sources (windows_api.h). */
+DWORD windows_diagnose(const char *function, DWORD code, const char *message)
+{
+	return diagnose(function, code, message);
+}
+
+DWORD windows_fail(const char *function, int err)
+{
+	return fail(function, err);
+}
+
 /* Windows passes port 0 with the initial notification; the rest map one to one. */
 static void forward(void *ctx, const struct teredo_port_event *ev)
 {
@@ -178,6 +194,7 @@ NETIOAPI_API CancelMibChangeNotify2(HANDLE NotificationHandle)
 	if (!NotificationHandle)
 		return diagnose("CancelMibChangeNotify2", ERROR_INVALID_PARAMETER,
 				"NotificationHandle is NULL");
-	err = teredo_unsubscribe((struct teredo_subscription *)NotificationHandle);
+	/* Any kind: NotifyTeredoPortChange's and NotifyStableUnicastIpAddressTable's. */
+	err = notify_handle_cancel(NotificationHandle, NULL);
 	return err ? fail("CancelMibChangeNotify2", err) : NO_ERROR;
 }

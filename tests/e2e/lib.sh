@@ -180,7 +180,8 @@ kill_leftovers_in() {
 	for pid in $(ip netns pids "$ns" 2>/dev/null); do
 		comm=$(cat "/proc/$pid/comm" 2>/dev/null) || continue
 		case $comm in
-		miredo | miredo-privproc | miredo-server | teredo-observer | win_port_client)
+		miredo | miredo-privproc | miredo-server | teredo-observer | win_port_client | \
+			stable_table_cl)
 			say "    ! left over in $ns: pid $pid ($comm); killing it"
 			kill -KILL "$pid" 2>/dev/null
 			;;
