@@ -91,15 +91,19 @@ $(UNIT_BIN): $(UNIT_SRCS) $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $(UNIT_SRCS) $(LIB_A) $(LDLIBS) -lcriterion
 
-$(STRESS): tests/stress/subscription_stress.c $(LIB_A)
-	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
+# Test programs that watch the kernel run in a network namespace of their own.
+OWN_NETNS := tests/helpers/own_netns.c
 
-$(INTEG_BIN): $(INTEG_SRCS) $(wildcard tests/integration/*.h) $(LIB_A) $(UDP_ACTOR) $(STRESS)
+$(STRESS): tests/stress/subscription_stress.c $(OWN_NETNS) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(OWN_NETNS) $(LIB_A) $(LDLIBS)
+
+$(INTEG_BIN): $(INTEG_SRCS) $(OWN_NETNS) $(wildcard tests/integration/*.h) $(LIB_A) $(UDP_ACTOR) \
+	      $(STRESS)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -DUDP_ACTOR=\"$(abspath $(UDP_ACTOR))\" \
 		-DSUBSCRIPTION_STRESS=\"$(abspath $(STRESS))\" -o $@ \
-		$(INTEG_SRCS) $(LIB_A) $(LDLIBS) -lcriterion
+		$(INTEG_SRCS) $(OWN_NETNS) $(LIB_A) $(LDLIBS) -lcriterion
 
 # The two commands of README.md work from a fresh clone: they bring what is missing.
 run: deps mounts

@@ -1,10 +1,5 @@
 // SPDX-License-Identifier: MIT
-#define _GNU_SOURCE
 #include <criterion/criterion.h>
-#include <net/if.h>
-#include <sched.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <errno.h>
 #include <poll.h>
 #include <sys/stat.h>
@@ -13,29 +8,6 @@
 
 #include "actor.h"
 #include "observe.h"
-
-/*
- * The whole suite runs in a network namespace of its own, made before
- * Criterion starts: whatever runs on the host (a Teredo client, another
- * process named miredo) is in another namespace, which the observers here
- * do not watch. Without root this fails, and the tests skip saying why.
- */
-__attribute__((constructor)) static void own_network_namespace(void)
-{
-	struct ifreq ifr = { .ifr_name = "lo" };
-	int fd;
-
-	if (geteuid() != 0 || unshare(CLONE_NEWNET))
-		return;
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return;
-	if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0) {
-		ifr.ifr_flags |= IFF_UP;
-		ioctl(fd, SIOCSIFFLAGS, &ifr);
-	}
-	close(fd);
-}
 
 void need_root(void)
 {
