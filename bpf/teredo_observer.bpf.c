@@ -152,7 +152,8 @@ static __always_inline bool cgroup_name_is(struct cgroup *cgrp, int level)
 	/* A mask, not only a test, so that every verifier sees the index bounded. */
 	__u32 idx = (__u32)(level - 1) & (TEREDO_MAX_CGROUP_LEVELS - 1);
 
-	_Static_assert(!(TEREDO_MAX_CGROUP_LEVELS & (TEREDO_MAX_CGROUP_LEVELS - 1)), "a power of two");
+	_Static_assert(!(TEREDO_MAX_CGROUP_LEVELS & (TEREDO_MAX_CGROUP_LEVELS - 1)),
+		       "a power of two");
 	if (level < 1 || level > TEREDO_MAX_CGROUP_LEVELS)
 		return false;
 	if (bpf_probe_read_kernel_str(name, sizeof(name), BPF_CORE_READ(cgrp, kn, name)) < 0)
@@ -290,8 +291,7 @@ static __always_inline void fill_event(struct teredo_event *e, __u8 kind,
 	e->reserved[2] = 0;
 }
 
-static __always_inline struct teredo_event *reserve_event(__u8 kind,
-							  const struct client_socket *c)
+static __always_inline struct teredo_event *reserve_event(__u8 kind, const struct client_socket *c)
 {
 	struct teredo_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 
@@ -322,7 +322,8 @@ static __always_inline void register_client(__u64 key, const struct client_socke
 		__sync_fetch_and_add(&lost_events, 1);
 }
 
-/* The one way a live hook reports a port: the record first (it wakes the consumer), then the registry. */
+/* The one way a live hook reports a port: the record first (it wakes the consumer), then the
+ * registry. */
 static __always_inline void report_bound(__u64 key, struct client_socket *c)
 {
 	c->state |= CLIENT_REPORTED;
@@ -595,8 +596,7 @@ int teredo_scan(struct bpf_iter__task_file *ctx)
 		c.state = known->state;
 	} else {
 		dport = sk->__sk_common.skc_dport;
-		if (talks_to_one_peer(dport) || (match_traffic && !dport) ||
-		    !task_is_client(task))
+		if (talks_to_one_peer(dport) || (match_traffic && !dport) || !task_is_client(task))
 			return 0;
 		c.cookie = snapshot_cookie(sk);
 		c.state = match_traffic ? CLIENT_TRAFFIC : 0;

@@ -58,8 +58,9 @@ static int private_cgroup2_root(void)
 				      strerror(errno));
 	if (syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) ||
 	    (mnt = syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, 0)) < 0) {
-		set_last_error(-errno, "cannot mount cgroup v2 (%s): mount -t cgroup2 none "
-				       "/sys/fs/cgroup",
+		set_last_error(-errno,
+			       "cannot mount cgroup v2 (%s): mount -t cgroup2 none "
+			       "/sys/fs/cgroup",
 			       strerror(errno));
 		close(fs);
 		return -ENOENT;

@@ -76,7 +76,8 @@ static int configure(struct teredo_observer_bpf *skel, const struct teredo_optio
 	cfg->target_pid = opts->pid;
 	cfg->match_traffic = opts->match_traffic;
 	if (opts->cgroup) {
-		err = cgroup2_path_names(opts->cgroup, (char (*)[TEREDO_CGROUP_NAME_LEN])cfg->cgroup_names,
+		err = cgroup2_path_names(opts->cgroup,
+					 (char(*)[TEREDO_CGROUP_NAME_LEN])cfg->cgroup_names,
 					 &cfg->cgroup_levels);
 		if (err)
 			return err;

@@ -84,8 +84,8 @@ int teredo_options_add_user(struct teredo_options *opts, const char *user)
 	if (!user || !user[0])
 		return set_last_error(-EINVAL, "empty user name: name a user or a uid");
 	if (parse_uid(user, &uid) && !lookup_user(user, &uid))
-		return set_last_error(-EINVAL, "user '%s' not found: name an existing user or a uid",
-				      user);
+		return set_last_error(-EINVAL,
+				      "user '%s' not found: name an existing user or a uid", user);
 	if (opts->n_uids == TEREDO_OBSERVER_MAX_USERS)
 		return set_last_error(-EINVAL, "at most %d users can be trusted",
 				      TEREDO_OBSERVER_MAX_USERS);

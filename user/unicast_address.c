@@ -51,16 +51,11 @@ struct stable_request {
 const char *teredo_dad_state_name(NL_DAD_STATE state)
 {
 	switch (state) {
-	case IpDadStateInvalid:
-		return "IpDadStateInvalid";
-	case IpDadStateTentative:
-		return "IpDadStateTentative";
-	case IpDadStateDuplicate:
-		return "IpDadStateDuplicate";
-	case IpDadStateDeprecated:
-		return "IpDadStateDeprecated";
-	case IpDadStatePreferred:
-		return "IpDadStatePreferred";
+		NAME_CASE(IpDadStateInvalid);
+		NAME_CASE(IpDadStateTentative);
+		NAME_CASE(IpDadStateDuplicate);
+		NAME_CASE(IpDadStateDeprecated);
+		NAME_CASE(IpDadStatePreferred);
 	}
 	return "IpDadStateUnknown";
 }
@@ -68,18 +63,12 @@ const char *teredo_dad_state_name(NL_DAD_STATE state)
 const char *teredo_prefix_origin_name(NL_PREFIX_ORIGIN origin)
 {
 	switch (origin) {
-	case IpPrefixOriginOther:
-		return "IpPrefixOriginOther";
-	case IpPrefixOriginManual:
-		return "IpPrefixOriginManual";
-	case IpPrefixOriginWellKnown:
-		return "IpPrefixOriginWellKnown";
-	case IpPrefixOriginDhcp:
-		return "IpPrefixOriginDhcp";
-	case IpPrefixOriginRouterAdvertisement:
-		return "IpPrefixOriginRouterAdvertisement";
-	case IpPrefixOriginUnchanged:
-		return "IpPrefixOriginUnchanged";
+		NAME_CASE(IpPrefixOriginOther);
+		NAME_CASE(IpPrefixOriginManual);
+		NAME_CASE(IpPrefixOriginWellKnown);
+		NAME_CASE(IpPrefixOriginDhcp);
+		NAME_CASE(IpPrefixOriginRouterAdvertisement);
+		NAME_CASE(IpPrefixOriginUnchanged);
 	}
 	return "IpPrefixOriginUnknown";
 }
@@ -87,20 +76,13 @@ const char *teredo_prefix_origin_name(NL_PREFIX_ORIGIN origin)
 const char *teredo_suffix_origin_name(NL_SUFFIX_ORIGIN origin)
 {
 	switch (origin) {
-	case IpSuffixOriginOther:
-		return "IpSuffixOriginOther";
-	case IpSuffixOriginManual:
-		return "IpSuffixOriginManual";
-	case IpSuffixOriginWellKnown:
-		return "IpSuffixOriginWellKnown";
-	case IpSuffixOriginDhcp:
-		return "IpSuffixOriginDhcp";
-	case IpSuffixOriginLinkLayerAddress:
-		return "IpSuffixOriginLinkLayerAddress";
-	case IpSuffixOriginRandom:
-		return "IpSuffixOriginRandom";
-	case IpSuffixOriginUnchanged:
-		return "IpSuffixOriginUnchanged";
+		NAME_CASE(IpSuffixOriginOther);
+		NAME_CASE(IpSuffixOriginManual);
+		NAME_CASE(IpSuffixOriginWellKnown);
+		NAME_CASE(IpSuffixOriginDhcp);
+		NAME_CASE(IpSuffixOriginLinkLayerAddress);
+		NAME_CASE(IpSuffixOriginRandom);
+		NAME_CASE(IpSuffixOriginUnchanged);
 	}
 	return "IpSuffixOriginUnknown";
 }

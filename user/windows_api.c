@@ -37,24 +37,15 @@ void teredo_set_diagnostic_hook(teredo_diagnostic_hook hook, void *ctx)
 const char *teredo_windows_error_name(DWORD code)
 {
 	switch (code) {
-	case NO_ERROR:
-		return "NO_ERROR";
-	case ERROR_ACCESS_DENIED:
-		return "ERROR_ACCESS_DENIED";
-	case ERROR_INVALID_HANDLE:
-		return "ERROR_INVALID_HANDLE";
-	case ERROR_NOT_ENOUGH_MEMORY:
-		return "ERROR_NOT_ENOUGH_MEMORY";
-	case ERROR_NOT_READY:
-		return "ERROR_NOT_READY";
-	case ERROR_NOT_SUPPORTED:
-		return "ERROR_NOT_SUPPORTED";
-	case ERROR_INVALID_PARAMETER:
-		return "ERROR_INVALID_PARAMETER";
-	case ERROR_IO_PENDING:
-		return "ERROR_IO_PENDING";
-	case ERROR_NOT_FOUND:
-		return "ERROR_NOT_FOUND";
+		NAME_CASE(NO_ERROR);
+		NAME_CASE(ERROR_ACCESS_DENIED);
+		NAME_CASE(ERROR_INVALID_HANDLE);
+		NAME_CASE(ERROR_NOT_ENOUGH_MEMORY);
+		NAME_CASE(ERROR_NOT_READY);
+		NAME_CASE(ERROR_NOT_SUPPORTED);
+		NAME_CASE(ERROR_INVALID_PARAMETER);
+		NAME_CASE(ERROR_IO_PENDING);
+		NAME_CASE(ERROR_NOT_FOUND);
 	}
 	return "ERROR_UNKNOWN";
 }
@@ -62,14 +53,10 @@ const char *teredo_windows_error_name(DWORD code)
 const char *teredo_mib_notification_type_name(MIB_NOTIFICATION_TYPE type)
 {
 	switch (type) {
-	case MibParameterNotification:
-		return "MibParameterNotification";
-	case MibAddInstance:
-		return "MibAddInstance";
-	case MibDeleteInstance:
-		return "MibDeleteInstance";
-	case MibInitialNotification:
-		return "MibInitialNotification";
+		NAME_CASE(MibParameterNotification);
+		NAME_CASE(MibAddInstance);
+		NAME_CASE(MibDeleteInstance);
+		NAME_CASE(MibInitialNotification);
 	}
 	return "MibUnknownNotification";
 }

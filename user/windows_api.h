@@ -5,6 +5,11 @@
 
 #include "teredo_netioapi.h"
 
+/* A Windows value's name is its identifier: one case of a name switch. */
+#define NAME_CASE(value) \
+	case value:      \
+		return #value
+
 /* Pass code and message to the diagnostic hook (or TEREDO_OBSERVER_DEBUG=1's stderr); returns code.
  */
 DWORD windows_diagnose(const char *function, DWORD code, const char *message);

@@ -30,4 +30,3 @@ __attribute__((constructor)) static void own_network_namespace(void)
 	}
 	close(fd);
 }
-

@@ -154,8 +154,8 @@ static void move_into_test_cgroup(pid_t pid)
 
 	snprintf(procs, sizeof(procs), "%s/cgroup.procs", cgroup_dir);
 	f = fopen(procs, "w");
-	cr_assert(f && fprintf(f, "%d\n", pid) > 0 && fclose(f) == 0,
-		  "cannot move %d into %s", pid, cgroup_dir);
+	cr_assert(f && fprintf(f, "%d\n", pid) > 0 && fclose(f) == 0, "cannot move %d into %s", pid,
+		  cgroup_dir);
 }
 
 static void observe_test_cgroup(void)
@@ -236,8 +236,7 @@ Test(selection, bad_cgroup_path_is_one_clear_error)
 		  teredo_observer_last_error());
 	o.cgroup = "/";
 	cr_assert_eq(teredo_observer_new(&o, &o2), -EINVAL);
-	cr_assert(strstr(teredo_observer_last_error(), "root"), "%s",
-		  teredo_observer_last_error());
+	cr_assert(strstr(teredo_observer_last_error(), "root"), "%s", teredo_observer_last_error());
 }
 
 static void observe_traffic(void)
@@ -345,7 +344,7 @@ Test(selection, traffic_and_pid_both_must_hold)
 	o.match_traffic = true;
 	obs = observe(&o, 0);
 	actor_do(other, "socket4");
-	actor_do(other, "sendto 3544"); /* traffic, not the pid */
+	actor_do(other, "sendto 3544");	    /* traffic, not the pid */
 	actor_new_bound(client, "socket4"); /* the pid, no traffic */
 	expect_quiet(obs, 300);
 	port = actor_do(client, "sendto 3544");
