@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
@@ -460,12 +461,36 @@ static int observe(struct command *cmd)
 	return status;
 }
 
+/*
+ * A standard fd closed at start (`teredo-observer >&-`) would be taken by the
+ * first file we open, a BPF object perhaps, and our output would go there.
+ * /dev/null takes its place. 0, or -errno.
+ */
+static int occupy_standard_fds(void)
+{
+	for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		/* The lowest free fd: this one, as those below are taken. */
+		if (open("/dev/null", O_RDWR) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct command cmd = { 0 };
 	bool done;
 	int status, err;
 
+	err = occupy_standard_fds();
+	if (err) {
+		fprintf(stderr,
+			"teredo-observer: cannot open /dev/null for a closed standard fd: %s\n",
+			strerror(-err));
+		return EXIT_FAILURE_;
+	}
 	status = parse_args(&cmd, argc, argv, &done);
 	if (status != EXIT_OK || done)
 		return status;
