@@ -216,16 +216,27 @@ static int parse_args(struct command *cmd, int argc, char **argv, bool *done)
 	return EXIT_OK;
 }
 
+/*
+ * Local time in RFC 3339, with its offset from UTC, so that a line read
+ * elsewhere (a journal, another machine) says when it was:
+ * 2026-12-02T04:33:03.123+01:00. Empty if the clock cannot be read.
+ */
 static void format_time(char *buf, size_t len)
 {
 	struct timespec now;
 	struct tm tm;
+	long off;
 	size_t n;
 
-	clock_gettime(CLOCK_REALTIME, &now);
-	localtime_r(&now.tv_sec, &tm);
+	buf[0] = '\0';
+	if (clock_gettime(CLOCK_REALTIME, &now) || !localtime_r(&now.tv_sec, &tm))
+		return;
 	n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, len - n, ".%03ld", now.tv_nsec / 1000000);
+	if (!n)
+		return;
+	off = tm.tm_gmtoff < 0 ? -tm.tm_gmtoff : tm.tm_gmtoff;
+	snprintf(buf + n, len - n, ".%03ld%c%02ld:%02ld", now.tv_nsec / 1000000,
+		 tm.tm_gmtoff < 0 ? '-' : '+', off / 3600, off / 60 % 60);
 }
 
 /* Bytes outside printable ASCII are escaped, so every line stays valid JSON. */
@@ -338,11 +349,27 @@ static void print_json_event(FILE *f, const struct teredo_port_event *ev, const 
 		ev->netns, (unsigned long long)ev->ktime_ns, (unsigned long long)ev->cookie, when);
 }
 
+/*
+ * For people, only what is known: an initial event has no port before it,
+ * and with no client running no process either ("initial port 0").
+ */
 static void print_human_event(FILE *f, const struct teredo_port_event *ev, const char *when)
 {
-	fprintf(f, "%s %-7s port %-5u (was %u) pid %d comm %s netns %u\n", when,
-		teredo_port_event_type_name(ev->type), ev->port, ev->old_port, (int)ev->pid,
-		ev->comm[0] ? ev->comm : "-", ev->netns);
+	bool initial = ev->type == TEREDO_PORT_INITIAL;
+	bool more = !initial || ev->pid > 0 || ev->comm[0] || ev->netns;
+
+	/* The port in a column when more follows; no trailing blanks. */
+	fprintf(f, "%s %-7s port %-*u", when, teredo_port_event_type_name(ev->type), more ? 5 : 0,
+		ev->port);
+	if (!initial)
+		fprintf(f, " (was %u)", ev->old_port);
+	if (ev->pid > 0)
+		fprintf(f, " pid %d", (int)ev->pid);
+	if (ev->comm[0])
+		fprintf(f, " comm %.*s", (int)sizeof(ev->comm), ev->comm);
+	if (ev->netns)
+		fprintf(f, " netns %u", ev->netns);
+	fputc('\n', f);
 }
 
 /*
