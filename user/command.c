@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -124,6 +125,8 @@ struct given {
 /* One option: EXIT_OK, or EXIT_USAGE once said why. */
 static int apply_option(struct command *cmd, int c, struct given *given)
 {
+	char why[PATH_MAX + 128];
+
 	switch (c) {
 	case OPT_JSON:
 		cmd->json = true;
@@ -156,8 +159,8 @@ static int apply_option(struct command *cmd, int c, struct given *given)
 		cmd->opts.all_netns = true;
 		break;
 	case OPT_EXEC:
-		if (!optarg[0])
-			return usage_error("%s", "--exec needs a command");
+		if (event_exec_check(optarg, why, sizeof(why)))
+			return usage_error("%s", why);
 		cmd->exec.command = optarg;
 		break;
 	case OPT_EXEC_TIMEOUT:
