@@ -39,17 +39,21 @@ INTEG_BIN  := $(BUILD)/tests/integration
 UDP_ACTOR  := $(BUILD)/tests/udp-actor
 STRESS     := $(BUILD)/tests/subscription-stress
 
-.PHONY: all deps mounts run test unit-test integration-test tsan-test asan-test install \
+.PHONY: all deps test-deps mounts run test unit-test integration-test tsan-test asan-test install \
 	example-test clean format
 
 all: $(CMD) $(LIB_A) $(LIB_SO)
 
-# Build dependencies, and the test-only ones kept apart (see README).
-BUILD_DEPS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc \
-	      libcriterion-dev
-TEST_DEPS  := iproute2 miredo miredo-server nftables libcap2-bin python3 systemd man-db
+# What building and running need (make deps, for make run), and what only the
+# tests need on top (make test-deps, for make test): make run brings no Miredo.
+BUILD_DEPS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc
+TEST_DEPS  := libcriterion-dev iproute2 miredo miredo-server nftables libcap2-bin python3 \
+	      systemd man-db
 
 deps:
+	@./scripts/install-deps $(BUILD_DEPS)
+
+test-deps:
 	@./scripts/install-deps $(BUILD_DEPS) -- $(TEST_DEPS)
 
 mounts:
@@ -111,7 +115,7 @@ unit-test: $(UNIT_BIN)
 integration-test: mounts $(INTEG_BIN)
 	./tests/run-criterion $(INTEG_BIN) --jobs 1
 
-test: deps
+test: test-deps
 	@$(MAKE) --no-print-directory unit-test integration-test command-test e2e-test example-test
 	@$(MAKE) --no-print-directory tsan-test asan-test
 
