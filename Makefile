@@ -132,6 +132,14 @@ asan-test:
 		SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer" \
 		unit-test integration-test
 
+# The dynamic linker finds libraries under /usr and /usr/local (Debian's
+# ld.so.conf, /usr/local through ldconfig's cache). Under any other prefix,
+# programs built through pkg-config carry the path to the library (an rpath),
+# so that they run without LD_LIBRARY_PATH, which sudo drops.
+comma := ,
+SYSTEM_PREFIXES := /usr /usr/local
+PC_RPATH := $(if $(filter $(SYSTEM_PREFIXES),$(PREFIX)),, -Wl$(comma)-rpath$(comma)$${libdir})
+
 MAN3 := man/NotifyTeredoPortChange.3 man/GetTeredoPort.3 man/CancelMibChangeNotify2.3 \
 	man/teredo_observer.3
 
@@ -145,9 +153,11 @@ install: all install-command
 	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libteredo_observer.so
 	# Written now, so that prefix names PREFIX as given to this install.
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' user/teredo-observer.pc.in \
-		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/teredo-observer.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' -e 's|@RPATH@|$(PC_RPATH)|' \
+		user/teredo-observer.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/teredo-observer.pc
 	install -m 644 $(MAN3) $(DESTDIR)$(PREFIX)/share/man/man3/
+	# A new library under /usr/local is found once ldconfig has cached it.
+	$(if $(DESTDIR)$(PC_RPATH),,ldconfig)
 
 # The example builds against an installed copy, found through pkg-config.
 example-test: all
