@@ -42,17 +42,21 @@ INTEG_BIN  := $(BUILD)/tests/integration
 UDP_ACTOR  := $(BUILD)/tests/udp-actor
 STRESS     := $(BUILD)/tests/subscription-stress
 
-.PHONY: all deps mounts run test unit-test integration-test tsan-test asan-test install \
+.PHONY: all deps test-deps mounts run test unit-test integration-test tsan-test asan-test install \
 	example-test clean format
 
 all: $(CMD) $(LIB_A) $(LIB_SO)
 
-# Build dependencies, and the test-only ones kept apart (see README).
-BUILD_DEPS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc \
-	      libcriterion-dev libmnl-dev
-TEST_DEPS  := iproute2 miredo miredo-server nftables libcap2-bin python3 systemd man-db
+# What building and running need (make deps, for make run), and what only the
+# tests need on top (make test-deps, for make test): make run brings no Miredo.
+BUILD_DEPS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc libmnl-dev
+TEST_DEPS  := libcriterion-dev iproute2 miredo miredo-server nftables libcap2-bin python3 \
+	      systemd man-db
 
 deps:
+	@./scripts/install-deps $(BUILD_DEPS)
+
+test-deps:
 	@./scripts/install-deps $(BUILD_DEPS) -- $(TEST_DEPS)
 
 mounts:
@@ -118,7 +122,7 @@ unit-test: $(UNIT_BIN)
 integration-test: mounts $(INTEG_BIN)
 	./tests/run-criterion $(INTEG_BIN) --jobs 1
 
-test: deps
+test: test-deps
 	@$(MAKE) --no-print-directory unit-test integration-test command-test e2e-test example-test
 	@$(MAKE) --no-print-directory tsan-test asan-test
 
@@ -135,6 +139,14 @@ asan-test:
 		SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer" \
 		unit-test integration-test
 
+# The dynamic linker finds libraries under /usr and /usr/local (Debian's
+# ld.so.conf, /usr/local through ldconfig's cache). Under any other prefix,
+# programs built through pkg-config carry the path to the library (an rpath),
+# so that they run without LD_LIBRARY_PATH, which sudo drops.
+comma := ,
+SYSTEM_PREFIXES := /usr /usr/local
+PC_RPATH := $(if $(filter $(SYSTEM_PREFIXES),$(PREFIX)),, -Wl$(comma)-rpath$(comma)$${libdir})
+
 MAN3 := man/NotifyTeredoPortChange.3 man/GetTeredoPort.3 man/CancelMibChangeNotify2.3 \
 	man/teredo_observer.3
 MAN3 += man/NotifyStableUnicastIpAddressTable.3 man/GetUnicastIpAddressTable.3 man/FreeMibTable.3
@@ -150,9 +162,11 @@ install: all install-command
 	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libteredo_observer.so
 	# Written now, so that prefix names PREFIX as given to this install.
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' user/teredo-observer.pc.in \
-		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/teredo-observer.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' -e 's|@RPATH@|$(PC_RPATH)|' \
+		user/teredo-observer.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/teredo-observer.pc
 	install -m 644 $(MAN3) $(DESTDIR)$(PREFIX)/share/man/man3/
+	# A new library under /usr/local is found once ldconfig has cached it.
+	$(if $(DESTDIR)$(PC_RPATH),,ldconfig)
 
 # The example builds against an installed copy, found through pkg-config.
 example-test: all

@@ -5,7 +5,9 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -33,6 +35,8 @@ struct command {
 	struct event_exec exec;
 	bool json;
 	bool get;
+	/* While watching: the signal mask with SIGINT/SIGTERM let through. */
+	const sigset_t *wait_mask;
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -121,6 +125,8 @@ struct given {
 /* One option: EXIT_OK, or EXIT_USAGE once said why. */
 static int apply_option(struct command *cmd, int c, struct given *given)
 {
+	char why[PATH_MAX + 128];
+
 	switch (c) {
 	case OPT_JSON:
 		cmd->json = true;
@@ -153,8 +159,8 @@ static int apply_option(struct command *cmd, int c, struct given *given)
 		cmd->opts.all_netns = true;
 		break;
 	case OPT_EXEC:
-		if (!optarg[0])
-			return usage_error("%s", "--exec needs a command");
+		if (event_exec_check(optarg, why, sizeof(why)))
+			return usage_error("%s", why);
 		cmd->exec.command = optarg;
 		break;
 	case OPT_EXEC_TIMEOUT:
@@ -213,47 +219,114 @@ static int parse_args(struct command *cmd, int argc, char **argv, bool *done)
 	return EXIT_OK;
 }
 
+/*
+ * Local time in RFC 3339, with its offset from UTC, so that a line read
+ * elsewhere (a journal, another machine) says when it was:
+ * 2026-12-02T04:33:03.123+01:00. Empty if the clock cannot be read.
+ */
 static void format_time(char *buf, size_t len)
 {
 	struct timespec now;
 	struct tm tm;
+	long off;
 	size_t n;
 
-	clock_gettime(CLOCK_REALTIME, &now);
-	localtime_r(&now.tv_sec, &tm);
+	buf[0] = '\0';
+	if (clock_gettime(CLOCK_REALTIME, &now) || !localtime_r(&now.tv_sec, &tm))
+		return;
 	n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, len - n, ".%03ld", now.tv_nsec / 1000000);
+	if (!n)
+		return;
+	off = tm.tm_gmtoff < 0 ? -tm.tm_gmtoff : tm.tm_gmtoff;
+	snprintf(buf + n, len - n, ".%03ld%c%02ld:%02ld", now.tv_nsec / 1000000,
+		 tm.tm_gmtoff < 0 ? '-' : '+', off / 3600, off / 60 % 60);
 }
 
 /* Bytes outside printable ASCII are escaped, so every line stays valid JSON. */
-static void print_json_string(const char *s)
+static void print_json_string(FILE *f, const char *s)
 {
-	putchar('"');
+	fputc('"', f);
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
 
 		if (c == '"' || c == '\\')
-			printf("\\%c", c);
+			fprintf(f, "\\%c", c);
 		else if (c < 0x20 || c >= 0x7f)
-			printf("\\u%04x", c);
+			fprintf(f, "\\u%04x", c);
 		else
-			putchar(c);
+			fputc(c, f);
 	}
-	putchar('"');
+	fputc('"', f);
+}
+
+/* The status to exit with: a reader that went away (EPIPE) ends us quietly. */
+static int output_error(int err)
+{
+	if (err == EPIPE)
+		return EXIT_OK;
+	fprintf(stderr, "teredo-observer: cannot write to standard output: %s\n", strerror(err));
+	return EXIT_FAILURE_;
+}
+
+/* A stop request ends a watch; get, over at once anyway, prints what it found. */
+static bool stopping(const struct command *cmd)
+{
+	return cmd->wait_mask && stop_requested;
 }
 
 /*
- * Push the line out now: scripts wait for it. KEEP_WATCHING, or the status
- * to exit with: a reader that went away (EPIPE) ends us quietly.
+ * write() with SIGINT/SIGTERM let through, as ppoll() does: blocked, they
+ * could not interrupt a write to a reader that stopped reading (their handler
+ * has no SA_RESTART while watching, so write() returns EINTR instead).
  */
-static int flush_output(void)
+static ssize_t write_interruptible(const struct command *cmd, const char *buf, size_t len)
 {
-	if (fflush(stdout) == 0 && !ferror(stdout))
-		return KEEP_WATCHING;
-	if (errno == EPIPE)
-		return EXIT_OK;
-	fprintf(stderr, "teredo-observer: cannot write to standard output: %s\n", strerror(errno));
-	return EXIT_FAILURE_;
+	sigset_t held;
+	ssize_t n = -1;
+	int err = EINTR;
+
+	if (!cmd->wait_mask)
+		return write(STDOUT_FILENO, buf, len);
+	if (sigprocmask(SIG_SETMASK, cmd->wait_mask, &held))
+		return -1;
+	/* A stop that came in just now: no write that might block. */
+	if (!stop_requested) {
+		n = write(STDOUT_FILENO, buf, len);
+		err = errno;
+	}
+	if (sigprocmask(SIG_SETMASK, &held, NULL))
+		return -1;
+	errno = err;
+	return n;
+}
+
+/*
+ * Write all of a line to stdout now (scripts wait for it), never through
+ * stdio's buffer. Room is waited for in ppoll(), where a stop request gets
+ * through, so a full pipe holds us only until we are asked to stop.
+ * KEEP_WATCHING, or the status to exit with.
+ */
+static int write_output(const struct command *cmd, const char *buf, size_t len)
+{
+	struct pollfd pfd = { .fd = STDOUT_FILENO, .events = POLLOUT };
+	ssize_t n;
+
+	while (len > 0 && !stopping(cmd)) {
+		if (ppoll(&pfd, 1, NULL, cmd->wait_mask) < 0) {
+			if (errno == EINTR)
+				continue;
+			return output_error(errno);
+		}
+		/* POLLERR, the reader gone, is left to write() to report as EPIPE. */
+		n = write_interruptible(cmd, buf, len);
+		if (n < 0 && errno != EINTR && errno != EAGAIN)
+			return output_error(errno);
+		if (n > 0) {
+			buf += n;
+			len -= (size_t)n;
+		}
+	}
+	return stopping(cmd) ? EXIT_OK : KEEP_WATCHING;
 }
 
 static const char *family_name(uint16_t family)
@@ -267,25 +340,77 @@ static const char *family_name(uint16_t family)
 	return ""; /* no socket concerned (an initial event with no client) */
 }
 
+static void print_json_event(FILE *f, const struct teredo_port_event *ev, const char *when)
+{
+	fprintf(f,
+		"{\"type\": \"%s\", \"port\": %u, \"old_port\": %u, \"family\": \"%s\", "
+		"\"pid\": %d, \"comm\": ",
+		teredo_port_event_type_name(ev->type), ev->port, ev->old_port,
+		family_name(ev->family), (int)ev->pid);
+	print_json_string(f, ev->comm);
+	fprintf(f, ", \"netns\": %u, \"ktime_ns\": %llu, \"cookie\": %llu, \"time\": \"%s\"}\n",
+		ev->netns, (unsigned long long)ev->ktime_ns, (unsigned long long)ev->cookie, when);
+}
+
+/*
+ * For people, only what is known: an initial event has no port before it,
+ * and with no client running no process either ("initial port 0").
+ */
+static void print_human_event(FILE *f, const struct teredo_port_event *ev, const char *when)
+{
+	bool initial = ev->type == TEREDO_PORT_INITIAL;
+	bool more = !initial || ev->pid > 0 || ev->comm[0] || ev->netns;
+
+	/* The port in a column when more follows; no trailing blanks. */
+	fprintf(f, "%s %-7s port %-*u", when, teredo_port_event_type_name(ev->type), more ? 5 : 0,
+		ev->port);
+	if (!initial)
+		fprintf(f, " (was %u)", ev->old_port);
+	if (ev->pid > 0)
+		fprintf(f, " pid %d", (int)ev->pid);
+	if (ev->comm[0])
+		fprintf(f, " comm %.*s", (int)sizeof(ev->comm), ev->comm);
+	if (ev->netns)
+		fprintf(f, " netns %u", ev->netns);
+	fputc('\n', f);
+}
+
+/*
+ * The event's line, in memory (malloc'd into *line, *len bytes) to be written
+ * by write_output(). 0, or -errno.
+ */
+static int format_event(const struct command *cmd, const struct teredo_port_event *ev, char **line,
+			size_t *len)
+{
+	char when[64];
+	FILE *f;
+
+	f = open_memstream(line, len);
+	if (!f)
+		return -errno;
+	format_time(when, sizeof(when));
+	if (cmd->json)
+		print_json_event(f, ev, when);
+	else
+		print_human_event(f, ev, when);
+	return fclose(f) ? -errno : 0;
+}
+
 static int print_event(const struct command *cmd, const struct teredo_port_event *ev)
 {
-	const char *type = teredo_port_event_type_name(ev->type);
-	char when[64];
+	char *line = NULL;
+	size_t len = 0;
+	int status, err;
 
-	format_time(when, sizeof(when));
-	if (cmd->json) {
-		printf("{\"type\": \"%s\", \"port\": %u, \"old_port\": %u, \"family\": \"%s\", "
-		       "\"pid\": %d, \"comm\": ",
-		       type, ev->port, ev->old_port, family_name(ev->family), (int)ev->pid);
-		print_json_string(ev->comm);
-		printf(", \"netns\": %u, \"ktime_ns\": %llu, \"cookie\": %llu, \"time\": \"%s\"}\n",
-		       ev->netns, (unsigned long long)ev->ktime_ns, (unsigned long long)ev->cookie,
-		       when);
+	err = format_event(cmd, ev, &line, &len);
+	if (err) {
+		fprintf(stderr, "teredo-observer: cannot format an event: %s\n", strerror(-err));
+		status = EXIT_FAILURE_;
 	} else {
-		printf("%s %-7s port %-5u (was %u) pid %d comm %s netns %u\n", when, type, ev->port,
-		       ev->old_port, (int)ev->pid, ev->comm[0] ? ev->comm : "-", ev->netns);
+		status = write_output(cmd, line, len);
 	}
-	return flush_output();
+	free(line);
+	return status;
 }
 
 /* Under systemd, `systemctl status` shows the current port. */
@@ -386,8 +511,9 @@ static int watch(const struct command *cmd, struct teredo_observer *obs, const s
 
 static int run_get(const struct command *cmd)
 {
+	char line[8];
 	uint16_t port;
-	int status, found;
+	int status, found, n;
 
 	found = teredo_get_port(&cmd->opts, &port);
 	if (found < 0) {
@@ -398,19 +524,20 @@ static int run_get(const struct command *cmd)
 		fprintf(stderr, "teredo-observer: no Teredo client is running\n");
 		return EXIT_NO_CLIENT;
 	}
-	printf("%u\n", port);
-	status = flush_output();
+	n = snprintf(line, sizeof(line), "%u\n", port);
+	status = write_output(cmd, line, (size_t)n);
 	return status == KEEP_WATCHING ? EXIT_OK : status;
 }
 
 /*
- * SIGINT/SIGTERM only set a flag (SA_RESTART keeps the library's system calls
- * going while it loads). Once watching, they stay blocked except inside
- * ppoll(), so one arriving just before we wait is not missed.
+ * SIGINT/SIGTERM only set a flag: with SA_RESTART while the library loads, so
+ * its system calls go on; without once watching, when they stay blocked
+ * except inside ppoll() (one arriving just before we wait is not missed) and
+ * a write to stdout, which they must interrupt (write_interruptible()).
  */
-static int catch_stop_signals(void)
+static int catch_stop_signals(int flags)
 {
-	struct sigaction sa = { .sa_handler = request_stop, .sa_flags = SA_RESTART };
+	struct sigaction sa = { .sa_handler = request_stop, .sa_flags = flags };
 	struct sigaction ignore = { .sa_handler = SIG_IGN };
 
 	sigemptyset(&sa.sa_mask);
@@ -448,10 +575,14 @@ static int observe(struct command *cmd)
 	}
 	ask_short_slice();
 	err = block_stop_signals(&wait_mask);
+	if (!err)
+		err = catch_stop_signals(0);
 	if (err) {
-		fprintf(stderr, "teredo-observer: sigprocmask: %s\n", strerror(-err));
+		fprintf(stderr, "teredo-observer: cannot handle SIGINT and SIGTERM: %s\n",
+			strerror(-err));
 		status = EXIT_FAILURE_;
 	} else {
+		cmd->wait_mask = &wait_mask;
 		cmd->exec.stop = &stop_requested;
 		cmd->exec.wait_mask = &wait_mask;
 		status = watch(cmd, obs, &wait_mask);
@@ -460,16 +591,40 @@ static int observe(struct command *cmd)
 	return status;
 }
 
+/*
+ * A standard fd closed at start (`teredo-observer >&-`) would be taken by the
+ * first file we open, a BPF object perhaps, and our output would go there.
+ * /dev/null takes its place. 0, or -errno.
+ */
+static int occupy_standard_fds(void)
+{
+	for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		/* The lowest free fd: this one, as those below are taken. */
+		if (open("/dev/null", O_RDWR) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct command cmd = { 0 };
 	bool done;
 	int status, err;
 
+	err = occupy_standard_fds();
+	if (err) {
+		fprintf(stderr,
+			"teredo-observer: cannot open /dev/null for a closed standard fd: %s\n",
+			strerror(-err));
+		return EXIT_FAILURE_;
+	}
 	status = parse_args(&cmd, argc, argv, &done);
 	if (status != EXIT_OK || done)
 		return status;
-	err = catch_stop_signals();
+	err = catch_stop_signals(SA_RESTART);
 	if (err) {
 		fprintf(stderr, "teredo-observer: sigaction: %s\n", strerror(-err));
 		return EXIT_FAILURE_;

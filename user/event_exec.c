@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,6 +44,115 @@ struct exec_env {
 	char vars[N_EVENT_VARS][VAR_LEN];
 	char **envp;
 };
+
+/*
+ * What /bin/sh runs without looking for a file: its reserved words and
+ * builtins, POSIX's and the ones of dash and bash that scripts use most.
+ */
+static const char *const shell_words[] = {
+	".",	  ":",	   "alias",   "bg",    "break",	 "case",  "cd",	     "command",	 "continue",
+	"do",	  "done",  "echo",    "elif",  "else",	 "esac",  "eval",    "exec",	 "exit",
+	"export", "false", "fc",      "fg",    "fi",	 "for",	  "getopts", "hash",	 "if",
+	"in",	  "jobs",  "kill",    "local", "printf", "pwd",	  "read",    "readonly", "return",
+	"set",	  "shift", "source",  "test",  "then",	 "times", "trap",    "true",	 "type",
+	"ulimit", "umask", "unalias", "unset", "until",	 "wait",  "while",
+};
+
+/* Characters of a word the shell takes as it is: no quoting, no expansion. */
+#define PLAIN_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-./+,:@%"
+#define BLANKS " \t\n"
+/* What may follow a command's first word (the terminating NUL too, for strchr). */
+#define WORD_ENDS BLANKS ";&|"
+
+static bool is_shell_word(const char *word)
+{
+	for (size_t i = 0; i < sizeof(shell_words) / sizeof(shell_words[0]); i++)
+		if (!strcmp(word, shell_words[i]))
+			return true;
+	return false;
+}
+
+/* 0 when path is a file we may execute, else why not (ENOENT, EISDIR, EACCES...). */
+static int executable_file(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st))
+		return errno;
+	if (S_ISDIR(st.st_mode))
+		return EISDIR;
+	return access(path, X_OK) ? errno : 0;
+}
+
+/* As the shell looks for a command: each directory of path, an empty one being ".". */
+static bool found_in_path(const char *name, const char *path)
+{
+	char file[PATH_MAX];
+
+	for (const char *dir = path;; dir++) {
+		size_t n = strcspn(dir, ":");
+		int len = snprintf(file, sizeof(file), "%.*s/%s", n ? (int)n : 1, n ? dir : ".",
+				   name);
+
+		if (len > 0 && (size_t)len < sizeof(file) && !executable_file(file))
+			return true;
+		dir += n;
+		if (!*dir)
+			return false;
+	}
+}
+
+static int explain_file(const char *file, int err, char *why, size_t len)
+{
+	switch (err) {
+	case 0:
+		return 0;
+	case ENOENT:
+		snprintf(why, len, "--exec: %s does not exist: give the path of a program", file);
+		break;
+	case EISDIR:
+		snprintf(why, len, "--exec: %s is a directory: give the path of a program", file);
+		break;
+	case EACCES:
+		snprintf(why, len, "--exec: %s cannot be executed: chmod +x %s", file, file);
+		break;
+	default:
+		snprintf(why, len, "--exec: %s: %s", file, strerror(err));
+	}
+	return -1;
+}
+
+/*
+ * Only a plain first word is checked: one that is quoted, expanded or
+ * followed by other syntax (a redirection, a function definition), a
+ * builtin, or a name looked up without PATH set, is the shell's to judge,
+ * and it will say what is wrong when it runs.
+ */
+int event_exec_check(const char *command, char *why, size_t len)
+{
+	const char *word = command + strspn(command, BLANKS);
+	size_t n = strspn(word, PLAIN_CHARS);
+	char file[PATH_MAX];
+	const char *path;
+
+	if (!*word) {
+		snprintf(why, len, "--exec needs a command");
+		return -1;
+	}
+	if (!n || !strchr(WORD_ENDS, word[n]) || n >= sizeof(file))
+		return 0;
+	memcpy(file, word, n);
+	file[n] = '\0';
+	if (strchr(file, '/'))
+		return explain_file(file, executable_file(file), why, len);
+	path = getenv("PATH");
+	if (is_shell_word(file) || !path || found_in_path(file, path))
+		return 0;
+	snprintf(why, len,
+		 "--exec: %s is not a shell builtin and not found in PATH: give its full path",
+		 file);
+	return -1;
+}
 
 int event_exec_parse_timeout(const char *text, unsigned int *seconds)
 {

@@ -23,6 +23,13 @@ struct event_exec {
 	const sigset_t *wait_mask;
 };
 
+/*
+ * Whether the command can run at all, checked once at start: a command whose
+ * program is missing would otherwise fail at every event. 0, or -1 with the
+ * reason and its fix, one line, in why.
+ */
+int event_exec_check(const char *command, char *why, size_t len);
+
 /* Parse --exec-timeout: whole seconds, 1 to EVENT_EXEC_MAX_TIMEOUT. 0 or -EINVAL. */
 int event_exec_parse_timeout(const char *text, unsigned int *seconds);
 
