@@ -47,7 +47,8 @@ all: $(CMD) $(LIB_A) $(LIB_SO)
 # Build dependencies, and the test-only ones kept apart (see README).
 BUILD_DEPS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc \
 	      libcriterion-dev
-TEST_DEPS  := iproute2 miredo miredo-server nftables libcap2-bin python3 systemd man-db
+TEST_DEPS  := iproute2 miredo miredo-server nftables libcap2-bin python3 systemd man-db \
+	      qemu-system-x86 busybox-static kmod
 
 deps:
 	@./scripts/install-deps $(BUILD_DEPS) -- $(TEST_DEPS)
@@ -114,6 +115,7 @@ integration-test: mounts $(INTEG_BIN)
 test: deps
 	@$(MAKE) --no-print-directory unit-test integration-test command-test e2e-test example-test
 	@$(MAKE) --no-print-directory tsan-test asan-test
+	@$(MAKE) --no-print-directory kernel-matrix
 
 # The library and its tests again under ThreadSanitizer and AddressSanitizer.
 # Criterion's allocator cannot live with ThreadSanitizer's memory layout, so
@@ -245,3 +247,13 @@ bench: bench-deps
 	@./scripts/ensure-mounts --tracefs
 	@$(MAKE) --no-print-directory $(BENCH) $(BENCH_CLIENT) $(CMD)
 	./$(BENCH)
+
+# --- kernel matrix ---
+# The integration, command and e2e suites again on Debian 12's 6.1 and 6.12
+# kernels, each booted under QEMU (tests/kernels/run; a few minutes each).
+# KERNELS=6.12 runs one. The downloaded kernels stay in KERNEL_CACHE
+# (/var/cache/teredo-observer/kernels), outside build/: make clean keeps them.
+KERNELS ?=
+.PHONY: kernel-matrix
+kernel-matrix: $(CMD) $(INTEG_BIN) $(UDP_ACTOR) $(WIN_PORT_CLIENT)
+	./tests/kernels/run $(KERNELS)
