@@ -57,7 +57,7 @@ lc_restarted() {
 	LC_PORT=$TRUTH_PORT
 	LC_WORKER=$TRUTH_WORKER
 	info "$how: port $old (pid $oldw) -> $LC_PORT (pid $LC_WORKER)"
-	n=$((${CURSOR[before]} + 1))
+	n=$((${CURSOR[before]:-0} + 1))
 	for o in before after; do
 		expect_event "$o" delete 0 "$old" "$oldw" || rc=1
 		expect_event "$o" add "$LC_PORT" 0 "$LC_WORKER" || rc=1

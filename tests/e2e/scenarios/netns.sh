@@ -84,7 +84,8 @@ check_all_lines() {
 ns_restart() {
 	local rc=0 from
 	[[ -n $NS_PORT ]] || fail "no running client from the previous test" || return 1
-	from=$((${CURSOR[all]} + 1))
+	[[ -n ${PID_OF[all]:-} ]] || fail "no --all-netns observer from the previous test" || return 1
+	from=$((${CURSOR[all]:-0} + 1))
 	NS_OLD_PORT=$NS_PORT
 	NS_OLD_WORKER=$NS_WORKER
 	kill -HUP "$MIREDO_PID" 2>/dev/null || fail "kill -HUP $MIREDO_PID failed: our miredo is not running" || return 1
@@ -112,7 +113,8 @@ ns_restart() {
 ns_stop() {
 	local rc=0 from
 	[[ -n $NS_PORT ]] || fail "no running client from the previous test" || return 1
-	from=$((${CURSOR[all]} + 1))
+	[[ -n ${PID_OF[all]:-} ]] || fail "no --all-netns observer from the previous test" || return 1
+	from=$((${CURSOR[all]:-0} + 1))
 	stop_miredo || rc=1
 	MIREDO_PID=
 	check_all_lines "$from" "$NS_PORT" || rc=1
