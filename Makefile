@@ -128,7 +128,8 @@ integration-test: mounts $(INTEG_BIN)
 	./tests/run-criterion $(INTEG_BIN) --jobs 1
 
 test: deps
-	@$(MAKE) --no-print-directory unit-test integration-test command-test e2e-test example-test
+	@$(MAKE) --no-print-directory unit-test integration-test command-test e2e-test example-test \
+		service-test fuzz-test
 	@$(MAKE) --no-print-directory tsan-test asan-test
 
 # The library and its tests again under ThreadSanitizer and AddressSanitizer.
@@ -285,11 +286,11 @@ $(SERVICE_CONSUMER): tests/service/consumer.c $(LIB_A)
 
 # Only the protocol: no kernel, no observer, so it runs anywhere.
 $(FUZZ_VARLINK): tests/fuzz/fuzz_varlink.c user/varlink.c user/varlink_server.c user/port_state.c \
-		 user/grow.c $(wildcard user/*.h include/*.h)
+		 user/grow.c user/options.c user/cgroup2.c user/last_error.c $(wildcard user/*.h include/*.h)
 	@mkdir -p $(@D)
 	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined $(CPPFLAGS) $(JSONC_CFLAGS) -o $@ \
 		tests/fuzz/fuzz_varlink.c user/varlink.c user/varlink_server.c user/port_state.c \
-		user/grow.c $(JSONC_LIBS)
+		user/grow.c user/options.c user/cgroup2.c user/last_error.c $(JSONC_LIBS)
 
 .PHONY: service-test fuzz-test
 service-test: mounts $(CMD) $(UDP_ACTOR) $(SERVICE_CONSUMER)

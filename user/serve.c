@@ -56,10 +56,25 @@ static int watch_fd(struct server *srv, int fd, uint32_t events, void *ptr, int 
 	return epoll_ctl(srv->epoll_fd, op, fd, &ev) ? -errno : 0;
 }
 
+/*
+ * Closing a unix socket with unread input resets the peer, which may then
+ * lose the error reply that says why: what is waiting is read first (a
+ * bounded amount; a peer still sending gets EPIPE once we are closed).
+ */
+static void discard_input(int fd)
+{
+	char buf[4096];
+
+	for (int i = 0; i < 64; i++)
+		if (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) <= 0)
+			return;
+}
+
 static void close_conn(struct server *srv, size_t i)
 {
 	struct vconn *c = srv->conns[i];
 
+	discard_input(c->fd);
 	close(c->fd); /* leaves the epoll set with it */
 	vconn_fini(c);
 	free(c);
@@ -173,6 +188,20 @@ static int serve_conn(struct server *srv, struct vconn *c, uint32_t events)
 	return flush_conn(srv, c);
 }
 
+/*
+ * Too slow: its buffer is full. What it has not begun to read is dropped,
+ * the message it is in the middle of is kept whole, and the last word is
+ * TooSlow: it reconnects and resyncs, and nobody ever waits for it.
+ */
+static void cut_off(struct vconn *c)
+{
+	const char *end = c->out.len ? memchr(c->out.data, 0, c->out.len) : NULL;
+
+	c->out.len = end ? (size_t)(end - c->out.data) + 1 : 0;
+	(void)vserver_error(c, VARLINK_INTERFACE ".TooSlow", NULL, NULL);
+	c->closing = true;
+}
+
 /* Queue one stream reply to every watcher; a watcher it does not fit is cut off. */
 static void broadcast(struct server *srv, struct json_object *params)
 {
@@ -193,12 +222,8 @@ static void broadcast(struct server *srv, struct json_object *params)
 
 		if (!c->watching || c->closing)
 			continue;
-		if (vbuf_append(&c->out, text, len + 1)) {
-			/* Too slow: its buffer is full. Told so and dropped, never waited for. */
-			c->out.len = 0;
-			(void)vserver_error(c, VARLINK_INTERFACE ".TooSlow", NULL, NULL);
-			c->closing = true;
-		}
+		if (vbuf_append(&c->out, text, len + 1))
+			cut_off(c);
 	}
 	json_object_put(msg);
 }
