@@ -7,6 +7,9 @@
  *                      per call, "initial 0", "add P", "change P", "delete 0",
  *                      until stdin ends; a failure: "error CODE: reason"
  *   consumer get       GetTeredoPort: "NO_ERROR P" or "CODE: reason"
+ *   consumer fork      registers, forks; after a line on stdin the child
+ *                      asks for the port and registers: "parent ..." and
+ *                      "child ..." lines
  *   consumer many N    N native observers at once: "ready N", then for the
  *                      k-th change "all TYPE PORT" once every one has it
  *                      (or "mismatch ..." when they disagree), until stdin ends
@@ -18,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "teredo_observer.h"
@@ -41,9 +45,8 @@ static const char *type_name(MIB_NOTIFICATION_TYPE type)
 
 static VOID on_change(PVOID ctx, USHORT port, MIB_NOTIFICATION_TYPE type)
 {
-	(void)ctx;
 	pthread_mutex_lock(&out_lock);
-	printf("%s %u\n", type_name(type), port);
+	printf("%s%s %u\n", ctx ? (const char *)ctx : "", type_name(type), port);
 	fflush(stdout);
 	pthread_mutex_unlock(&out_lock);
 }
@@ -69,16 +72,65 @@ static int watch(void)
 	return CancelMibChangeNotify2(h) == NO_ERROR ? 0 : 1;
 }
 
-static int get(void)
+static int get_as(const char *who)
 {
 	USHORT port = 0;
 	DWORD rc = GetTeredoPort(&port);
 
+	pthread_mutex_lock(&out_lock);
 	if (rc == NO_ERROR)
-		printf("NO_ERROR %u\n", port);
+		printf("%sNO_ERROR %u\n", who, port);
 	else
-		printf("%s\n", diagnostic);
+		printf("%s%s\n", who, diagnostic);
+	fflush(stdout);
+	pthread_mutex_unlock(&out_lock);
 	return 0;
+}
+
+static int get(void)
+{
+	return get_as("");
+}
+
+/*
+ * The parent registers and forks; on a line from stdin the child asks for
+ * the port and registers too. Lines "parent ..." and "child ...".
+ */
+static int forked(void)
+{
+	char line[64];
+	HANDLE h, hc;
+	pid_t pid;
+
+	if (NotifyTeredoPortChange(on_change, "parent ", TRUE, &h) != NO_ERROR) {
+		printf("error %s\n", diagnostic);
+		return 1;
+	}
+	get_as("parent ");
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		return 1;
+	if (pid > 0) {
+		/* stdin is the child's: the parent waits for it to end. */
+		waitpid(pid, NULL, 0);
+		return CancelMibChangeNotify2(h) == NO_ERROR ? 0 : 1;
+	}
+	if (!fgets(line, sizeof(line), stdin))
+		_exit(1);
+	get_as("child ");
+	if (NotifyTeredoPortChange(on_change, "child ", TRUE, &hc) != NO_ERROR) {
+		printf("child error %s\n", diagnostic);
+		fflush(stdout);
+		_exit(1);
+	}
+	pthread_mutex_lock(&out_lock);
+	printf("child inherited handle: %s\n",
+	       teredo_windows_error_name(CancelMibChangeNotify2(h)));
+	fflush(stdout);
+	pthread_mutex_unlock(&out_lock);
+	wait_stdin();
+	_exit(0);
 }
 
 struct many {
@@ -172,6 +224,8 @@ int main(int argc, char **argv)
 		return watch();
 	if (argc == 2 && !strcmp(argv[1], "get"))
 		return get();
+	if (argc == 2 && !strcmp(argv[1], "fork"))
+		return forked();
 	if (argc == 3 && !strcmp(argv[1], "many"))
 		return many(strtoul(argv[2], NULL, 10));
 	fprintf(stderr, "usage: consumer watch|get|many N\n");
