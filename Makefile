@@ -27,6 +27,13 @@ LIB_SRCS := user/last_error.c user/cgroup2.c user/requirements.c user/kernel_sou
 	    user/port_state.c user/note_queue.c user/options.c user/observer.c \
 	    user/subscription.c user/windows_api.c user/sched_hint.c user/grow.c
 LIB_SRCS += user/address_view.c user/address_source.c user/unicast_address.c
+# --- service (issue 11): the library's service client, json-c for Varlink ---
+LIB_SRCS += user/varlink.c user/service_source.c user/source_choice.c
+JSONC_CFLAGS := $(shell $(PKG_CONFIG) --cflags json-c 2>/dev/null)
+JSONC_LIBS   := $(or $(shell $(PKG_CONFIG) --libs json-c 2>/dev/null),-ljson-c)
+CFLAGS   += $(JSONC_CFLAGS)
+LDLIBS   += $(JSONC_LIBS)
+# --- end service ---
 LIB_OBJS := $(LIB_SRCS:user/%.c=$(BUILD)/lib/%.o)
 SKEL     := $(BUILD)/teredo_observer.bpf.skel.h
 LIB_A    := $(BUILD)/libteredo_observer.a
@@ -50,7 +57,7 @@ all: $(CMD) $(LIB_A) $(LIB_SO)
 # What building and running need (make deps, for make run), and what only the
 # tests need on top (make test-deps, for make test): make run brings no Miredo.
 # QEMU, busybox-static and kmod boot the kernel matrix (tests/kernels/run).
-BUILD_DEPS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc libmnl-dev
+BUILD_DEPS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc libmnl-dev libjson-c-dev
 TEST_DEPS  := libcriterion-dev iproute2 miredo miredo-server nftables libcap2-bin python3 \
 	      systemd man-db qemu-system-x86 busybox-static kmod
 
@@ -83,6 +90,7 @@ $(LIB_SO): $(LIB_OBJS) user/libteredo_observer.map
 
 
 CMD_SRCS := user/command.c user/event_exec.c user/sd_notify.c
+CMD_SRCS += user/serve.c user/varlink_server.c
 CMD_OBJS := $(CMD_SRCS:user/%.c=$(BUILD)/lib/%.o)
 
 $(CMD): $(CMD_OBJS) $(LIB_A)
@@ -124,7 +132,8 @@ integration-test: mounts $(INTEG_BIN)
 	./tests/run-criterion $(INTEG_BIN) --jobs 1
 
 test: test-deps
-	@$(MAKE) --no-print-directory unit-test integration-test command-test e2e-test example-test
+	@$(MAKE) --no-print-directory unit-test integration-test command-test e2e-test example-test \
+		service-test fuzz-test
 	@$(MAKE) --no-print-directory tsan-test asan-test
 	@$(MAKE) --no-print-directory kernel-matrix
 
@@ -287,3 +296,35 @@ KERNELS ?=
 .PHONY: kernel-matrix
 kernel-matrix: $(CMD) $(INTEG_BIN) $(UDP_ACTOR) $(WIN_PORT_CLIENT)
 	./tests/kernels/run $(KERNELS)
+
+# --- service (issue 11) ---
+# teredo-observer serve, its clients and its protocol, in network namespaces
+# of their own (tests/service/run-tests); the Varlink message handling under
+# libFuzzer for a bounded time (tests/fuzz).
+SERVICE_CONSUMER := $(BUILD)/tests/service-consumer
+FUZZ_VARLINK     := $(BUILD)/tests/fuzz-varlink
+FUZZ_SECONDS     ?= 20
+
+$(SERVICE_CONSUMER): tests/service/consumer.c $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
+
+# Only the protocol: no kernel, no observer, so it runs anywhere.
+$(FUZZ_VARLINK): tests/fuzz/fuzz_varlink.c user/varlink.c user/varlink_server.c user/port_state.c \
+		 user/grow.c user/options.c user/cgroup2.c user/last_error.c $(wildcard user/*.h include/*.h)
+	@mkdir -p $(@D)
+	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined $(CPPFLAGS) $(JSONC_CFLAGS) -o $@ \
+		tests/fuzz/fuzz_varlink.c user/varlink.c user/varlink_server.c user/port_state.c \
+		user/grow.c user/options.c user/cgroup2.c user/last_error.c $(JSONC_LIBS)
+
+.PHONY: service-test fuzz-test
+service-test: mounts $(CMD) $(UDP_ACTOR) $(SERVICE_CONSUMER)
+	./tests/service/run-tests $(CMD) $(UDP_ACTOR) $(SERVICE_CONSUMER)
+
+# A copy of the seeds as the working corpus: the tree stays as committed.
+fuzz-test: $(FUZZ_VARLINK)
+	rm -rf $(BUILD)/fuzz-corpus && mkdir -p $(BUILD)/fuzz-corpus
+	cp tests/fuzz/corpus/* $(BUILD)/fuzz-corpus/
+	$(FUZZ_VARLINK) -max_total_time=$(FUZZ_SECONDS) -max_len=20000 -timeout=10 \
+		$(BUILD)/fuzz-corpus
+# --- end service ---

@@ -20,7 +20,9 @@
 #include "event_exec.h"
 #include "sched_hint.h"
 #include "sd_notify.h"
+#include "serve.h"
 #include "teredo_observer.h"
+#include "varlink.h"
 
 enum exit_status {
 	EXIT_OK = 0,
@@ -37,6 +39,8 @@ struct command {
 	bool get;
 	/* While watching: the signal mask with SIGINT/SIGTERM let through. */
 	const sigset_t *wait_mask;
+	bool serve;
+	struct serve_config service;
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -50,10 +54,15 @@ static void request_stop(int sig)
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: teredo-observer [OPTION]... [get]\n"
+		"Usage: teredo-observer [OPTION]... [get|serve]\n"
 		"Report the UDP port of the Teredo client (Miredo) and every change to it.\n"
 		"\n"
 		"  get                 print the current Teredo port and exit (3: no client)\n"
+		"  serve               be the host's one observer: serve the port and its\n"
+		"                      changes over Varlink to every local program\n"
+		"  --socket PATH       serve's socket (default $TEREDO_OBSERVER_SOCKET or\n"
+		"                      %s)\n"
+		"  --max-per-user N    serve: connections one user may hold (default %d)\n"
 		"  --json              one JSON object per line\n"
 		"  --exec CMD          run CMD with /bin/sh -c for each event, one at a time,\n"
 		"                      the event in TEREDO_EVENT, TEREDO_PORT, TEREDO_OLD_PORT,\n"
@@ -76,7 +85,7 @@ static void usage(FILE *out)
 		"\n"
 		"Exit status: 0 stopped by SIGINT/SIGTERM or done, 1 failure, 2 usage error,\n"
 		"3 (get) no Teredo client. See teredo-observer(8).\n",
-		EVENT_EXEC_DEFAULT_TIMEOUT);
+		VARLINK_DEFAULT_SOCKET, SERVE_DEFAULT_MAX_PER_USER, EVENT_EXEC_DEFAULT_TIMEOUT);
 }
 
 static int usage_error(const char *fmt, const char *arg)
@@ -98,6 +107,8 @@ enum {
 	OPT_ALL_NETNS,
 	OPT_EXEC,
 	OPT_EXEC_TIMEOUT,
+	OPT_SOCKET,
+	OPT_MAX_PER_USER,
 };
 
 static const struct option longopts[] = {
@@ -110,6 +121,8 @@ static const struct option longopts[] = {
 	{ "all-netns", no_argument, NULL, OPT_ALL_NETNS },
 	{ "exec", required_argument, NULL, OPT_EXEC },
 	{ "exec-timeout", required_argument, NULL, OPT_EXEC_TIMEOUT },
+	{ "socket", required_argument, NULL, OPT_SOCKET },
+	{ "max-per-user", required_argument, NULL, OPT_MAX_PER_USER },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -121,6 +134,19 @@ struct given {
 	bool comms;
 	bool users;
 };
+
+static int parse_max_per_user(struct command *cmd, const char *text)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(text, &end, 10);
+	if (errno || end == text || *end || text[0] == '-' || v < 1 || v > 1000000)
+		return usage_error("--max-per-user '%s': expected 1 to 1000000", text);
+	cmd->service.max_per_user = v;
+	return EXIT_OK;
+}
 
 /* One option: EXIT_OK, or EXIT_USAGE once said why. */
 static int apply_option(struct command *cmd, int c, struct given *given)
@@ -168,6 +194,13 @@ static int apply_option(struct command *cmd, int c, struct given *given)
 			return usage_error(
 				"--exec-timeout '%s': expected whole seconds, 1 to 86400", optarg);
 		break;
+	case OPT_SOCKET:
+		if (!optarg[0])
+			return usage_error("%s", "--socket needs a path");
+		cmd->service.socket_path = optarg;
+		break;
+	case OPT_MAX_PER_USER:
+		return parse_max_per_user(cmd, optarg);
 	case 'v':
 		cmd->opts.verbose = true;
 		break;
@@ -183,6 +216,7 @@ static int parse_args(struct command *cmd, int argc, char **argv, bool *done)
 	*done = false;
 	teredo_options_init(&cmd->opts);
 	cmd->exec.timeout_s = EVENT_EXEC_DEFAULT_TIMEOUT;
+	cmd->service.max_per_user = SERVE_DEFAULT_MAX_PER_USER;
 	if (teredo_options_from_env(&cmd->opts))
 		return usage_error("%s", teredo_observer_last_error());
 	opterr = 0;
@@ -209,11 +243,18 @@ static int parse_args(struct command *cmd, int argc, char **argv, bool *done)
 	if (optind < argc && strcmp(argv[optind], "get") == 0) {
 		cmd->get = true;
 		optind++;
+	} else if (optind < argc && strcmp(argv[optind], "serve") == 0) {
+		cmd->serve = true;
+		optind++;
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
 	if (cmd->get && cmd->exec.command)
 		return usage_error("%s", "--exec is for watching, not for get");
+	if (cmd->serve && (cmd->exec.command || cmd->json))
+		return usage_error("%s", "--exec and --json are for watching, not for serve");
+	if (!cmd->service.socket_path)
+		cmd->service.socket_path = varlink_socket_path();
 	if (teredo_options_check(&cmd->opts))
 		return usage_error("%s", teredo_observer_last_error());
 	return EXIT_OK;
@@ -563,6 +604,18 @@ static int block_stop_signals(sigset_t *wait_mask)
 	return 0;
 }
 
+static int serve(struct command *cmd)
+{
+	sigset_t wait_mask;
+	int err = block_stop_signals(&wait_mask);
+
+	if (err) {
+		fprintf(stderr, "teredo-observer: sigprocmask: %s\n", strerror(-err));
+		return EXIT_FAILURE_;
+	}
+	return serve_run(&cmd->opts, &cmd->service, &stop_requested, &wait_mask);
+}
+
 static int observe(struct command *cmd)
 {
 	struct teredo_observer *obs;
@@ -629,5 +682,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "teredo-observer: sigaction: %s\n", strerror(-err));
 		return EXIT_FAILURE_;
 	}
+	if (cmd.serve)
+		return serve(&cmd);
 	return cmd.get ? run_get(&cmd) : observe(&cmd);
 }

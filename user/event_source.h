@@ -8,6 +8,7 @@
 #ifndef TEREDO_EVENT_SOURCE_H
 #define TEREDO_EVENT_SOURCE_H
 
+#include <errno.h>
 #include <stdbool.h>
 
 #include "teredo_event.h"
@@ -32,12 +33,45 @@ struct event_source_ops {
 
 struct event_source {
 	const struct event_source_ops *ops;
+	/*
+	 * Records come strictly after the snapshot that preceded them (a stream
+	 * from the service), so none is skipped as older than the snapshot.
+	 * False for the kernel, whose ring may hold records the iterator
+	 * already shows.
+	 */
+	bool ordered;
 };
+
+/*
+ * A live source that cannot reach what feeds it (the service, restarting)
+ * fails with this; it tries again by itself and wakes its fd when it has.
+ */
+#define SOURCE_UNREACHABLE (-ENOTCONN)
 
 /* The BPF programs in the running kernel. */
 int kernel_source_open(const struct teredo_options *opts, struct event_source **out);
 
 /* The same for one snapshot only: no hook attached, no live records. */
 int kernel_snapshot_open(const struct teredo_options *opts, struct event_source **out);
+
+/*
+ * The host's teredo-observer service (teredo-observer serve), through its
+ * socket, varlink_socket_path(): no privileges, no BPF in this process.
+ * live: Watch, reconnecting and resyncing by itself; else one GetState.
+ */
+int service_source_open(const struct teredo_options *opts, bool live, struct event_source **out);
+
+enum source_choice {
+	SOURCE_AUTO,	/* the service where its socket is, else the kernel where allowed */
+	SOURCE_KERNEL,	/* our own BPF programs */
+	SOURCE_SERVICE, /* the service only */
+};
+
+/* TEREDO_OBSERVER_SOURCE: auto (default), kernel or service. 0 or -EINVAL. */
+int source_choice_from_env(enum source_choice *out);
+
+/* The source the library uses, chosen as README's "The service" says. */
+int event_source_open(const struct teredo_options *opts, enum source_choice choice, bool live,
+		      struct event_source **out);
 
 #endif

@@ -34,6 +34,7 @@ struct teredo_observer {
 	bool need_resync;     /* records were lost, and no snapshot has replaced them yet */
 	uint64_t snapshot_ns; /* records older than the last snapshot are already in it */
 	uint64_t resyncs;
+	struct observer_tap tap;
 };
 
 struct snapshot {
@@ -76,6 +77,8 @@ static int apply_record(void *ctx, const struct teredo_event *ev)
 	if (ev->ktime_ns < obs->snapshot_ns)
 		return 0;
 	err = port_state_apply(&obs->state, ev, queue_note, obs);
+	if (!err && obs->tap.record)
+		obs->tap.record(obs->tap.ctx, ev);
 	return err == -ENOMEM ? set_last_error(err, "out of memory tracking sockets") : err;
 }
 
@@ -128,10 +131,12 @@ static int resync(struct teredo_observer *obs, note_sink sink)
 {
 	int err;
 
-	obs->snapshot_ns = monotonic_ns();
+	obs->snapshot_ns = obs->source->ordered ? 0 : monotonic_ns();
 	err = replace_from_snapshot(obs->source, &obs->state, sink, obs);
 	if (!err)
 		obs->need_resync = false;
+	if (!err && obs->tap.replaced)
+		obs->tap.replaced(obs->tap.ctx);
 	return err;
 }
 
@@ -170,7 +175,8 @@ static int open_fds(struct teredo_observer *obs)
 	return err ? err : watch(obs->epoll_fd, obs->pending_fd);
 }
 
-int teredo_observer_new(const struct teredo_options *opts, struct teredo_observer **out)
+int observer_new(const struct teredo_options *opts, enum source_choice choice,
+		 struct teredo_observer **out)
 {
 	struct teredo_options resolved;
 	struct teredo_port_event initial;
@@ -189,7 +195,7 @@ int teredo_observer_new(const struct teredo_options *opts, struct teredo_observe
 	obs->epoll_fd = obs->pending_fd = -1;
 	port_state_init(&obs->state);
 	note_queue_init(&obs->queue);
-	err = kernel_source_open(&resolved, &obs->source);
+	err = event_source_open(&resolved, choice, true, &obs->source);
 	if (!err)
 		err = open_fds(obs);
 	/* From an empty start the snapshot's changes are no news: the initial event says it. */
@@ -210,6 +216,24 @@ cleanup:
 	return err;
 }
 
+int teredo_observer_new(const struct teredo_options *opts, struct teredo_observer **out)
+{
+	enum source_choice choice;
+	int err = source_choice_from_env(&choice);
+
+	return err ? err : observer_new(opts, choice, out);
+}
+
+void observer_set_tap(struct teredo_observer *obs, const struct observer_tap *tap)
+{
+	obs->tap = *tap;
+}
+
+const struct port_state *observer_state(const struct teredo_observer *obs)
+{
+	return &obs->state;
+}
+
 int teredo_observer_get_fd(const struct teredo_observer *obs)
 {
 	return obs ? obs->epoll_fd : set_last_error(-EINVAL, "observer is NULL");
@@ -224,7 +248,8 @@ int teredo_observer_receive(struct teredo_observer *obs, struct teredo_port_even
 		return set_last_error(-EINVAL, "teredo_observer_receive: NULL argument");
 	if (!obs->queue.len) {
 		err = pump_source(obs);
-		if (err)
+		/* The source reconnects by itself and wakes the fd: not a failure here. */
+		if (err && err != SOURCE_UNREACHABLE)
 			return err;
 	}
 	got = note_queue_pop(&obs->queue, ev);
@@ -271,13 +296,16 @@ int observer_port_once(const struct teredo_options *opts, uint16_t *port)
 {
 	struct teredo_options resolved;
 	struct event_source *source;
+	enum source_choice choice;
 	struct port_state state;
 	int err;
 
 	*port = 0;
 	err = resolve_options(opts, &resolved);
 	if (!err)
-		err = kernel_snapshot_open(&resolved, &source);
+		err = source_choice_from_env(&choice);
+	if (!err)
+		err = event_source_open(&resolved, choice, false, &source);
 	if (err)
 		return err;
 	port_state_init(&state);

@@ -5,6 +5,8 @@
 
 #include <stdint.h>
 
+#include "event_source.h"
+#include "port_state.h"
 #include "teredo_observer.h"
 
 /*
@@ -13,5 +15,25 @@
  * 0 or a negative errno.
  */
 int observer_port_once(const struct teredo_options *opts, uint16_t *port);
+
+/* teredo_observer_new() with the source chosen by the caller, not the environment. */
+int observer_new(const struct teredo_options *opts, enum source_choice choice,
+		 struct teredo_observer **out);
+
+/*
+ * For the service, which passes on what its observer applies: each record
+ * once the state machine has taken it, and each time a snapshot replaced
+ * the whole state. Called from inside teredo_observer_receive/_update.
+ */
+struct observer_tap {
+	void (*record)(void *ctx, const struct teredo_event *ev);
+	void (*replaced)(void *ctx);
+	void *ctx;
+};
+
+void observer_set_tap(struct teredo_observer *obs, const struct observer_tap *tap);
+
+/* The socket set behind the port, as the state machine holds it. */
+const struct port_state *observer_state(const struct teredo_observer *obs);
 
 #endif

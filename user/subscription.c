@@ -75,6 +75,39 @@ static size_t n_handles, cap_handles;
 /* Start far from small integers so a stray int is never a valid handle. */
 static uintptr_t next_id = 0x7e7ed000;
 
+/*
+ * fork() copies this process's hubs but not their dispatch threads, so in
+ * the child they would answer from a state nobody updates. The child starts
+ * afresh instead: the inherited hubs and handles are forgotten (their memory
+ * is left alone; their locks may have been held by threads that do not
+ * exist there), so that teredo_get_port asks anew, a new subscription gets a
+ * hub of its own, and an inherited handle is unknown (-EBADF).
+ */
+static void before_fork(void)
+{
+	pthread_mutex_lock(&registry_lock);
+}
+
+static void after_fork_in_parent(void)
+{
+	pthread_mutex_unlock(&registry_lock);
+}
+
+static void after_fork_in_child(void)
+{
+	pthread_mutex_unlock(&registry_lock); /* held by this thread, the child's only one */
+	hubs = NULL;
+	handles = NULL;
+	n_handles = cap_handles = 0;
+}
+
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void handle_fork(void)
+{
+	pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);
+}
+
 static bool same_options(const struct teredo_options *a, const struct teredo_options *b)
 {
 	if (a->n_comms != b->n_comms || a->pid != b->pid || a->match_traffic != b->match_traffic ||
@@ -359,6 +392,7 @@ int subscribe_with_release(const struct teredo_options *opts, teredo_port_callba
 	err = resolve_options(opts, &resolved);
 	if (err)
 		return err;
+	pthread_once(&fork_once, handle_fork);
 	sub = calloc(1, sizeof(*sub));
 	if (!sub)
 		return set_last_error(-ENOMEM, "out of memory");
@@ -408,6 +442,7 @@ int notify_handle_add(struct notify_handle *handle, int (*cancel)(struct notify_
 {
 	int err;
 
+	pthread_once(&fork_once, handle_fork);
 	pthread_mutex_lock(&registry_lock);
 	err = grow_array(&handles, &cap_handles, n_handles + 1, sizeof(*handles));
 	if (err) {

@@ -98,6 +98,8 @@ static DWORD windows_code(int err)
 		return ERROR_INVALID_PARAMETER;
 	case -EBADF:
 		return ERROR_INVALID_HANDLE;
+	case -ENOTCONN: /* the service is restarting: the port is not known now */
+		return ERROR_NOT_READY;
 	default:
 		return ERROR_NOT_SUPPORTED;
 	}

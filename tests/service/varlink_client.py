@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""An independent Varlink client, written from the protocol's description at
+varlink.org (NUL-terminated JSON over a stream unix socket), with nothing of
+the project's code: it checks that teredo-observer serve speaks the protocol.
+
+Usage: varlink_client.py SOCKET CHECK [ARGS...]
+  protocol            the calls, replies and errors of both interfaces
+  watch PORT          Watch's first reply says the port is PORT
+  slow SECONDS        Watch, read nothing for SECONDS, then expect to have
+                      been cut off (TooSlow, then end of stream)
+  limit N             N connections are taken; one more gets TooManyConnections
+Prints "ok" and exits 0, or says what is wrong and exits 1.
+"""
+import json
+import socket
+import sys
+import time
+
+TIMEOUT = 10
+
+
+class Conn:
+    def __init__(self, path):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(TIMEOUT)
+        self.sock.connect(path)
+        self.buf = b""
+
+    def send_raw(self, data):
+        self.sock.sendall(data)
+
+    def send(self, method, parameters=None, **flags):
+        msg = {"method": method}
+        if parameters is not None:
+            msg["parameters"] = parameters
+        msg.update(flags)
+        self.send_raw(json.dumps(msg).encode() + b"\0")
+
+    def receive(self):
+        """The next message, or None at the end of the stream."""
+        while b"\0" not in self.buf:
+            data = self.sock.recv(65536)
+            if not data:
+                return None
+            self.buf += data
+        text, self.buf = self.buf.split(b"\0", 1)
+        return json.loads(text)
+
+    def call(self, method, parameters=None, **flags):
+        self.send(method, parameters, **flags)
+        return self.receive()
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def expect_error(reply, name, key=None, value=None):
+    check(reply is not None, f"no reply, expected {name}")
+    check(reply.get("error") == name, f"expected {name}, got {reply}")
+    if key is not None:
+        check(reply.get("parameters", {}).get(key) == value,
+              f"{name}: expected {key}={value!r}, got {reply}")
+
+
+def expect_closed(conn, after):
+    check(conn.receive() is None, f"the connection stayed open after {after}")
+
+
+def check_info(path):
+    c = Conn(path)
+    r = c.call("org.varlink.service.GetInfo")
+    p = r["parameters"]
+    for key in ("vendor", "product", "version", "url"):
+        check(isinstance(p.get(key), str), f"GetInfo: {key} missing: {r}")
+    check(set(p["interfaces"]) >= {"org.varlink.service", "io.teredo.Observer"},
+          f"GetInfo: interfaces {p['interfaces']}")
+    check("continues" not in r and "error" not in r, f"GetInfo: {r}")
+    for iface in p["interfaces"]:
+        r = c.call("org.varlink.service.GetInterfaceDescription", {"interface": iface})
+        d = r["parameters"]["description"]
+        check(f"interface {iface}\n" in d, f"description of {iface}: {d[:80]!r}")
+    d = c.call("org.varlink.service.GetInterfaceDescription",
+               {"interface": "io.teredo.Observer"})["parameters"]["description"]
+    for word in ("method GetState()", "method Watch()", "type Event", "error TooSlow"):
+        check(word in d, f"description lacks {word!r}")
+    expect_error(c.call("org.varlink.service.GetInterfaceDescription", {"interface": "no.Such"}),
+                 "org.varlink.service.InterfaceNotFound", "interface", "no.Such")
+    expect_error(c.call("org.varlink.service.GetInterfaceDescription", {}),
+                 "org.varlink.service.InvalidParameter", "parameter", "interface")
+
+
+def check_calls(path):
+    c = Conn(path)
+    r = c.call("io.teredo.Observer.GetState")
+    p = r["parameters"]
+    check(p["event"]["type"] == "initial" and p["port"] == p["event"]["port"], f"GetState: {r}")
+    check(isinstance(p["sockets"], list) and "comms" in p["selection"], f"GetState: {r}")
+    expect_error(c.call("io.teredo.Observer.Nope"), "org.varlink.service.MethodNotFound",
+                 "method", "io.teredo.Observer.Nope")
+    expect_error(c.call("no.such.Interface.Method"), "org.varlink.service.InterfaceNotFound",
+                 "interface", "no.such.Interface")
+    expect_error(c.call("io.teredo.Observer.GetState", {"bogus": 1}),
+                 "org.varlink.service.InvalidParameter", "parameter", "bogus")
+    expect_error(c.call("io.teredo.Observer.Watch"), "org.varlink.service.ExpectedMore")
+    # oneway: no reply, so the next reply is the next call's.
+    c.send("org.varlink.service.GetInfo", oneway=True)
+    r = c.call("io.teredo.Observer.GetState")
+    check("port" in r.get("parameters", {}), f"after a oneway call: {r}")
+    # Pipelined: replies in the order of the calls.
+    c.send("org.varlink.service.GetInfo")
+    c.send("io.teredo.Observer.GetState")
+    check("vendor" in c.receive()["parameters"], "pipelined: first reply is not GetInfo's")
+    check("port" in c.receive()["parameters"], "pipelined: second reply is not GetState's")
+    r = c.call("io.teredo.Observer.Watch", more=True)
+    check(r.get("continues") is True and r["parameters"]["resync"] is True, f"Watch: {r}")
+    expect_error(c.call("org.varlink.service.GetInfo"), "io.teredo.Observer.WatchInProgress")
+
+
+def check_malformed(path):
+    for data, what in ((b"{not json}\0", "not JSON"), (b"[1]\0", "an array"),
+                       (b'{"method": 3}\0', "a number as method"),
+                       (b'{"method": "a.B", "parameters": []}\0', "parameters not an object"),
+                       (b"\0", "an empty message")):
+        c = Conn(path)
+        c.send_raw(data)
+        expect_error(c.receive(), "io.teredo.Observer.MalformedMessage")
+        expect_closed(c, what)
+    c = Conn(path)
+    try:
+        c.send_raw(b'{"method": "' + b"x" * 100000)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # closed while we were still sending: fine, if it said why first
+    r = c.receive()
+    expect_error(r, "io.teredo.Observer.MessageTooLarge")
+    check(isinstance(r["parameters"]["limit"], int), f"MessageTooLarge: {r}")
+    expect_closed(c, "an oversize message")
+
+
+def protocol(path):
+    check_info(path)
+    check_calls(path)
+    check_malformed(path)
+
+
+def watch(path, port):
+    r = Conn(path).call("io.teredo.Observer.Watch", more=True)
+    check(r["parameters"]["port"] == int(port), f"Watch says port {r['parameters']['port']}")
+
+
+def slow(path, seconds):
+    c = Conn(path)
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    c.send("io.teredo.Observer.Watch", more=True)
+    time.sleep(float(seconds))
+    last = None
+    while True:
+        r = c.receive()
+        if r is None:
+            break
+        last = r
+    expect_error(last, "io.teredo.Observer.TooSlow")
+
+
+def limit(path, n):
+    conns = [Conn(path) for _ in range(int(n))]
+    for c in conns:
+        check("vendor" in c.call("org.varlink.service.GetInfo")["parameters"], "GetInfo")
+    extra = Conn(path)
+    expect_error(extra.receive(), "io.teredo.Observer.TooManyConnections", "limit", int(n))
+    expect_closed(extra, "TooManyConnections")
+
+
+def main():
+    path, what, args = sys.argv[1], sys.argv[2], sys.argv[3:]
+    try:
+        {"protocol": protocol, "watch": watch, "slow": slow, "limit": limit}[what](path, *args)
+    except (AssertionError, OSError, ValueError, KeyError, TypeError) as e:
+        print(f"{what}: {type(e).__name__}: {e}")
+        return 1
+    print("ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

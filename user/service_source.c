@@ -1,0 +1,546 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The service event source: the records of the host's teredo-observer
+ * service, read from its Varlink socket, feed this process's own state
+ * machine exactly as the kernel's would. The service sends the socket set
+ * first (the snapshot) and then every record; a resync reply from it, or a
+ * lost connection, is a loss of records, after which the observer asks for
+ * a snapshot and this source gets a fresh one, reconnecting if need be.
+ *
+ * The fd given out is an epoll set that outlives reconnections: the socket
+ * while connected, a retry timer while not, and an eventfd readable while
+ * whole messages wait in the buffer.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "event_source.h"
+#include "grow.h"
+#include "last_error.h"
+#include "varlink.h"
+
+/* A resync reply lists every Teredo socket: room for thousands. */
+#define CLIENT_IN_LIMIT (1024 * 1024)
+#define FIRST_REPLY_TIMEOUT_MS 5000
+#define RETRY_MIN_MS 100
+#define RETRY_MAX_MS 1000
+
+struct service_source {
+	struct event_source base;
+	struct teredo_options opts; /* strings point into the arrays below */
+	char comms[TEREDO_OBSERVER_MAX_COMMS][TEREDO_COMM_LEN];
+	char cgroup[PATH_MAX];
+	bool any_selection; /* the caller asked for nothing special: the service's will do */
+	bool live;
+	uint32_t netns;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int epoll_fd, sock, timer_fd, more_fd;
+	unsigned int retry_ms;
+	struct vbuf in;
+	struct teredo_event *snap; /* the last resync's sockets, until taken */
+	size_t n_snap, cap_snap;
+	bool have_snap;
+	bool lost;
+};
+
+static bool is_default_selection(const struct teredo_options *opts)
+{
+	struct teredo_options def;
+
+	teredo_options_init(&def);
+	if (opts->n_comms != def.n_comms || opts->n_uids != def.n_uids || opts->pid ||
+	    opts->cgroup || opts->match_traffic)
+		return false;
+	for (size_t i = 0; i < def.n_comms; i++)
+		if (strcmp(opts->comms[i], def.comms[i]))
+			return false;
+	for (size_t i = 0; i < def.n_uids; i++)
+		if (opts->uids[i] != def.uids[i])
+			return false;
+	return true;
+}
+
+static void copy_options(struct service_source *ss, const struct teredo_options *opts)
+{
+	ss->opts = *opts;
+	for (size_t i = 0; i < opts->n_comms; i++) {
+		strncpy(ss->comms[i], opts->comms[i], TEREDO_COMM_LEN - 1);
+		ss->opts.comms[i] = ss->comms[i];
+	}
+	if (opts->cgroup) {
+		strncpy(ss->cgroup, opts->cgroup, sizeof(ss->cgroup) - 1);
+		ss->opts.cgroup = ss->cgroup;
+	}
+}
+
+static bool same_strings(struct json_object *arr, const char *const *list, size_t n)
+{
+	if (!json_object_is_type(arr, json_type_array) || json_object_array_length(arr) != n)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		const char *s = json_object_get_string(json_object_array_get_idx(arr, i));
+
+		if (!s || strcmp(s, list[i]))
+			return false;
+	}
+	return true;
+}
+
+static bool same_uids(struct json_object *arr, const uid_t *uids, size_t n)
+{
+	if (!json_object_is_type(arr, json_type_array) || json_object_array_length(arr) != n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (json_object_get_int64(json_object_array_get_idx(arr, i)) != uids[i])
+			return false;
+	return true;
+}
+
+static bool same_narrowing(const struct teredo_options *o, struct json_object *sel)
+{
+	struct json_object *comms, *uids, *cgroup, *traffic;
+	uint64_t pid;
+
+	if (!json_object_object_get_ex(sel, "comms", &comms) ||
+	    !json_object_object_get_ex(sel, "uids", &uids) ||
+	    !json_object_object_get_ex(sel, "match_traffic", &traffic) ||
+	    varlink_get_u64(sel, "pid", &pid))
+		return false;
+	json_object_object_get_ex(sel, "cgroup", &cgroup);
+	if (!cgroup != !o->cgroup || (cgroup && strcmp(json_object_get_string(cgroup), o->cgroup)))
+		return false;
+	return same_strings(comms, o->comms, o->n_comms) && same_uids(uids, o->uids, o->n_uids) &&
+	       (pid_t)pid == o->pid && json_object_get_boolean(traffic) == o->match_traffic;
+}
+
+/*
+ * The service serves one selection, its own. A caller with the default
+ * selection takes it (the host's administrator chose it); one that asked for
+ * another gets the service only where the two are the same. The namespace
+ * watched must be the caller's in every case.
+ */
+static int check_selection(struct service_source *ss, struct json_object *sel)
+{
+	struct json_object *all;
+	uint64_t netns;
+
+	if (!json_object_object_get_ex(sel, "all_netns", &all) ||
+	    varlink_get_u64(sel, "netns", &netns))
+		return set_last_error(-EPROTO,
+				      "the service at %s sent no selection: is it "
+				      "teredo-observer serve?",
+				      ss->path);
+	if (json_object_get_boolean(all) != ss->opts.all_netns ||
+	    (!ss->opts.all_netns && netns != ss->netns))
+		return set_last_error(-EXDEV,
+				      "the service at %s watches network namespace %llu%s, not "
+				      "this one (%u): run one in this namespace, or use "
+				      "TEREDO_OBSERVER_SOURCE=kernel as root",
+				      ss->path, (unsigned long long)netns,
+				      json_object_get_boolean(all) ? " and every other" : "",
+				      ss->netns);
+	if (!ss->any_selection && !same_narrowing(&ss->opts, sel))
+		return set_last_error(-EXDEV,
+				      "the service at %s watches another selection of the Teredo "
+				      "client (%s): use the default selection, or "
+				      "TEREDO_OBSERVER_SOURCE=kernel as root",
+				      ss->path, json_object_to_json_string(sel));
+	return 0;
+}
+
+static int keep_snapshot(struct service_source *ss, struct json_object *params)
+{
+	struct json_object *sockets;
+	size_t n;
+
+	if (!json_object_object_get_ex(params, "sockets", &sockets) ||
+	    !json_object_is_type(sockets, json_type_array))
+		return set_last_error(-EPROTO, "the service's state has no sockets list");
+	n = json_object_array_length(sockets);
+	if (grow_array(&ss->snap, &ss->cap_snap, n + 1, sizeof(*ss->snap)))
+		return set_last_error(-ENOMEM, "out of memory reading the service's state");
+	for (size_t i = 0; i < n; i++)
+		if (varlink_record_parse(json_object_array_get_idx(sockets, i), &ss->snap[i]) ||
+		    ss->snap[i].kind != TEREDO_EVENT_BOUND)
+			return set_last_error(-EPROTO, "the service sent a malformed socket");
+	ss->n_snap = n;
+	ss->have_snap = true;
+	return 0;
+}
+
+static void epoll_del(struct service_source *ss, int fd)
+{
+	/* Closing it would remove it too, but only once no dup of it is left. */
+	epoll_ctl(ss->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
+}
+
+static int epoll_add(struct service_source *ss, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+
+	if (epoll_ctl(ss->epoll_fd, EPOLL_CTL_ADD, fd, &ev))
+		return set_last_error(-errno, "epoll_ctl: %s", strerror(errno));
+	return 0;
+}
+
+static void arm_timer(struct service_source *ss, unsigned int ms)
+{
+	struct itimerspec its = { .it_value = { ms / 1000, (ms % 1000) * 1000000L } };
+
+	timerfd_settime(ss->timer_fd, 0, &its, NULL);
+}
+
+static void set_more(struct service_source *ss)
+{
+	uint64_t v = 1;
+	bool more = vbuf_message_len(&ss->in) != 0;
+
+	if (more && write(ss->more_fd, &v, sizeof(v)) < 0)
+		return; /* saturated: readable anyway */
+	if (!more && read(ss->more_fd, &v, sizeof(v)) < 0)
+		return; /* was not readable */
+}
+
+static void disconnect(struct service_source *ss)
+{
+	if (ss->sock >= 0) {
+		epoll_del(ss, ss->sock);
+		close(ss->sock);
+		ss->sock = -1;
+	}
+	ss->in.len = 0;
+	set_more(ss);
+}
+
+/* One whole message within the deadline, while connecting: its length, or an error. */
+static ssize_t read_message_blocking(struct service_source *ss)
+{
+	char buf[4096];
+	ssize_t len, n;
+	struct pollfd pfd = { .fd = ss->sock, .events = POLLIN };
+
+	while ((len = vbuf_message_len(&ss->in)) == 0) {
+		if (poll(&pfd, 1, FIRST_REPLY_TIMEOUT_MS) <= 0)
+			return set_last_error(-ETIMEDOUT,
+					      "the service at %s did not answer "
+					      "within %d ms",
+					      ss->path, FIRST_REPLY_TIMEOUT_MS);
+		n = read(ss->sock, buf, sizeof(buf));
+		if (n <= 0)
+			return set_last_error(-ECONNRESET,
+					      "the service at %s closed the "
+					      "connection",
+					      ss->path);
+		if (vbuf_append(&ss->in, buf, n))
+			return set_last_error(-EPROTO, "the service's reply is too large");
+	}
+	return len < 0 ? set_last_error(-EPROTO, "the service's reply is too large") : len;
+}
+
+/* The reply's parameters (a new reference), or NULL with the error said. */
+static struct json_object *reply_params(struct service_source *ss, size_t len, int *err)
+{
+	struct json_object *msg = json_tokener_parse(ss->in.data), *params = NULL, *error;
+
+	vbuf_consume(&ss->in, len);
+	if (!msg || !json_object_is_type(msg, json_type_object)) {
+		*err = set_last_error(-EPROTO, "the service at %s sent a malformed message",
+				      ss->path);
+	} else if (json_object_object_get_ex(msg, "error", &error)) {
+		*err = set_last_error(-ECONNREFUSED, "the service at %s refused: %s", ss->path,
+				      json_object_to_json_string(msg));
+	} else if (!json_object_object_get_ex(msg, "parameters", &params) ||
+		   !json_object_is_type(params, json_type_object)) {
+		*err = set_last_error(-EPROTO, "the service's reply has no parameters");
+		params = NULL;
+	} else {
+		json_object_get(params);
+	}
+	json_object_put(msg);
+	return params;
+}
+
+static int connect_socket(struct service_source *ss)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int err;
+
+	memcpy(sa.sun_path, ss->path, strlen(ss->path) + 1); /* length checked at open */
+	ss->sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (ss->sock < 0)
+		return set_last_error(-errno, "socket: %s", strerror(errno));
+	if (!connect(ss->sock, (struct sockaddr *)&sa, sizeof(sa)))
+		return 0;
+	err = -errno;
+	close(ss->sock);
+	ss->sock = -1;
+	if (err == -ENOENT || err == -ECONNREFUSED)
+		return set_last_error(SOURCE_UNREACHABLE,
+				      "the teredo-observer service is not running (%s: %s): "
+				      "start teredo-observer.service",
+				      ss->path, strerror(-err));
+	return set_last_error(err, "cannot connect to the teredo-observer service at %s: %s",
+			      ss->path, strerror(-err));
+}
+
+static int send_call(struct service_source *ss)
+{
+	const char *call = ss->live ? "{\"method\":\"" VARLINK_INTERFACE ".Watch\",\"more\":true}"
+				    : "{\"method\":\"" VARLINK_INTERFACE ".GetState\"}";
+	size_t n = strlen(call) + 1;
+
+	if (send(ss->sock, call, n, MSG_NOSIGNAL) != (ssize_t)n)
+		return set_last_error(SOURCE_UNREACHABLE, "cannot call the service at %s: %s",
+				      ss->path, strerror(errno));
+	return 0;
+}
+
+/* Connect, call, and keep the state the first reply gives. */
+static int reconnect(struct service_source *ss)
+{
+	struct json_object *params = NULL, *sel;
+	ssize_t len;
+	int err;
+
+	disconnect(ss);
+	err = connect_socket(ss);
+	if (!err)
+		err = send_call(ss);
+	if (err)
+		goto cleanup;
+	len = read_message_blocking(ss);
+	err = len < 0 ? (int)len : 0;
+	if (!err)
+		params = reply_params(ss, len, &err);
+	if (err)
+		goto cleanup;
+	err = json_object_object_get_ex(params, "selection", &sel) ? check_selection(ss, sel)
+								   : check_selection(ss, NULL);
+	if (!err)
+		err = keep_snapshot(ss, params);
+	if (!err && fcntl(ss->sock, F_SETFL, O_NONBLOCK))
+		err = set_last_error(-errno, "fcntl: %s", strerror(errno));
+	if (!err)
+		err = epoll_add(ss, ss->sock);
+cleanup:
+	json_object_put(params);
+	if (err)
+		disconnect(ss);
+	set_more(ss);
+	return err;
+}
+
+/* What a reply in the stream says: a record to pass on, a resync, or nothing. */
+static int stream_message(struct service_source *ss, size_t len, event_sink sink, void *ctx,
+			  bool *stop)
+{
+	struct json_object *params, *v;
+	struct teredo_event ev;
+	int err = 0;
+
+	params = reply_params(ss, len, &err);
+	if (!params)
+		return err;
+	if (json_object_object_get_ex(params, "resync", &v) && json_object_get_boolean(v)) {
+		/* The service rebuilt its state: ours is rebuilt from it before going on. */
+		err = keep_snapshot(ss, params);
+		ss->lost = true;
+		*stop = true;
+	} else if (json_object_object_get_ex(params, "record", &v)) {
+		err = varlink_record_parse(v, &ev)
+			      ? set_last_error(-EPROTO, "the service sent a malformed record")
+			      : sink(ctx, &ev);
+	}
+	json_object_put(params);
+	return err;
+}
+
+static int read_available(struct service_source *ss)
+{
+	char buf[16384];
+	ssize_t n;
+
+	while (ss->in.len < ss->in.limit) {
+		n = read(ss->sock, buf,
+			 sizeof(buf) < ss->in.limit - ss->in.len ? sizeof(buf)
+								 : ss->in.limit - ss->in.len);
+		if (n > 0) {
+			vbuf_append(&ss->in, buf, n); /* fits: n is at most the room left */
+			continue;
+		}
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return 0;
+		/* The service went away (restart, or it cut us off as too slow). */
+		return set_last_error(SOURCE_UNREACHABLE,
+				      "lost the teredo-observer service at %s: reconnecting",
+				      ss->path);
+	}
+	return 0;
+}
+
+static int service_fd(const struct event_source *src)
+{
+	return ((const struct service_source *)src)->epoll_fd;
+}
+
+static int service_drain(struct event_source *src, event_sink sink, void *ctx)
+{
+	struct service_source *ss = (struct service_source *)src;
+	bool stop = false;
+	uint64_t v;
+	ssize_t len;
+	int err = 0, n = 0;
+
+	if (ss->sock < 0) {
+		/* Waiting to reconnect: the observer's resync does it, now that the timer rang. */
+		if (read(ss->timer_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+			return set_last_error(-errno, "timerfd: %s", strerror(errno));
+		return 0;
+	}
+	err = read_available(ss);
+	while (!stop && (len = vbuf_message_len(&ss->in)) != 0) {
+		int e = len < 0 ? set_last_error(-EPROTO, "the service sent an oversize message")
+				: stream_message(ss, len, sink, ctx, &stop);
+
+		if (e) {
+			err = e;
+			break;
+		}
+		n++;
+	}
+	if (err) {
+		disconnect(ss);
+		ss->lost = true;
+		return err;
+	}
+	set_more(ss);
+	return n;
+}
+
+static bool service_lost_records(struct event_source *src)
+{
+	struct service_source *ss = (struct service_source *)src;
+	bool lost = ss->lost;
+
+	ss->lost = false;
+	return lost;
+}
+
+static int service_snapshot(struct event_source *src, event_sink sink, void *ctx)
+{
+	struct service_source *ss = (struct service_source *)src;
+	int err = 0;
+
+	if (!ss->have_snap) {
+		err = reconnect(ss);
+		if (err) {
+			/* Try again a little later; until then the fd stays quiet. */
+			arm_timer(ss, ss->retry_ms);
+			ss->retry_ms =
+				ss->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : ss->retry_ms * 2;
+			return err == -ENOMEM ? err : SOURCE_UNREACHABLE;
+		}
+	}
+	ss->retry_ms = RETRY_MIN_MS;
+	ss->have_snap = false;
+	for (size_t i = 0; i < ss->n_snap && !err; i++)
+		err = sink(ctx, &ss->snap[i]);
+	return err;
+}
+
+static void service_destroy(struct event_source *src)
+{
+	struct service_source *ss = (struct service_source *)src;
+
+	if (!ss)
+		return;
+	disconnect(ss);
+	if (ss->epoll_fd >= 0)
+		close(ss->epoll_fd);
+	if (ss->timer_fd >= 0)
+		close(ss->timer_fd);
+	if (ss->more_fd >= 0)
+		close(ss->more_fd);
+	vbuf_fini(&ss->in);
+	free(ss->snap);
+	free(ss);
+}
+
+static const struct event_source_ops service_ops = {
+	.fd = service_fd,
+	.drain = service_drain,
+	.lost_records = service_lost_records,
+	.snapshot = service_snapshot,
+	.destroy = service_destroy,
+};
+
+static int own_netns(uint32_t *ino)
+{
+	struct stat st;
+
+	if (stat("/proc/self/ns/net", &st))
+		return set_last_error(-errno, "cannot read /proc/self/ns/net: %s", strerror(errno));
+	*ino = st.st_ino;
+	return 0;
+}
+
+static int open_fds(struct service_source *ss)
+{
+	int err;
+
+	ss->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	ss->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	ss->more_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (ss->epoll_fd < 0 || ss->timer_fd < 0 || ss->more_fd < 0)
+		return set_last_error(-errno, "cannot create epoll/timerfd/eventfd: %s",
+				      strerror(errno));
+	err = epoll_add(ss, ss->timer_fd);
+	return err ? err : epoll_add(ss, ss->more_fd);
+}
+
+int service_source_open(const struct teredo_options *opts, bool live, struct event_source **out)
+{
+	struct service_source *ss;
+	const char *path = varlink_socket_path();
+	int err;
+
+	*out = NULL;
+	if (strlen(path) >= sizeof(ss->path))
+		return set_last_error(-ENAMETOOLONG, "TEREDO_OBSERVER_SOCKET is too long: %s",
+				      path);
+	ss = calloc(1, sizeof(*ss));
+	if (!ss)
+		return set_last_error(-ENOMEM, "out of memory");
+	ss->base.ops = &service_ops;
+	ss->base.ordered = true;
+	ss->sock = ss->epoll_fd = ss->timer_fd = ss->more_fd = -1;
+	ss->live = live;
+	ss->retry_ms = RETRY_MIN_MS;
+	strcpy(ss->path, path);
+	vbuf_init(&ss->in, CLIENT_IN_LIMIT);
+	copy_options(ss, opts);
+	ss->any_selection = is_default_selection(opts);
+	err = own_netns(&ss->netns);
+	if (!err)
+		err = open_fds(ss);
+	if (!err)
+		err = reconnect(ss);
+	if (err) {
+		service_destroy(&ss->base);
+		return err;
+	}
+	*out = &ss->base;
+	return 0;
+}

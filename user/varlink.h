@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the service (teredo-observer serve) and the library's service client
+ * share: the Varlink framing (NUL-terminated JSON messages on a stream unix
+ * socket, https://varlink.org), bounded buffers, the socket path, and the
+ * JSON form of socket records, port events and selections (json-c).
+ */
+#ifndef TEREDO_VARLINK_H
+#define TEREDO_VARLINK_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "teredo_event.h"
+#include "teredo_observer.h"
+
+#define VARLINK_INTERFACE "io.teredo.Observer"
+/* The shipped unit's RuntimeDirectory=teredo-observer holds it. */
+#define VARLINK_DEFAULT_SOCKET "/run/teredo-observer/" VARLINK_INTERFACE
+/* A call is a few hundred bytes: anything longer is refused. */
+#define VARLINK_MAX_MESSAGE 16384
+
+/* One direction of a connection: bytes waiting, never more than limit. */
+struct vbuf {
+	char *data;
+	size_t len, cap, limit;
+};
+
+void vbuf_init(struct vbuf *b, size_t limit);
+void vbuf_fini(struct vbuf *b);
+/* 0, -ENOBUFS when it would exceed the limit, -ENOMEM. */
+int vbuf_append(struct vbuf *b, const void *data, size_t n);
+void vbuf_consume(struct vbuf *b, size_t n);
+/*
+ * The length of the first complete message (with its NUL), 0 when none is
+ * complete yet, -EMSGSIZE when the buffer is full and holds no NUL.
+ */
+ssize_t vbuf_message_len(const struct vbuf *b);
+
+/* The message's JSON text and a NUL appended to b. 0 or as vbuf_append. */
+int varlink_put(struct vbuf *b, struct json_object *msg);
+
+/* $TEREDO_OBSERVER_SOCKET, or the default path. */
+const char *varlink_socket_path(void);
+
+/* A socket record (kind "bound" or "released") and back: 0 or -EINVAL. */
+struct json_object *varlink_record_json(const struct teredo_event *ev);
+int varlink_record_parse(struct json_object *obj, struct teredo_event *ev);
+
+struct json_object *varlink_event_json(const struct teredo_port_event *ev);
+
+/* What counts as the Teredo client, with the namespace watched. */
+struct json_object *varlink_selection_json(const struct teredo_options *opts, uint32_t netns);
+
+/* Small json-c helpers: 0, or -EINVAL when missing or of another type. */
+int varlink_get_u64(struct json_object *obj, const char *key, uint64_t *out);
+int varlink_get_string(struct json_object *obj, const char *key, const char **out);
+
+#endif
