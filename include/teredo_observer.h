@@ -192,6 +192,4 @@ void teredo_ask_short_slice(void);
 }
 #endif
 
-#include "teredo_netioapi.h"
-
 #endif

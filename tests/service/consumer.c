@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "teredo_netioapi.h"
 #include "teredo_observer.h"
 
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
