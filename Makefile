@@ -4,7 +4,7 @@
 #   user/lib/lib.mk           libteredo_observer, installed with include/
 #   user/service/service.mk   teredo-observer serve (Varlink)
 #   user/command/command.mk   the teredo-observer command
-#   tests/tests.mk            the suites of make test and the kernel matrix
+#   tests/tests.mk            the suites that span components, the kernel matrix
 CC         ?= cc
 CLANG      ?= clang
 BPFTOOL    ?= bpftool
@@ -56,7 +56,10 @@ test-deps:
 mounts:
 	@./scripts/ensure-mounts
 
-include bpf/bpf.mk user/lib/lib.mk user/service/service.mk user/command/command.mk tests/tests.mk
+# The command, by name: the service's and the kernel matrix's tests run it.
+CMD := $(BUILD)/teredo-observer
+
+include bpf/bpf.mk user/lib/lib.mk tests/tests.mk user/service/service.mk user/command/command.mk
 
 all: $(CMD) $(LIB_A) $(LIB_SO)
 
@@ -115,8 +118,8 @@ bench: bench-deps
 	./$(BENCH)
 
 format:
-	clang-format -i bpf/*.c bpf/*.h user/*/*.c user/*/*.h include/*.h tests/*/*.c examples/*.c \
-		bench/*.c bench/*.h
+	clang-format -i bpf/*.c bpf/*.h user/*/*.c user/*/*.h user/*/tests/*.c user/*/tests/*/*.c \
+		include/*.h tests/*/*.c examples/*.c bench/*.c bench/*.h
 
 clean:
 	rm -rf $(BUILD)

@@ -1,6 +1,7 @@
-# --- tests: the suites of make test, one target each ---
-# Unit and fuzz tests look inside the library (and the service); every other
-# test program is a client built against include/ alone.
+# --- tests: the suites of make test that span components, and their helpers ---
+# The command's and the service's own suites are in their fragments, beside
+# them. Unit tests (and the service's fuzz target) look inside the library;
+# every other test program is a client built against include/ alone.
 TEST_INTERNAL_CPPFLAGS := -I$(LIB_DIR) -Ibpf
 UNIT_SRCS  := $(wildcard tests/unit/*.c)
 INTEG_SRCS := $(wildcard tests/integration/*.c)
@@ -11,8 +12,7 @@ STRESS     := $(BUILD)/tests/subscription-stress
 # Test programs that watch the kernel run in a network namespace of their own.
 OWN_NETNS  := tests/helpers/own_netns.c
 
-.PHONY: unit-test integration-test command-test e2e-test example-test service-test fuzz-test \
-	tsan-test asan-test kernel-matrix
+.PHONY: unit-test integration-test e2e-test example-test tsan-test asan-test kernel-matrix
 
 $(UDP_ACTOR): tests/helpers/udp_actor.c
 	@mkdir -p $(@D)
@@ -42,10 +42,6 @@ unit-test: $(UNIT_BIN)
 integration-test: mounts $(INTEG_BIN)
 	./tests/run-criterion $(INTEG_BIN) --jobs 1
 
-# The command: needs root; every observer and client runs in network namespaces of its own.
-command-test: mounts $(CMD) $(UDP_ACTOR)
-	./tests/command/run-tests $(CMD) $(UDP_ACTOR)
-
 # The real Teredo client and server in network namespaces (tests/e2e/run):
 # the command, the Windows API (win_port_client) and
 # NotifyStableUnicastIpAddressTable against Miredo's qualification (stable_table_client).
@@ -62,36 +58,6 @@ e2e-test: mounts $(CMD) $(LIB_A) $(WIN_PORT_CLIENT) $(STABLE_CLIENT)
 # The example builds against an installed copy, found through pkg-config.
 example-test: all
 	./tests/install/run
-
-# The service: teredo-observer serve, its clients and its protocol, in network
-# namespaces of their own (tests/service/run-tests); the Varlink message
-# handling under libFuzzer for a bounded time (tests/fuzz).
-SERVICE_CONSUMER := $(BUILD)/tests/service-consumer
-FUZZ_VARLINK     := $(BUILD)/tests/fuzz-varlink
-FUZZ_SECONDS     ?= 20
-
-$(SERVICE_CONSUMER): tests/service/consumer.c $(LIB_A)
-	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
-
-# Only the protocol: no kernel, no observer, so it runs anywhere.
-FUZZ_SRCS := tests/fuzz/fuzz_varlink.c $(SERVICE_DIR)/varlink_server.c \
-	     $(addprefix $(LIB_DIR)/,varlink.c port_state.c grow.c options.c cgroup2.c last_error.c)
-
-$(FUZZ_VARLINK): $(FUZZ_SRCS) $(LIB_HDRS) $(wildcard $(SERVICE_DIR)/*.h)
-	@mkdir -p $(@D)
-	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined $(CPPFLAGS) $(TEST_INTERNAL_CPPFLAGS) \
-		-I$(SERVICE_DIR) $(JSONC_CFLAGS) -o $@ $(FUZZ_SRCS) $(JSONC_LIBS)
-
-service-test: mounts $(CMD) $(UDP_ACTOR) $(SERVICE_CONSUMER)
-	./tests/service/run-tests $(CMD) $(UDP_ACTOR) $(SERVICE_CONSUMER)
-
-# A copy of the seeds as the working corpus: the tree stays as committed.
-fuzz-test: $(FUZZ_VARLINK)
-	rm -rf $(BUILD)/fuzz-corpus && mkdir -p $(BUILD)/fuzz-corpus
-	cp tests/fuzz/corpus/* $(BUILD)/fuzz-corpus/
-	$(FUZZ_VARLINK) -max_total_time=$(FUZZ_SECONDS) -max_len=20000 -timeout=10 \
-		$(BUILD)/fuzz-corpus
 
 # The library and its tests again under ThreadSanitizer and AddressSanitizer.
 # Criterion's allocator cannot live with ThreadSanitizer's memory layout, so

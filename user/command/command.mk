@@ -5,7 +5,6 @@ COMMAND_DIR  := user/command
 COMMAND_CPPFLAGS := -I$(SERVICE_DIR)
 COMMAND_SRCS := $(COMMAND_DIR)/command.c $(COMMAND_DIR)/event_exec.c $(COMMAND_DIR)/sd_notify.c
 COMMAND_OBJS := $(COMMAND_SRCS:$(COMMAND_DIR)/%.c=$(BUILD)/command/%.o)
-CMD          := $(BUILD)/teredo-observer
 
 $(BUILD)/command/%.o: $(COMMAND_DIR)/%.c $(wildcard $(COMMAND_DIR)/*.h) \
 		      $(SERVICE_DIR)/serve.h $(wildcard include/*.h)
@@ -21,7 +20,7 @@ UNITDIR     ?= $(PREFIX)/lib/systemd/system
 MAN8DIR     ?= $(PREFIX)/share/man/man8
 EXAMPLESDIR ?= $(PREFIX)/share/teredo-observer
 
-.PHONY: install-command uninstall-command demo
+.PHONY: install-command uninstall-command command-test demo
 
 # The unit is written at install time, so that ExecStart names SBINDIR as given now.
 install-command: $(CMD)
@@ -40,6 +39,11 @@ uninstall-command:
 		$(DESTDIR)$(UNITDIR)/teredo-observer.service \
 		$(DESTDIR)$(MAN8DIR)/teredo-observer.8 \
 		$(DESTDIR)$(EXAMPLESDIR)/teredo-nft-update $(DESTDIR)$(EXAMPLESDIR)/teredo.nft
+
+# Its tests (tests/run-tests): needs root; every observer and client runs in
+# network namespaces of its own.
+command-test: mounts $(CMD) $(UDP_ACTOR)
+	./$(COMMAND_DIR)/tests/run-tests $(CMD) $(UDP_ACTOR)
 
 # Miredo and its server in two throwaway network namespaces, watched live.
 demo: mounts $(CMD)

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * service-consumer: a program using the library as any program would, for
- * tests/service/run-tests. One line per thing seen on stdout.
+ * user/service/tests/run-tests. One line per thing seen on stdout.
  *
  *   consumer watch     NotifyTeredoPortChange with the initial call: one line
  *                      per call, "initial 0", "add P", "change P", "delete 0",
