@@ -24,6 +24,7 @@
 #include "bench.h"
 #include "floor.bpf.skel.h"
 #include "floor_event.h"
+#include "teredo_netioapi.h"
 #include "teredo_observer.h"
 
 #define START_TIMEOUT_MS 60000

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <teredo_observer.h>
+#include <teredo_netioapi.h>
 
 /* Written by the signal handler, or by the callback with --once: main waits on it. */
 static int wake_pipe[2];

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "observe.h"
+#include "teredo_netioapi.h"
 #include "teredo_observer.h"
 
 #define TEREDO_ADDR "2001:0:c000:201::1"

@@ -18,6 +18,7 @@
 
 #include "actor.h"
 #include "observe.h"
+#include "teredo_netioapi.h"
 #include "teredo_observer.h"
 
 TestSuite(subscriptions, .fini = fixture_teardown, .timeout = 180);

@@ -17,6 +17,7 @@
 
 #include "actor.h"
 #include "observe.h"
+#include "teredo_netioapi.h"
 #include "teredo_observer.h"
 
 #define MAX_CALLS 4096

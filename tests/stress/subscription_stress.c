@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "teredo_netioapi.h"
 #include "teredo_observer.h"
 
 #define THREADS 8

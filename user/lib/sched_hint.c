@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
+/* teredo_ask_short_slice (teredo_observer.h): a short slice for the calling thread. */
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "sched_hint.h"
+#include "teredo_observer.h"
 
 /* Not in glibc 2.36: the kernel's struct sched_attr (include/uapi/linux/sched/types.h). */
 struct sched_attr_v1 {
@@ -20,7 +21,7 @@ struct sched_attr_v1 {
 
 #define SHORT_SLICE_NS 100000
 
-void ask_short_slice(void)
+void teredo_ask_short_slice(void)
 {
 	struct sched_attr_v1 attr = { 0 };
 

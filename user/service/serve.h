@@ -12,7 +12,17 @@
 struct serve_config {
 	const char *socket_path;
 	unsigned int max_per_user; /* connections one uid may hold open */
+	/*
+	 * Tells the service manager the state ("READY=1", "STATUS=..."): the
+	 * command passes sd_notify. 0 or a negative errno; NULL tells no one.
+	 */
+	int (*notify)(const char *state);
 };
+
+/* The socket when none is given: $TEREDO_OBSERVER_SOCKET, or the default. */
+const char *serve_socket_path(void);
+/* The default socket, in the shipped unit's RuntimeDirectory. */
+const char *serve_default_socket_path(void);
 
 /*
  * Watch with opts and serve until *stop is set (signals unblocked only in

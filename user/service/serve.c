@@ -22,7 +22,6 @@
 
 #include "grow.h"
 #include "observer.h"
-#include "sd_notify.h"
 #include "serve.h"
 #include "varlink_server.h"
 
@@ -39,6 +38,21 @@ struct server {
 
 /* epoll data for the two fds that are not connections. */
 static char listen_tag, observer_tag;
+
+static int notify(const struct serve_config *cfg, const char *state)
+{
+	return cfg->notify ? cfg->notify(state) : 0;
+}
+
+const char *serve_socket_path(void)
+{
+	return varlink_socket_path();
+}
+
+const char *serve_default_socket_path(void)
+{
+	return VARLINK_DEFAULT_SOCKET;
+}
 
 static void say(const char *fmt, const char *arg, int err)
 {
@@ -251,7 +265,7 @@ static void report_status(struct server *srv)
 	srv->reported_conns = srv->n_conns;
 	snprintf(state, sizeof(state), "STATUS=Teredo port %u%s, %zu connections", port,
 		 port ? "" : " (none)", srv->n_conns);
-	(void)sd_notify_send(state);
+	(void)notify(srv->cfg, state);
 }
 
 /* Take in the kernel's news and pass it on: records (the tap), then port events. */
@@ -404,7 +418,7 @@ int serve_run(const struct teredo_options *opts, const struct serve_config *cfg,
 	if (start(&srv, opts))
 		goto cleanup;
 	/* Type=notify: ready once the socket takes connections and the state is built. */
-	err = sd_notify_send("READY=1");
+	err = notify(srv.cfg, "READY=1");
 	if (err) {
 		say("cannot tell systemd we are ready ($NOTIFY_SOCKET)%s", "", -err);
 		goto cleanup;

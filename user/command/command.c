@@ -18,11 +18,9 @@
 #include <unistd.h>
 
 #include "event_exec.h"
-#include "sched_hint.h"
 #include "sd_notify.h"
 #include "serve.h"
 #include "teredo_observer.h"
-#include "varlink.h"
 
 enum exit_status {
 	EXIT_OK = 0,
@@ -85,7 +83,8 @@ static void usage(FILE *out)
 		"\n"
 		"Exit status: 0 stopped by SIGINT/SIGTERM or done, 1 failure, 2 usage error,\n"
 		"3 (get) no Teredo client. See teredo-observer(8).\n",
-		VARLINK_DEFAULT_SOCKET, SERVE_DEFAULT_MAX_PER_USER, EVENT_EXEC_DEFAULT_TIMEOUT);
+		serve_default_socket_path(), SERVE_DEFAULT_MAX_PER_USER,
+		EVENT_EXEC_DEFAULT_TIMEOUT);
 }
 
 static int usage_error(const char *fmt, const char *arg)
@@ -217,6 +216,7 @@ static int parse_args(struct command *cmd, int argc, char **argv, bool *done)
 	teredo_options_init(&cmd->opts);
 	cmd->exec.timeout_s = EVENT_EXEC_DEFAULT_TIMEOUT;
 	cmd->service.max_per_user = SERVE_DEFAULT_MAX_PER_USER;
+	cmd->service.notify = sd_notify_send;
 	if (teredo_options_from_env(&cmd->opts))
 		return usage_error("%s", teredo_observer_last_error());
 	opterr = 0;
@@ -254,7 +254,7 @@ static int parse_args(struct command *cmd, int argc, char **argv, bool *done)
 	if (cmd->serve && (cmd->exec.command || cmd->json))
 		return usage_error("%s", "--exec and --json are for watching, not for serve");
 	if (!cmd->service.socket_path)
-		cmd->service.socket_path = varlink_socket_path();
+		cmd->service.socket_path = serve_socket_path();
 	if (teredo_options_check(&cmd->opts))
 		return usage_error("%s", teredo_observer_last_error());
 	return EXIT_OK;
@@ -626,7 +626,7 @@ static int observe(struct command *cmd)
 		fprintf(stderr, "teredo-observer: %s\n", teredo_observer_last_error());
 		return EXIT_FAILURE_;
 	}
-	ask_short_slice();
+	teredo_ask_short_slice();
 	err = block_stop_signals(&wait_mask);
 	if (!err)
 		err = catch_stop_signals(0);

@@ -2,7 +2,7 @@
 /*
  * The service's side of the Varlink protocol, without any I/O: calls come in
  * a connection's input buffer, replies go to its output buffer. The event
- * loop (serve.c) moves the bytes; the fuzz target (tests/fuzz) feeds it
+ * loop (serve.c) moves the bytes; the fuzz target (tests/fuzz, here) feeds it
  * directly.
  */
 #ifndef TEREDO_VARLINK_SERVER_H

@@ -29,7 +29,6 @@
 #include "grow.h"
 #include "last_error.h"
 #include "observer.h"
-#include "sched_hint.h"
 #include "subscription.h"
 #include "teredo_event.h"
 
@@ -267,7 +266,7 @@ static void *dispatch(void *arg)
 	uint64_t count;
 	bool frees_itself;
 
-	ask_short_slice();
+	teredo_ask_short_slice();
 	while (!hub_stopping(hub)) {
 		/* Subscribers are never abandoned: a failing poll (no memory) is tried again. */
 		if (poll(fds, 2, -1) < 0) {

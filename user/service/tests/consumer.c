@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * service-consumer: a program using the library as any program would, for
- * tests/service/run-tests. One line per thing seen on stdout.
+ * user/service/tests/run-tests. One line per thing seen on stdout.
  *
  *   consumer watch     NotifyTeredoPortChange with the initial call: one line
  *                      per call, "initial 0", "add P", "change P", "delete 0",
@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "teredo_netioapi.h"
 #include "teredo_observer.h"
 
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;

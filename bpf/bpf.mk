@@ -1,0 +1,12 @@
+# --- bpf: the kernel side (bpf/teredo_observer.bpf.c, its record teredo_event.h) ---
+# Compiled for the BPF target and turned into a skeleton that the library embeds.
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Ibpf \
+	      $(if $(MULTIARCH),-I/usr/include/$(MULTIARCH))
+SKEL := $(BUILD)/teredo_observer.bpf.skel.h
+
+$(BUILD)/%.bpf.o: bpf/%.bpf.c bpf/kernel_types.h bpf/teredo_event.h
+	@mkdir -p $(@D)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/%.bpf.skel.h: $(BUILD)/%.bpf.o
+	$(BPFTOOL) gen skeleton $< name $(subst .,_,$*)_bpf > $@

@@ -1,0 +1,82 @@
+# --- tests: the suites of make test that span components, and their helpers ---
+# The command's and the service's own suites are in their fragments, beside
+# them. Unit tests (and the service's fuzz target) look inside the library;
+# every other test program is a client built against include/ alone.
+TEST_INTERNAL_CPPFLAGS := -I$(LIB_DIR) -Ibpf
+UNIT_SRCS  := $(wildcard tests/unit/*.c)
+INTEG_SRCS := $(wildcard tests/integration/*.c)
+UNIT_BIN   := $(BUILD)/tests/unit
+INTEG_BIN  := $(BUILD)/tests/integration
+UDP_ACTOR  := $(BUILD)/tests/udp-actor
+STRESS     := $(BUILD)/tests/subscription-stress
+# Test programs that watch the kernel run in a network namespace of their own.
+OWN_NETNS  := tests/helpers/own_netns.c
+
+.PHONY: unit-test integration-test e2e-test example-test tsan-test asan-test kernel-matrix
+
+$(UDP_ACTOR): tests/helpers/udp_actor.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $<
+
+$(UNIT_BIN): $(UNIT_SRCS) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(TEST_INTERNAL_CPPFLAGS) $(CFLAGS) -o $@ $(UNIT_SRCS) $(LIB_A) $(LDLIBS) -lcriterion
+
+$(STRESS): tests/stress/subscription_stress.c $(OWN_NETNS) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(OWN_NETNS) $(LIB_A) $(LDLIBS)
+
+# test_selection checks the cgroup walk itself (cgroup2.h).
+$(INTEG_BIN): $(INTEG_SRCS) $(OWN_NETNS) $(wildcard tests/integration/*.h) $(LIB_A) $(UDP_ACTOR) \
+	      $(STRESS)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(TEST_INTERNAL_CPPFLAGS) $(CFLAGS) -DUDP_ACTOR=\"$(abspath $(UDP_ACTOR))\" \
+		-DSUBSCRIPTION_STRESS=\"$(abspath $(STRESS))\" -o $@ \
+		$(INTEG_SRCS) $(OWN_NETNS) $(LIB_A) $(LDLIBS) -lcriterion
+
+unit-test: $(UNIT_BIN)
+	./tests/run-criterion $(UNIT_BIN)
+
+# Needs root and BPF. Where they are missing the suite skips, and says why;
+# with CI=true a skip fails the run.
+integration-test: mounts $(INTEG_BIN)
+	./tests/run-criterion $(INTEG_BIN) --jobs 1
+
+# The real Teredo client and server in network namespaces (tests/e2e/run):
+# the command, the Windows API (win_port_client) and
+# NotifyStableUnicastIpAddressTable against Miredo's qualification (stable_table_client).
+WIN_PORT_CLIENT := $(BUILD)/tests/win_port_client
+STABLE_CLIENT   := $(BUILD)/tests/stable_table_client
+
+$(WIN_PORT_CLIENT) $(STABLE_CLIENT): $(BUILD)/tests/%: tests/e2e/%.c $(wildcard include/*.h) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
+
+e2e-test: mounts $(CMD) $(LIB_A) $(WIN_PORT_CLIENT) $(STABLE_CLIENT)
+	./tests/e2e/run
+
+# The example builds against an installed copy, found through pkg-config.
+example-test: all
+	./tests/install/run
+
+# The library and its tests again under ThreadSanitizer and AddressSanitizer.
+# Criterion's allocator cannot live with ThreadSanitizer's memory layout, so
+# under TSan the concurrency scenarios run as the stress program alone.
+tsan-test: mounts
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/tsan SANITIZE=-fsanitize=thread \
+		$(BUILD)/tsan/tests/subscription-stress
+	TSAN_OPTIONS=halt_on_error=1 $(BUILD)/tsan/tests/subscription-stress
+
+asan-test:
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan \
+		SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer" \
+		unit-test integration-test
+
+# --- kernel matrix ---
+# The integration, command and e2e suites again on Debian 12's 6.1 and 6.12
+# kernels, each booted under QEMU (tests/kernels/run; a few minutes each).
+# KERNELS=6.12 runs one. The downloaded kernels stay in KERNEL_CACHE
+# (/var/cache/teredo-observer/kernels), outside build/: make clean keeps them.
+KERNELS ?=
+kernel-matrix: $(CMD) $(INTEG_BIN) $(UDP_ACTOR) $(WIN_PORT_CLIENT)
+	./tests/kernels/run $(KERNELS)

@@ -1,0 +1,50 @@
+# --- command: teredo-observer (user/command), a client of the library ---
+# Built against include/ and the service's serve.h alone: nothing private of
+# the library. Installs with its unit (systemd/), man page and nftables example.
+COMMAND_DIR  := user/command
+COMMAND_CPPFLAGS := -I$(SERVICE_DIR)
+COMMAND_SRCS := $(COMMAND_DIR)/command.c $(COMMAND_DIR)/event_exec.c $(COMMAND_DIR)/sd_notify.c
+COMMAND_OBJS := $(COMMAND_SRCS:$(COMMAND_DIR)/%.c=$(BUILD)/command/%.o)
+
+$(BUILD)/command/%.o: $(COMMAND_DIR)/%.c $(wildcard $(COMMAND_DIR)/*.h) \
+		      $(SERVICE_DIR)/serve.h $(wildcard include/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(COMMAND_CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(CMD): $(COMMAND_OBJS) $(SERVICE_OBJS) $(LIB_A)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# Where things go: $(DESTDIR)$(PREFIX)/{sbin,lib/systemd/system,share/man/man8,share/teredo-observer}
+SBINDIR     ?= $(PREFIX)/sbin
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+MAN8DIR     ?= $(PREFIX)/share/man/man8
+EXAMPLESDIR ?= $(PREFIX)/share/teredo-observer
+
+.PHONY: install-command uninstall-command command-test demo
+
+# The unit is written at install time, so that ExecStart names SBINDIR as given now.
+install-command: $(CMD)
+	install -D -m 0755 $(CMD) $(DESTDIR)$(SBINDIR)/teredo-observer
+	install -d $(DESTDIR)$(UNITDIR)
+	sed 's|@SBINDIR@|$(SBINDIR)|g' systemd/teredo-observer.service.in \
+		> $(DESTDIR)$(UNITDIR)/teredo-observer.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/teredo-observer.service
+	install -D -m 0644 $(COMMAND_DIR)/teredo-observer.8 $(DESTDIR)$(MAN8DIR)/teredo-observer.8
+	install -D -m 0755 examples/nftables/teredo-nft-update \
+		$(DESTDIR)$(EXAMPLESDIR)/teredo-nft-update
+	install -D -m 0644 examples/nftables/teredo.nft $(DESTDIR)$(EXAMPLESDIR)/teredo.nft
+
+uninstall-command:
+	rm -f $(DESTDIR)$(SBINDIR)/teredo-observer \
+		$(DESTDIR)$(UNITDIR)/teredo-observer.service \
+		$(DESTDIR)$(MAN8DIR)/teredo-observer.8 \
+		$(DESTDIR)$(EXAMPLESDIR)/teredo-nft-update $(DESTDIR)$(EXAMPLESDIR)/teredo.nft
+
+# Its tests (tests/run-tests): needs root; every observer and client runs in
+# network namespaces of its own.
+command-test: mounts $(CMD) $(UDP_ACTOR)
+	./$(COMMAND_DIR)/tests/run-tests $(CMD) $(UDP_ACTOR)
+
+# Miredo and its server in two throwaway network namespaces, watched live.
+demo: mounts $(CMD)
+	./scripts/demo $(CMD)

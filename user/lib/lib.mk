@@ -1,0 +1,54 @@
+# --- lib: libteredo_observer (user/lib), the public API of include/ ---
+# Sources and private headers here; the BPF record and skeleton from bpf/ and
+# $(BUILD). Only what libteredo_observer.map names is exported.
+LIB_DIR   := user/lib
+LIB_CPPFLAGS := -I$(LIB_DIR) -Ibpf -I$(BUILD)
+LIB_SRCS  := last_error.c cgroup2.c requirements.c kernel_source.c port_state.c note_queue.c \
+	     options.c observer.c subscription.c windows_api.c sched_hint.c grow.c \
+	     address_view.c address_source.c unicast_address.c
+# The service client: the library reads teredo-observer serve (Varlink, json-c)
+LIB_SRCS  += varlink.c service_source.c source_choice.c
+LIB_SRCS  := $(addprefix $(LIB_DIR)/,$(LIB_SRCS))
+LIB_HDRS  := $(wildcard $(LIB_DIR)/*.h include/*.h) bpf/teredo_event.h
+LIB_OBJS  := $(LIB_SRCS:$(LIB_DIR)/%.c=$(BUILD)/lib/%.o)
+LIB_A     := $(BUILD)/libteredo_observer.a
+LIB_SO    := $(BUILD)/libteredo_observer.so
+LIB_MAP   := $(LIB_DIR)/libteredo_observer.map
+SONAME    := libteredo_observer.so.0
+VERSION   := $(shell sed -n 's/^\#define TEREDO_OBSERVER_VERSION "\(.*\)"/\1/p' include/teredo_observer.h)
+MAN3      := $(wildcard $(LIB_DIR)/man/*.3)
+
+$(BUILD)/lib/%.o: $(LIB_DIR)/%.c $(SKEL) $(LIB_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(LIB_CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(LIB_A): $(LIB_OBJS)
+	$(AR) rcs $@ $^
+
+$(LIB_SO): $(LIB_OBJS) $(LIB_MAP)
+	$(CC) $(CFLAGS) -shared -Wl,-soname,$(SONAME) \
+		-Wl,--version-script=$(LIB_MAP) -o $@ $(LIB_OBJS) $(LDLIBS)
+
+# The dynamic linker finds libraries under /usr and /usr/local (Debian's
+# ld.so.conf, /usr/local through ldconfig's cache). Under any other prefix,
+# programs built through pkg-config carry the path to the library (an rpath),
+# so that they run without LD_LIBRARY_PATH, which sudo drops.
+comma := ,
+SYSTEM_PREFIXES := /usr /usr/local
+PC_RPATH := $(if $(filter $(SYSTEM_PREFIXES),$(PREFIX)),, -Wl$(comma)-rpath$(comma)$${libdir})
+
+# DIR/include, DIR/lib, DIR/lib/pkgconfig, DIR/share/man/man3 for PREFIX=DIR.
+.PHONY: install-lib
+install-lib: $(LIB_A) $(LIB_SO)
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+		$(DESTDIR)$(PREFIX)/share/man/man3
+	install -m 644 $(wildcard include/*.h) $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libteredo_observer.so
+	# Written now, so that prefix names PREFIX as given to this install.
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' -e 's|@RPATH@|$(PC_RPATH)|' \
+		$(LIB_DIR)/teredo-observer.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/teredo-observer.pc
+	install -m 644 $(MAN3) $(DESTDIR)$(PREFIX)/share/man/man3/
+	# A new library under /usr/local is found once ldconfig has cached it.
+	$(if $(DESTDIR)$(PC_RPATH),,ldconfig)
