@@ -134,6 +134,8 @@ enum consumer_kind {
 	CONSUMER_BPFTRACE,   /* a bpftrace one-liner, line read from its stdout pipe */
 	CONSUMER_POLL_PROC,  /* /proc/net/udp (+ /proc/PID/fd for the owner) every interval */
 	CONSUMER_POLL_SS,    /* `ss -uanpH` every interval */
+	/* Last: the kinds' numbers are argv between builds (--variant). */
+	CONSUMER_SERVICE, /* teredo_subscribe() through a teredo-observer serve of its own */
 };
 
 /* Floor programs to load (bench/floor.bpf.c). */
