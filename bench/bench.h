@@ -142,6 +142,7 @@ enum consumer_kind {
 #define FLOOR_POST_BIND 1u  /* cgroup/post_bind4 + ring buffer: the latency floor */
 #define FLOOR_SYSCALL_TP 2u /* an empty tp/syscalls/sys_enter_connect: for the cost job */
 #define FLOOR_OLD_SEND 4u   /* 0.1.0's tp_btf/sock_send_length hook: for the cost job */
+#define FLOOR_HEAVY 8u	    /* post_bind4 doing the observer's kernel work: latency diagnosis */
 
 /* One event as a consumer saw it, sent to the driver through a pipe. */
 struct report {
@@ -226,6 +227,7 @@ void target_add(struct targets *t, bool met, const char *what, const char *fmt, 
 
 int job_cost(const struct bench_env *env, struct targets *t);
 int job_latency(const struct bench_env *env, struct targets *t);
+int job_alone(const struct bench_env *env, struct targets *t);
 int job_startup(const struct bench_env *env, struct targets *t);
 int job_polling(const struct bench_env *env, struct targets *t);
 int job_bpftrace(const struct bench_env *env, struct targets *t);

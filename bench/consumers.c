@@ -108,7 +108,7 @@ static int floor_attach(struct floor_bpf *skel, unsigned int progs)
 			return -errno;
 		skel->links.floor_old_send = link;
 	}
-	if (!(progs & FLOOR_POST_BIND))
+	if (!(progs & (FLOOR_POST_BIND | FLOOR_HEAVY)))
 		return 0;
 	err = cgroup2_root(root, sizeof(root));
 	if (err)
@@ -117,10 +117,15 @@ static int floor_attach(struct floor_bpf *skel, unsigned int progs)
 	cg = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cg < 0)
 		return -errno;
-	link = bpf_program__attach_cgroup(skel->progs.floor_post_bind4, cg);
+	if (progs & FLOOR_HEAVY) {
+		link = bpf_program__attach_cgroup(skel->progs.floor_heavy_bind4, cg);
+		skel->links.floor_heavy_bind4 = link;
+	} else {
+		link = bpf_program__attach_cgroup(skel->progs.floor_post_bind4, cg);
+		skel->links.floor_post_bind4 = link;
+	}
 	err = link ? 0 : -errno;
 	close(cg);
-	skel->links.floor_post_bind4 = link;
 	return err;
 }
 
@@ -138,6 +143,7 @@ static int run_floor(const struct consumer *c)
 	bpf_program__set_autoload(skel->progs.floor_connect_enter,
 				  c->floor_progs & FLOOR_SYSCALL_TP);
 	bpf_program__set_autoload(skel->progs.floor_old_send, c->floor_progs & FLOOR_OLD_SEND);
+	bpf_program__set_autoload(skel->progs.floor_heavy_bind4, c->floor_progs & FLOOR_HEAVY);
 	err = floor_bpf__load(skel);
 	if (!err)
 		err = floor_attach(skel, c->floor_progs);
