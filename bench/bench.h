@@ -119,9 +119,6 @@ int bpf_memory_of(pid_t pid, struct bpf_memory *m);
 /* Loaded BPF programs named name (prefix, as the kernel truncates names). */
 int bpf_progs_named(const char *name);
 
-/* The cgroup v2 root every observer attaches to. */
-int cgroup2_root(char *buf, size_t len);
-
 /* ---- consumers: who learns of a bind, and when (consumers.c) ---- */
 
 enum consumer_kind {

@@ -26,6 +26,7 @@
 #include <bpf/libbpf.h>
 
 #include "bench.h"
+#include "cgroup2.h"
 #include "floor.bpf.skel.h"
 #include "floor_event.h"
 #include "teredo_observer.h"
@@ -93,7 +94,6 @@ static int on_floor_event(void *ctx, void *data, size_t size)
 static int floor_attach(struct floor_bpf *skel, unsigned int progs)
 {
 	struct bpf_link *link;
-	char root[512];
 	int cg, err;
 
 	if (progs & FLOOR_SYSCALL_TP) {
@@ -110,13 +110,10 @@ static int floor_attach(struct floor_bpf *skel, unsigned int progs)
 	}
 	if (!(progs & (FLOOR_POST_BIND | FLOOR_HEAVY)))
 		return 0;
-	err = cgroup2_root(root, sizeof(root));
-	if (err)
-		return err;
-	/* Where the observer attaches too: the cgroup v2 root, every process. */
-	cg = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* Where the observer attaches, found as it finds it: the cgroup v2 root. */
+	cg = cgroup2_root_fd();
 	if (cg < 0)
-		return -errno;
+		return cg;
 	if (progs & FLOOR_HEAVY) {
 		link = bpf_program__attach_cgroup(skel->progs.floor_heavy_bind4, cg);
 		skel->links.floor_heavy_bind4 = link;
