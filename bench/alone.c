@@ -16,7 +16,7 @@
 
 #include "bench.h"
 
-#define N_ALONE 5
+#define N_ALONE 6
 #define BLOCKS 6
 
 static struct consumer alone_consumers[N_ALONE] = {
@@ -28,6 +28,10 @@ static struct consumer alone_consumers[N_ALONE] = {
 	  .kind = CONSUMER_FLOOR,
 	  .comm = "tbench-a-heavy",
 	  .floor_progs = FLOOR_HEAVY },
+	{ .label = "floor + that work, no map update",
+	  .kind = CONSUMER_FLOOR,
+	  .comm = "tbench-a-noupd",
+	  .floor_progs = FLOOR_HEAVY | FLOOR_NO_UPDATE },
 	{ .label = "callback: teredo_subscribe", .kind = CONSUMER_CALLBACK, .comm = "tbench-a-cb" },
 	{ .label = "Windows: NotifyTeredoPortChange",
 	  .kind = CONSUMER_WINDOWS,
@@ -70,7 +74,7 @@ static void judge_alone(const struct series *s, struct targets *t)
 	char what[96];
 
 	series_summary(&s[0], &f);
-	for (size_t i = 2; i <= 3; i++) {
+	for (size_t i = 3; i <= 4; i++) {
 		series_summary(&s[i], &x);
 		snprintf(what, sizeof(what), "1b. alone, p50 <= 1.15x floor: %s",
 			 alone_consumers[i].label);

@@ -140,6 +140,7 @@ enum consumer_kind {
 #define FLOOR_SYSCALL_TP 2u /* an empty tp/syscalls/sys_enter_connect: for the cost job */
 #define FLOOR_OLD_SEND 4u   /* 0.1.0's tp_btf/sock_send_length hook: for the cost job */
 #define FLOOR_HEAVY 8u	    /* post_bind4 doing the observer's kernel work: latency diagnosis */
+#define FLOOR_NO_UPDATE 16u /* FLOOR_HEAVY without its hash map update */
 
 /* One event as a consumer saw it, sent to the driver through a pipe. */
 struct report {

@@ -136,6 +136,7 @@ static int run_floor(const struct consumer *c)
 		return fail("floor", "cannot open the BPF object");
 	/* NUL-padded: the rest of the rodata is zero. */
 	memcpy((char *)skel->rodata->comm_words, c->comm, strnlen(c->comm, COMM_LEN - 1));
+	skel->rodata->heavy_update = !(c->floor_progs & FLOOR_NO_UPDATE);
 	bpf_program__set_autoload(skel->progs.floor_post_bind4, c->floor_progs & FLOOR_POST_BIND);
 	bpf_program__set_autoload(skel->progs.floor_connect_enter,
 				  c->floor_progs & FLOOR_SYSCALL_TP);
