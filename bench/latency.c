@@ -124,10 +124,10 @@ static void print_rss(const char *what, pid_t pid)
 	       proc_status_kb(pid, "VmHWM"));
 }
 
-/* Job 6b: the service and its client beside an in-process consumer and the command. */
+/* Job 6c: the service and its client beside an in-process consumer and the command. */
 static void print_rss_table(struct consumer *const *cs)
 {
-	printf("\n== 6b. RSS after the runs (KiB) ==\n");
+	printf("\n== 6c. RSS after the runs (KiB) ==\n");
 	printf("%-44s %8s %8s\n", "process", "VmRSS", "VmHWM");
 	print_rss("teredo-observer serve (1 client)", cs[SERVICE_ROW]->observer_pid);
 	print_rss("client through the service (no BPF)", cs[SERVICE_ROW]->pid);
