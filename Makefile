@@ -87,7 +87,7 @@ BENCH        := $(BENCH_DIR)/tbench
 BENCH_CLIENT := $(BENCH_DIR)/tbench-client
 BENCH_SKEL   := $(BENCH_DIR)/floor.bpf.skel.h
 BENCH_SRCS   := bench/main.c bench/util.c bench/consumers.c bench/rounds.c bench/latency.c \
-		bench/idle.c bench/storm.c bench/cost.c bench/startup.c bench/polling.c \
+		bench/alone.c bench/idle.c bench/storm.c bench/cost.c bench/startup.c bench/polling.c \
 		bench/bpftrace.c
 
 $(BENCH_DIR)/floor.bpf.o: bench/floor.bpf.c bench/floor_event.h bpf/kernel_types.h

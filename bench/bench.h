@@ -119,9 +119,6 @@ int bpf_memory_of(pid_t pid, struct bpf_memory *m);
 /* Loaded BPF programs named name (prefix, as the kernel truncates names). */
 int bpf_progs_named(const char *name);
 
-/* The cgroup v2 root every observer attaches to. */
-int cgroup2_root(char *buf, size_t len);
-
 /* ---- consumers: who learns of a bind, and when (consumers.c) ---- */
 
 enum consumer_kind {
@@ -134,12 +131,16 @@ enum consumer_kind {
 	CONSUMER_BPFTRACE,   /* a bpftrace one-liner, line read from its stdout pipe */
 	CONSUMER_POLL_PROC,  /* /proc/net/udp (+ /proc/PID/fd for the owner) every interval */
 	CONSUMER_POLL_SS,    /* `ss -uanpH` every interval */
+	/* Last: the kinds' numbers are argv between builds (--variant). */
+	CONSUMER_SERVICE, /* teredo_subscribe() through a teredo-observer serve of its own */
 };
 
 /* Floor programs to load (bench/floor.bpf.c). */
 #define FLOOR_POST_BIND 1u  /* cgroup/post_bind4 + ring buffer: the latency floor */
 #define FLOOR_SYSCALL_TP 2u /* an empty tp/syscalls/sys_enter_connect: for the cost job */
 #define FLOOR_OLD_SEND 4u   /* 0.1.0's tp_btf/sock_send_length hook: for the cost job */
+#define FLOOR_HEAVY 8u	    /* post_bind4 doing the observer's kernel work: latency diagnosis */
+#define FLOOR_NO_UPDATE 16u /* FLOOR_HEAVY without its hash map update */
 
 /* One event as a consumer saw it, sent to the driver through a pipe. */
 struct report {
@@ -224,6 +225,7 @@ void target_add(struct targets *t, bool met, const char *what, const char *fmt, 
 
 int job_cost(const struct bench_env *env, struct targets *t);
 int job_latency(const struct bench_env *env, struct targets *t);
+int job_alone(const struct bench_env *env, struct targets *t);
 int job_startup(const struct bench_env *env, struct targets *t);
 int job_polling(const struct bench_env *env, struct targets *t);
 int job_bpftrace(const struct bench_env *env, struct targets *t);

@@ -12,22 +12,34 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <bpf/libbpf.h>
 
 #include "bench.h"
+#include "cgroup2.h"
 #include "floor.bpf.skel.h"
 #include "floor_event.h"
 #include "teredo_netioapi.h"
 #include "teredo_observer.h"
 
 #define START_TIMEOUT_MS 60000
+#define SERVE_READY_TIMEOUT_MS 20000
+
+/*
+ * The process that observes, told in the initial report: this one, or the
+ * service it started (so that the driver can read the service's memory).
+ */
+static pid_t observing_pid;
 
 /* In a consumer process: the write end of its report pipe. */
 static int report_fd = -1;
@@ -83,7 +95,6 @@ static int on_floor_event(void *ctx, void *data, size_t size)
 static int floor_attach(struct floor_bpf *skel, unsigned int progs)
 {
 	struct bpf_link *link;
-	char root[512];
 	int cg, err;
 
 	if (progs & FLOOR_SYSCALL_TP) {
@@ -98,19 +109,21 @@ static int floor_attach(struct floor_bpf *skel, unsigned int progs)
 			return -errno;
 		skel->links.floor_old_send = link;
 	}
-	if (!(progs & FLOOR_POST_BIND))
+	if (!(progs & (FLOOR_POST_BIND | FLOOR_HEAVY)))
 		return 0;
-	err = cgroup2_root(root, sizeof(root));
-	if (err)
-		return err;
-	/* Where the observer attaches too: the cgroup v2 root, every process. */
-	cg = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* Where the observer attaches, found as it finds it: the cgroup v2 root. */
+	cg = cgroup2_root_fd();
 	if (cg < 0)
-		return -errno;
-	link = bpf_program__attach_cgroup(skel->progs.floor_post_bind4, cg);
+		return cg;
+	if (progs & FLOOR_HEAVY) {
+		link = bpf_program__attach_cgroup(skel->progs.floor_heavy_bind4, cg);
+		skel->links.floor_heavy_bind4 = link;
+	} else {
+		link = bpf_program__attach_cgroup(skel->progs.floor_post_bind4, cg);
+		skel->links.floor_post_bind4 = link;
+	}
 	err = link ? 0 : -errno;
 	close(cg);
-	skel->links.floor_post_bind4 = link;
 	return err;
 }
 
@@ -124,10 +137,12 @@ static int run_floor(const struct consumer *c)
 		return fail("floor", "cannot open the BPF object");
 	/* NUL-padded: the rest of the rodata is zero. */
 	memcpy((char *)skel->rodata->comm_words, c->comm, strnlen(c->comm, COMM_LEN - 1));
+	skel->rodata->heavy_update = !(c->floor_progs & FLOOR_NO_UPDATE);
 	bpf_program__set_autoload(skel->progs.floor_post_bind4, c->floor_progs & FLOOR_POST_BIND);
 	bpf_program__set_autoload(skel->progs.floor_connect_enter,
 				  c->floor_progs & FLOOR_SYSCALL_TP);
 	bpf_program__set_autoload(skel->progs.floor_old_send, c->floor_progs & FLOOR_OLD_SEND);
+	bpf_program__set_autoload(skel->progs.floor_heavy_bind4, c->floor_progs & FLOOR_HEAVY);
 	err = floor_bpf__load(skel);
 	if (!err)
 		err = floor_attach(skel, c->floor_progs);
@@ -168,8 +183,8 @@ static void on_callback(void *ctx, const struct teredo_port_event *ev)
 	uint64_t t = now_ns();
 
 	(void)ctx;
-	send_report(t, ev->ktime_ns, ev->type, ev->type == TEREDO_PORT_INITIAL ? getpid() : ev->pid,
-		    reported_port(ev));
+	send_report(t, ev->ktime_ns, ev->type,
+		    ev->type == TEREDO_PORT_INITIAL ? observing_pid : ev->pid, reported_port(ev));
 }
 
 static int run_callback(const struct consumer *c)
@@ -184,12 +199,140 @@ static int run_callback(const struct consumer *c)
 	return 0;
 }
 
+/* ---- through the service: teredo-observer serve, a client of it ---- */
+
+/* Private to this run and this consumer: never the host's service. */
+static void service_paths(const char *comm, char *sock, size_t sock_len, char *notify,
+			  size_t notify_len)
+{
+	snprintf(sock, sock_len, "/tmp/tbench-%d-%s.sock", (int)getppid(), comm);
+	snprintf(notify, notify_len, "@tbench-notify-%d-%s", (int)getppid(), comm);
+}
+
+/* A datagram socket at the abstract address notify ("@name"), as systemd's NOTIFY_SOCKET. */
+static int notify_listen(const char *notify)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t n = strlen(notify);
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	memcpy(sa.sun_path + 1, notify + 1, n - 1);
+	if (bind(fd, (struct sockaddr *)&sa,
+		 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n))) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/* The service says READY=1 once its socket takes connections and its state is built. */
+static int wait_ready(int fd)
+{
+	char msg[512];
+	ssize_t n;
+	int got;
+
+	for (;;) {
+		got = wait_readable(fd, SERVE_READY_TIMEOUT_MS);
+		if (got <= 0)
+			return got ? got : -ETIMEDOUT;
+		n = recv(fd, msg, sizeof(msg) - 1, 0);
+		if (n < 0)
+			return -errno;
+		msg[n] = '\0';
+		if (strstr(msg, "READY=1"))
+			return 0;
+	}
+}
+
+static pid_t start_service(const struct consumer *c, const struct bench_env *env, const char *sock,
+			   const char *notify)
+{
+	struct spawn_io io = { .in = -1, .out = -1, .err = -1, .fd3 = -1 };
+	char *argv[] = { (char *)env->observer, "--socket", (char *)sock, "--comm",
+			 (char *)c->comm,	"serve",    NULL };
+	int fd = notify_listen(notify), err;
+	pid_t pid;
+
+	if (fd < 0) {
+		errno = -fd;
+		return -1;
+	}
+	/* What a killed run left; the service will not remove what it did not make. */
+	if (unlink(sock) && errno != ENOENT)
+		fprintf(stderr, "tbench: cannot remove %s: %s\n", sock, strerror(errno));
+	if (setenv("NOTIFY_SOCKET", notify, 1)) {
+		close(fd);
+		return -1;
+	}
+	pid = spawn(argv, &io, NULL);
+	unsetenv("NOTIFY_SOCKET");
+	err = pid < 0 ? -errno : wait_ready(fd);
+	close(fd);
+	if (err) {
+		if (pid > 0)
+			proc_stop(pid, 1000);
+		errno = -err;
+		return -1;
+	}
+	return pid;
+}
+
+/* Stop the service with SIGTERM, so that it removes its socket, then go. */
+static int end_with_service(pid_t serve, const char *sock)
+{
+	sigset_t term;
+	int sig;
+
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	if (sigwait(&term, &sig))
+		return fail("sigwait", "failed");
+	proc_stop(serve, 3000);
+	(void)unlink(sock); /* gone already unless it was killed */
+	_exit(0);
+}
+
+static int run_service(const struct consumer *c, const struct bench_env *env)
+{
+	struct teredo_subscription *sub;
+	struct teredo_options opts;
+	char sock[108], notify[64];
+	sigset_t term;
+	pid_t serve;
+
+	service_paths(c->comm, sock, sizeof(sock), notify, sizeof(notify));
+	serve = start_service(c, env, sock, notify);
+	if (serve < 0)
+		return fail("teredo-observer serve", strerror(errno));
+	observing_pid = serve;
+	/* Blocked before the library starts its threads: they inherit the mask. */
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	if (pthread_sigmask(SIG_BLOCK, &term, NULL) || setenv("TEREDO_OBSERVER_SOCKET", sock, 1) ||
+	    setenv("TEREDO_OBSERVER_SOURCE", "service", 1)) {
+		proc_stop(serve, 1000);
+		return fail("service consumer", "cannot set its signal mask or environment");
+	}
+	/* The service serves one selection: its own --comm, the same as ours. */
+	options_for(c, &opts);
+	if (teredo_subscribe(&opts, on_callback, NULL, true, &sub)) {
+		proc_stop(serve, 1000);
+		return fail("teredo_subscribe (service)", teredo_observer_last_error());
+	}
+	return end_with_service(serve, sock);
+}
+
 static VOID on_windows(PVOID ctx, USHORT port, MIB_NOTIFICATION_TYPE type)
 {
 	uint64_t t = now_ns();
 
 	(void)ctx;
-	send_report(t, 0, type, type == MibInitialNotification ? getpid() : 0, port);
+	send_report(t, 0, type, type == MibInitialNotification ? observing_pid : 0, port);
 }
 
 static int run_windows(const struct consumer *c)
@@ -220,7 +363,8 @@ static int receive_all(struct teredo_observer *obs)
 		uint64_t t = now_ns();
 
 		send_report(t, ev.ktime_ns, ev.type,
-			    ev.type == TEREDO_PORT_INITIAL ? getpid() : ev.pid, reported_port(&ev));
+			    ev.type == TEREDO_PORT_INITIAL ? observing_pid : ev.pid,
+			    reported_port(&ev));
 	}
 	return n;
 }
@@ -401,6 +545,8 @@ static int run_consumer(const struct consumer *c, const struct bench_env *env)
 		return run_floor(c);
 	case CONSUMER_CALLBACK:
 		return run_callback(c);
+	case CONSUMER_SERVICE:
+		return run_service(c, env);
 	case CONSUMER_WINDOWS:
 		return run_windows(c);
 	case CONSUMER_FD:
@@ -419,7 +565,8 @@ static int run_consumer(const struct consumer *c, const struct bench_env *env)
 static void describe(struct consumer *c)
 {
 	c->reports_deletes = c->kind == CONSUMER_CALLBACK || c->kind == CONSUMER_WINDOWS ||
-			     c->kind == CONSUMER_FD || c->kind == CONSUMER_JSON;
+			     c->kind == CONSUMER_FD || c->kind == CONSUMER_JSON ||
+			     c->kind == CONSUMER_SERVICE;
 	c->reports_pid = c->kind != CONSUMER_WINDOWS;
 }
 
@@ -496,6 +643,13 @@ int consumer_main(int argc, char **argv, const struct bench_env *env)
 	report_fd = 3;
 	snprintf(name, sizeof(name), "tbcons-%d", (int)c.kind);
 	set_comm(name);
+	observing_pid = getpid();
+	/*
+	 * In-process means our own BPF, even where a service runs on this host
+	 * (the automatic choice would take it); the service consumer says so itself.
+	 */
+	if (setenv("TEREDO_OBSERVER_SOURCE", "kernel", 1))
+		return fail("setenv", strerror(errno));
 	return run_consumer(&c, env);
 }
 

@@ -7,7 +7,9 @@
  * a cost comes from: the floor's post_bind4 program alone, one empty syscall
  * tracepoint alone (enabling any makes every system call of every process
  * take the kernel's slow syscall path), and 0.1.0's send hook
- * (tp_btf/sock_send_length), which the cgroup sendmsg hooks replaced.
+ * (tp_btf/sock_send_length), which the cgroup sendmsg hooks replaced. And
+ * two ways a host's programs may follow the port: one service (its BPF, one
+ * client through it) against ten in-process consumers, each with its BPF.
  *
  * Other developers' observers on this machine would add their own programs
  * to every configuration alike; the table says how many were loaded.
@@ -25,7 +27,8 @@
 
 #include "bench.h"
 
-#define MAX_CONFIGS 7
+#define MAX_CONFIGS 9
+#define MAX_COPIES 10
 #define OBSERVER 1 /* the configuration the target is about */
 #define BATCHES 7
 #define BIND_OPS 4000  /* per batch */
@@ -34,6 +37,7 @@
 struct config {
 	const char *label;
 	struct consumer consumer; /* kind unused when none */
+	unsigned int copies;	  /* processes running the consumer: 0 is 1 */
 	bool none;
 };
 
@@ -58,6 +62,11 @@ static struct config configs[MAX_CONFIGS] = {
 			.kind = CONSUMER_FLOOR,
 			.comm = "tbench-client",
 			.floor_progs = FLOOR_OLD_SEND } },
+	{ .label = "service + 1 client through it",
+	  .consumer = { .label = "service", .kind = CONSUMER_SERVICE, .comm = "tbench-client" } },
+	{ .label = "10 in-process consumers (10 BPF)",
+	  .consumer = { .label = "in-process", .kind = CONSUMER_CALLBACK, .comm = "tbench-client" },
+	  .copies = MAX_COPIES },
 	{ .label = "observer [variant]",
 	  .consumer = { .label = "observer [variant]",
 			.kind = CONSUMER_JSON,
@@ -180,26 +189,52 @@ struct samples {
 	int others_min, others_max;
 };
 
+static void stop_copies(struct consumer *cs, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++)
+		consumer_stop(&cs[i]);
+}
+
+/* The configuration's consumers, each its own process: how many started, or -errno. */
+static int start_copies(const struct bench_env *env, const struct config *cfg, struct consumer *cs)
+{
+	unsigned int n = cfg->none ? 0 : cfg->copies ? cfg->copies : 1;
+	int err;
+
+	for (unsigned int i = 0; i < n; i++) {
+		cs[i] = cfg->consumer;
+		cs[i].report_fd = -1;
+		err = consumer_start(&cs[i], env);
+		if (err) {
+			stop_copies(cs, i);
+			return err;
+		}
+	}
+	return (int)n;
+}
+
+/* Observers of other developers' tests: post_bind4 and post_bind6 each. */
+static int other_observers(const struct config *cfg, int ours)
+{
+	int floors = cfg->consumer.kind == CONSUMER_FLOOR ? ours : 0;
+	int others = (bpf_progs_named("teredo_post_bin") / 2) - (ours - floors);
+
+	return others < 0 ? 0 : others; /* a variant whose programs are named otherwise */
+}
+
 static int measure_config(const struct bench_env *env, struct config *cfg, struct samples *s,
 			  unsigned int round)
 {
+	struct consumer cs[MAX_COPIES];
 	struct work_result r;
-	int others, err;
+	int others, n, err;
 
-	if (!cfg->none) {
-		cfg->consumer.report_fd = -1;
-		err = consumer_start(&cfg->consumer, env);
-		if (err)
-			return err;
-	}
-	/* Observers of other developers' tests: one teredo_sock_send program each. */
-	others = bpf_progs_named("teredo_sock_sen") -
-		 (cfg->consumer.kind == CONSUMER_JSON && !cfg->none);
-	if (others < 0)
-		others = 0; /* a variant without that program */
+	n = start_copies(env, cfg, cs);
+	if (n < 0)
+		return n;
+	others = other_observers(cfg, n);
 	err = run_work(&r);
-	if (!cfg->none)
-		consumer_stop(&cfg->consumer);
+	stop_copies(cs, (unsigned int)n);
 	if (err)
 		return err;
 	s->bind_ns[round] = r.bind_ns;
@@ -262,18 +297,20 @@ int job_cost(const struct bench_env *env, struct targets *t)
 {
 	static struct samples s[MAX_CONFIGS];
 	unsigned int rounds = env->quick ? 3 : 15, seed = env->seed;
-	int n_configs = env->variant ? 7 : 6;
+	int n_configs = env->variant ? MAX_CONFIGS : MAX_CONFIGS - 1;
 	struct work_result warm;
 	int err;
 
-	configs[6].consumer.exe = env->variant;
+	configs[MAX_CONFIGS - 1].consumer.exe = env->variant;
 	printf("\n== 2. Cost to unrelated work (process tbench-work), %u rounds, configuration "
 	       "order shuffled per round ==\n",
 	       rounds);
 	err = run_work(&warm); /* warm caches and the allocator; not counted */
 	for (unsigned int r = 0; r < rounds && !err; r++) {
-		int order[MAX_CONFIGS] = { 0, 1, 2, 3, 4, 5 };
+		int order[MAX_CONFIGS];
 
+		for (int i = 0; i < MAX_CONFIGS; i++)
+			order[i] = i;
 		for (int i = n_configs; i > 1; i--) {
 			int j = rand_r(&seed) % i, tmp = order[i - 1];
 

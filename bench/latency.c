@@ -19,11 +19,13 @@
 
 #include "bench.h"
 
-#define N_CONSUMERS 7
+#define N_CONSUMERS 8
 #define FLOOR_ROW 0
 #define PIPE_ROW 1 /* the floor through a pipe: what the command's line compares with */
 #define JSON_ROW 5
 #define LAST_ROW 6 /* the floor again, attached after every observer */
+#define CALLBACK_ROW 2
+#define SERVICE_ROW 7
 
 static struct consumer quiet_consumers[N_CONSUMERS] = {
 	{ .label = "floor: bare BPF, thread in epoll",
@@ -46,6 +48,9 @@ static struct consumer quiet_consumers[N_CONSUMERS] = {
 	  .kind = CONSUMER_FLOOR,
 	  .comm = "tbench-flast",
 	  .floor_progs = FLOOR_POST_BIND },
+	{ .label = "service: callback via serve",
+	  .kind = CONSUMER_SERVICE,
+	  .comm = "tbench-service" },
 };
 
 /* The library's faces once more, run by another build (--variant), to compare a change. */
@@ -84,7 +89,8 @@ static void judge_latency(struct consumer *const *cs, const struct series *s, si
 
 	series_summary(&s[FLOOR_ROW], &f);
 	for (size_t i = 0; i < n; i++) {
-		if (i == FLOOR_ROW || i == PIPE_ROW || i == LAST_ROW || cs[i]->exe)
+		if (i == FLOOR_ROW || i == PIPE_ROW || i == LAST_ROW || i == SERVICE_ROW ||
+		    cs[i]->exe)
 			continue;
 		series_summary(&s[i], &x);
 		snprintf(what, sizeof(what), "1. p50 <= 1.2x floor: %s", cs[i]->label);
@@ -110,6 +116,24 @@ static void print_command_memory(const struct consumer *json)
 		       "bytes\n",
 		       m.n_maps, (unsigned long long)m.map_bytes, m.map_detail, m.n_progs,
 		       (unsigned long long)m.prog_bytes);
+}
+
+static void print_rss(const char *what, pid_t pid)
+{
+	printf("%-44s %8ld %8ld\n", what, proc_status_kb(pid, "VmRSS"),
+	       proc_status_kb(pid, "VmHWM"));
+}
+
+/* Job 6c: the service and its client beside an in-process consumer and the command. */
+static void print_rss_table(struct consumer *const *cs)
+{
+	printf("\n== 6c. RSS after the runs (KiB) ==\n");
+	printf("%-44s %8s %8s\n", "process", "VmRSS", "VmHWM");
+	print_rss("teredo-observer serve (1 client)", cs[SERVICE_ROW]->observer_pid);
+	print_rss("client through the service (no BPF)", cs[SERVICE_ROW]->pid);
+	print_rss("in-process callback consumer (own BPF)", cs[CALLBACK_ROW]->pid);
+	print_rss("teredo-observer --json", cs[JSON_ROW]->observer_pid);
+	print_rss("floor consumer (libbpf only)", cs[FLOOR_ROW]->pid);
 }
 
 /*
@@ -176,8 +200,10 @@ int job_latency(const struct bench_env *env, struct targets *t)
 		err = idle_measure(cs, n, 10, "3. Idle, 10 s", t);
 	if (!err && job_wanted(env, "storm"))
 		err = storm_run(env, cs, n, t);
-	if (!err)
+	if (!err) {
 		print_command_memory(cs[JSON_ROW]);
+		print_rss_table(cs);
+	}
 	stop_all(cs, n);
 	for (size_t i = 0; i < n; i++)
 		series_free(&quiet[i]);

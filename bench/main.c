@@ -185,7 +185,7 @@ static int parse_args(int argc, char **argv, struct bench_env *env)
 		default:
 			fprintf(c == 'h' ? stdout : stderr,
 				"usage: tbench [--quick] [--seed N] "
-				"[--only cost,latency,idle,storm,startup,polling,bpftrace]\n"
+				"[--only cost,latency,alone,idle,storm,startup,polling,bpftrace]\n"
 				"       [--variant TBENCH]\n"
 				"  --variant: another build of tbench (of a changed library or "
 				"command):\n"
@@ -229,6 +229,8 @@ int main(int argc, char **argv)
 	if (!err &&
 	    (job_wanted(&env, "latency") || job_wanted(&env, "idle") || job_wanted(&env, "storm")))
 		err = job_latency(&env, &targets);
+	if (!err && job_wanted(&env, "alone"))
+		err = job_alone(&env, &targets);
 	if (!err && job_wanted(&env, "startup"))
 		err = job_startup(&env, &targets);
 	if (!err && job_wanted(&env, "polling"))

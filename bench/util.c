@@ -537,22 +537,3 @@ int bpf_progs_named(const char *name)
 	}
 	return count;
 }
-
-int cgroup2_root(char *buf, size_t len)
-{
-	char line[1024], dev[256], dir[768], type[64];
-	FILE *f = fopen("/proc/self/mounts", "re");
-	int err = -ENOENT;
-
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "%255s %767s %63s", dev, dir, type) == 3 &&
-		    !strcmp(type, "cgroup2")) {
-			snprintf(buf, len, "%s", dir);
-			err = 0;
-			break;
-		}
-	fclose(f);
-	return err;
-}
