@@ -97,8 +97,9 @@ $(BENCH_DIR)/floor.bpf.o: bench/floor.bpf.c bench/floor_event.h bpf/kernel_types
 $(BENCH_SKEL): $(BENCH_DIR)/floor.bpf.o
 	$(BPFTOOL) gen skeleton $< name floor_bpf > $@
 
+# The bench attaches its floor where the library does: cgroup2_root_fd(), internal.
 $(BENCH): $(BENCH_SRCS) bench/bench.h bench/floor_event.h $(BENCH_SKEL) $(LIB_A)
-	$(CC) $(CPPFLAGS) -I$(BENCH_DIR) -Ibench $(CFLAGS) \
+	$(CC) $(CPPFLAGS) -I$(BENCH_DIR) -Ibench -Iuser/lib -Ibpf $(CFLAGS) \
 		-DTBENCH_CLIENT=\"$(abspath $(BENCH_CLIENT))\" \
 		-DTBENCH_OBSERVER=\"$(abspath $(CMD))\" \
 		-o $@ $(BENCH_SRCS) $(LIB_A) $(LDLIBS) -lm
