@@ -87,7 +87,8 @@ BENCH        := $(BENCH_DIR)/tbench
 BENCH_CLIENT := $(BENCH_DIR)/tbench-client
 BENCH_SKEL   := $(BENCH_DIR)/floor.bpf.skel.h
 BENCH_SRCS   := bench/main.c bench/util.c bench/consumers.c bench/rounds.c bench/latency.c \
-		bench/alone.c bench/idle.c bench/storm.c bench/cost.c bench/startup.c bench/polling.c \
+		bench/alone.c bench/idle.c bench/storm.c bench/cost.c bench/startup.c bench/poller.c \
+		bench/polling.c \
 		bench/bpftrace.c
 
 $(BENCH_DIR)/floor.bpf.o: bench/floor.bpf.c bench/floor_event.h bpf/kernel_types.h
@@ -108,15 +109,26 @@ $(BENCH_CLIENT): bench/client.c bench/bench.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Ibench -o $@ $<
 
-.PHONY: bench bench-deps
-# bpftrace and ss are what the benchmarks compare against.
+.PHONY: bench bench-compare bench-deps
+# bpftrace and ss are what bench-compare measures us against.
 bench-deps:
 	@./scripts/install-deps $(BUILD_DEPS) bpftrace iproute2
+
+# What our changes move: our own jobs. bench-compare re-measures the tools we
+# are compared with (polling /proc and ss, a bpftrace one-liner), which do
+# not change when we do.
+BENCH_JOBS         := cost,latency,alone,idle,storm,startup
+BENCH_COMPARE_JOBS := polling,bpftrace
 
 bench: bench-deps
 	@./scripts/ensure-mounts --tracefs
 	@$(MAKE) --no-print-directory $(BENCH) $(BENCH_CLIENT) $(CMD)
-	./$(BENCH)
+	./$(BENCH) --only $(BENCH_JOBS)
+
+bench-compare: bench-deps
+	@./scripts/ensure-mounts --tracefs
+	@$(MAKE) --no-print-directory $(BENCH) $(BENCH_CLIENT) $(CMD)
+	./$(BENCH) --only $(BENCH_COMPARE_JOBS)
 
 format:
 	clang-format -i bpf/*.c bpf/*.h user/*/*.c user/*/*.h user/*/tests/*.c user/*/tests/*/*.c \

@@ -176,9 +176,10 @@ int consumer_next(struct consumer *c, struct report *r, int timeout_ms);
 void consumer_drain(struct consumer *c);
 void consumer_stop(struct consumer *c);
 
-/* Inside a consumer process: tell the driver (consumers.c). */
+/* Inside a consumer process: where reports go, and one report to the driver (util.c). */
+void report_to(int fd);
 void send_report(uint64_t t_ns, uint64_t k_ns, int type, pid_t pid, unsigned int port);
-/* The pollers' loop (polling.c) and the bpftrace program text (bpftrace.c). */
+/* The pollers' loop (poller.c) and the bpftrace consumer's program text (consumers.c). */
 int run_poller(const struct consumer *c);
 void bpftrace_script(const char *comm, char *buf, size_t len);
 

@@ -18,21 +18,6 @@
 
 #define START_TIMEOUT_MS 60000
 
-void bpftrace_script(const char *comm, char *buf, size_t len)
-{
-	snprintf(buf, len,
-		 "BEGIN { printf(\"ready\\n\"); }\n"
-		 "tracepoint:syscalls:sys_enter_bind /comm == \"%s\"/ "
-		 "{ @fd[tid] = args->fd + 1; }\n"
-		 "tracepoint:syscalls:sys_exit_bind /@fd[tid]/ {\n"
-		 "  $f = (struct file *)*(curtask->files->fdt->fd + (@fd[tid] - 1));\n"
-		 "  printf(\"%%d %%d %%d\\n\", pid,\n"
-		 "    ((struct socket *)$f->private_data)->sk->__sk_common.skc_num, args->ret);\n"
-		 "  delete(@fd[tid]);\n"
-		 "}\n",
-		 comm);
-}
-
 /* Read lines until "ready"; the time is that of the read that brought it. */
 static int until_ready(int fd, uint64_t *t)
 {

@@ -41,18 +41,6 @@
  */
 static pid_t observing_pid;
 
-/* In a consumer process: the write end of its report pipe. */
-static int report_fd = -1;
-
-void send_report(uint64_t t_ns, uint64_t k_ns, int type, pid_t pid, unsigned int port)
-{
-	struct report r = { .t_ns = t_ns, .k_ns = k_ns, .type = type, .pid = pid, .port = port };
-
-	/* The driver gone is the only failure: nothing left to report to. */
-	if (write_full(report_fd, &r, sizeof(r)))
-		_exit(0);
-}
-
 static int fail(const char *what, const char *why)
 {
 	fprintf(stderr, "tbench: %s: %s\n", what, why);
@@ -491,6 +479,22 @@ static pid_t start_floor_lines(const struct consumer *c, int out)
 	return pid;
 }
 
+/* The bpftrace consumer's program (job 7c compares bpftrace with us). */
+void bpftrace_script(const char *comm, char *buf, size_t len)
+{
+	snprintf(buf, len,
+		 "BEGIN { printf(\"ready\\n\"); }\n"
+		 "tracepoint:syscalls:sys_enter_bind /comm == \"%s\"/ "
+		 "{ @fd[tid] = args->fd + 1; }\n"
+		 "tracepoint:syscalls:sys_exit_bind /@fd[tid]/ {\n"
+		 "  $f = (struct file *)*(curtask->files->fdt->fd + (@fd[tid] - 1));\n"
+		 "  printf(\"%%d %%d %%d\\n\", pid,\n"
+		 "    ((struct socket *)$f->private_data)->sk->__sk_common.skc_num, args->ret);\n"
+		 "  delete(@fd[tid]);\n"
+		 "}\n",
+		 comm);
+}
+
 static pid_t start_line_program(const struct consumer *c, const struct bench_env *env, int out)
 {
 	struct spawn_io io = { .in = -1, .out = out, .err = -1, .fd3 = -1 };
@@ -640,7 +644,7 @@ int consumer_main(int argc, char **argv, const struct bench_env *env)
 	/* Ours alone: what this consumer starts (the command, ss) must not hold it. */
 	if (fcntl(3, F_SETFD, FD_CLOEXEC))
 		return fail("fd 3", strerror(errno));
-	report_fd = 3;
+	report_to(3);
 	snprintf(name, sizeof(name), "tbcons-%d", (int)c.kind);
 	set_comm(name);
 	observing_pid = getpid();
