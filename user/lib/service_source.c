@@ -272,6 +272,28 @@ static struct json_object *reply_params(struct service_source *ss, size_t len, i
 	return params;
 }
 
+/*
+ * The port we pass on is what a firewall opens: it must come from the
+ * kernel through root's observer, never from whoever managed to listen at
+ * the path. Only root could have made the socket in /run/teredo-observer,
+ * but the path can be another (TEREDO_OBSERVER_SOCKET), so the peer says who
+ * it is: SO_PEERCRED, set by the kernel when the server listened.
+ */
+static int check_server_is_root(struct service_source *ss)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(ss->sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) || cred.uid == 0)
+		return 0; /* getsockopt fails only for a peer already gone: reading will say so */
+	close(ss->sock);
+	ss->sock = -1;
+	return set_last_error(-EACCES,
+			      "the service at %s runs as uid %u, not root: not trusted; "
+			      "start teredo-observer.service",
+			      ss->path, (unsigned)cred.uid);
+}
+
 static int connect_socket(struct service_source *ss)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -282,7 +304,7 @@ static int connect_socket(struct service_source *ss)
 	if (ss->sock < 0)
 		return set_last_error(-errno, "socket: %s", strerror(errno));
 	if (!connect(ss->sock, (struct sockaddr *)&sa, sizeof(sa)))
-		return 0;
+		return check_server_is_root(ss);
 	err = -errno;
 	close(ss->sock);
 	ss->sock = -1;
