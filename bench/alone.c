@@ -56,18 +56,6 @@ static int run_block(const struct bench_env *env, struct consumer *c, struct ser
 	return err;
 }
 
-static void shuffle_order(size_t *order, size_t n, unsigned int *seed)
-{
-	for (size_t i = 0; i < n; i++)
-		order[i] = i;
-	for (size_t i = n; i > 1; i--) {
-		size_t j = (size_t)rand_r(seed) % i, tmp = order[i - 1];
-
-		order[i - 1] = order[j];
-		order[j] = tmp;
-	}
-}
-
 static void judge_alone(const struct series *s, struct targets *t)
 {
 	struct summary f, x;

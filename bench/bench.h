@@ -57,6 +57,8 @@ struct summary {
 /* Percentiles of v (not changed), nearest-rank; n may be 0 (all zero). */
 void summarize(const double *v, size_t n, struct summary *s);
 double median_of(const double *v, size_t n);
+/* 0..n-1 shuffled with rand_r(seed). */
+void shuffle_order(size_t *order, size_t n, unsigned int *seed);
 
 /* ---- processes: every one started is tracked and ended by pid (util.c) ---- */
 

@@ -307,16 +307,9 @@ int job_cost(const struct bench_env *env, struct targets *t)
 	       rounds);
 	err = run_work(&warm); /* warm caches and the allocator; not counted */
 	for (unsigned int r = 0; r < rounds && !err; r++) {
-		int order[MAX_CONFIGS];
+		size_t order[MAX_CONFIGS];
 
-		for (int i = 0; i < MAX_CONFIGS; i++)
-			order[i] = i;
-		for (int i = n_configs; i > 1; i--) {
-			int j = rand_r(&seed) % i, tmp = order[i - 1];
-
-			order[i - 1] = order[j];
-			order[j] = tmp;
-		}
+		shuffle_order(order, (size_t)n_configs, &seed);
 		for (int i = 0; i < n_configs && !err; i++)
 			err = measure_config(env, &configs[order[i]], &s[order[i]], r);
 	}

@@ -206,18 +206,6 @@ end:
 	return err;
 }
 
-static void shuffle(size_t *order, size_t n, unsigned int *seed)
-{
-	for (size_t i = 0; i < n; i++)
-		order[i] = i;
-	for (size_t i = n; i > 1; i--) {
-		size_t j = (size_t)rand_r(seed) % i, tmp = order[i - 1];
-
-		order[i - 1] = order[j];
-		order[j] = tmp;
-	}
-}
-
 int run_rounds(const struct bench_env *env, struct consumer *const *cs, struct series *out,
 	       size_t n, unsigned int rounds)
 {
@@ -229,7 +217,7 @@ int run_rounds(const struct bench_env *env, struct consumer *const *cs, struct s
 	if (n > MAX_CONSUMERS)
 		return -EINVAL;
 	for (unsigned int r = 0; r < rounds; r++) {
-		shuffle(order, n, &seed);
+		shuffle_order(order, n, &seed);
 		for (size_t k = 0; k < n; k++) {
 			struct consumer *c = cs[order[k]];
 			struct series *s = &out[order[k]];

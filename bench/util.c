@@ -554,3 +554,16 @@ void send_report(uint64_t t_ns, uint64_t k_ns, int type, pid_t pid, unsigned int
 	if (write_full(report_fd, &r, sizeof(r)))
 		_exit(0);
 }
+
+/* 0..n-1 in a random order (Fisher-Yates): each round's order of configurations. */
+void shuffle_order(size_t *order, size_t n, unsigned int *seed)
+{
+	for (size_t i = 0; i < n; i++)
+		order[i] = i;
+	for (size_t i = n; i > 1; i--) {
+		size_t j = (size_t)rand_r(seed) % i, tmp = order[i - 1];
+
+		order[i - 1] = order[j];
+		order[j] = tmp;
+	}
+}
