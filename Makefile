@@ -100,7 +100,7 @@ $(BENCH_SKEL): $(BENCH_DIR)/floor.bpf.o
 
 # The bench attaches its floor where the library does: cgroup2_root_fd(), internal.
 $(BENCH): $(BENCH_SRCS) bench/bench.h bench/floor_event.h $(BENCH_SKEL) $(LIB_A)
-	$(CC) $(CPPFLAGS) -I$(BENCH_DIR) -Ibench -Iuser/lib -Ibpf $(CFLAGS) \
+	$(CC) $(CPPFLAGS) -I$(BENCH_DIR) -Ibench $(LIB_INTERNAL_CPPFLAGS) -Ibpf $(CFLAGS) \
 		-DTBENCH_CLIENT=\"$(abspath $(BENCH_CLIENT))\" \
 		-DTBENCH_OBSERVER=\"$(abspath $(CMD))\" \
 		-o $@ $(BENCH_SRCS) $(LIB_A) $(LDLIBS) -lm
@@ -131,7 +131,7 @@ bench-compare: bench-deps
 	./$(BENCH) --only $(BENCH_COMPARE_JOBS)
 
 format:
-	clang-format -i bpf/*.c bpf/*.h user/*/*.c user/*/*.h user/*/tests/*.c user/*/tests/*/*.c \
+	clang-format -i bpf/*.c bpf/*.h user/*/*.c user/*/*.h user/lib/*/*.c user/lib/*/*.h user/*/tests/*.c user/*/tests/*/*.c \
 		include/*.h tests/*/*.c examples/*.c bench/*.c bench/*.h
 
 clean:

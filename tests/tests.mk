@@ -2,7 +2,7 @@
 # The command's and the service's own suites are in their fragments, beside
 # them. Unit tests (and the service's fuzz target) look inside the library;
 # every other test program is a client built against include/ alone.
-TEST_INTERNAL_CPPFLAGS := -I$(LIB_DIR) -Ibpf
+TEST_INTERNAL_CPPFLAGS := $(LIB_INTERNAL_CPPFLAGS) -Ibpf
 UNIT_SRCS  := $(wildcard tests/unit/*.c)
 INTEG_SRCS := $(wildcard tests/integration/*.c)
 UNIT_BIN   := $(BUILD)/tests/unit

@@ -1,15 +1,20 @@
 # --- lib: libteredo_observer (user/lib), the public API of include/ ---
 # Sources and private headers here; the BPF record and skeleton from bpf/ and
 # $(BUILD). Only what libteredo_observer.map names is exported.
+# Three parts, a folder each, on shared helpers:
+#   port/            the port observer: BPF loader, state machine, native API, callbacks
+#   service_client/  the same events read from teredo-observer serve (Varlink, json-c)
+#   unicast/         the unicast address table over rtnetlink (libmnl)
+#   windows/         the Windows faces over the native API
+#   util/            growing arrays, the last error
 LIB_DIR   := user/lib
-LIB_CPPFLAGS := -I$(LIB_DIR) -Ibpf -I$(BUILD)
-LIB_SRCS  := last_error.c cgroup2.c requirements.c kernel_source.c port_state.c note_queue.c \
-	     options.c observer.c subscription.c windows_api.c sched_hint.c grow.c \
-	     address_view.c address_source.c unicast_address.c
-# The service client: the library reads teredo-observer serve (Varlink, json-c)
-LIB_SRCS  += varlink.c service_source.c source_choice.c
-LIB_SRCS  := $(addprefix $(LIB_DIR)/,$(LIB_SRCS))
-LIB_HDRS  := $(wildcard $(LIB_DIR)/*.h include/*.h) bpf/teredo_event.h
+LIB_PARTS := port service_client unicast windows util
+# Private headers are found by name in every part (what the unit tests and the service see too).
+LIB_INTERNAL_CPPFLAGS := $(addprefix -I$(LIB_DIR)/,$(LIB_PARTS))
+LIB_CPPFLAGS := $(LIB_INTERNAL_CPPFLAGS) -Ibpf -I$(BUILD)
+LIB_SRCS  := $(foreach part,$(LIB_PARTS),$(wildcard $(LIB_DIR)/$(part)/*.c))
+LIB_HDRS  := $(foreach part,$(LIB_PARTS),$(wildcard $(LIB_DIR)/$(part)/*.h)) \
+	     $(wildcard include/*.h) bpf/teredo_event.h
 LIB_OBJS  := $(LIB_SRCS:$(LIB_DIR)/%.c=$(BUILD)/lib/%.o)
 LIB_A     := $(BUILD)/libteredo_observer.a
 LIB_SO    := $(BUILD)/libteredo_observer.so

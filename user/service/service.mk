@@ -2,7 +2,7 @@
 # It taps the observer's records, so it sees the library's private headers;
 # the command reaches it through serve.h alone. Linked into the command.
 SERVICE_DIR  := user/service
-SERVICE_CPPFLAGS := -I$(LIB_DIR) -Ibpf
+SERVICE_CPPFLAGS := $(LIB_INTERNAL_CPPFLAGS) -Ibpf
 SERVICE_SRCS := $(SERVICE_DIR)/serve.c $(SERVICE_DIR)/varlink_server.c
 SERVICE_OBJS := $(SERVICE_SRCS:$(SERVICE_DIR)/%.c=$(BUILD)/service/%.o)
 
@@ -24,7 +24,8 @@ $(SERVICE_CONSUMER): $(SERVICE_DIR)/tests/consumer.c $(LIB_A)
 
 # Only the protocol: no kernel, no observer, so it runs anywhere.
 FUZZ_SRCS := $(SERVICE_DIR)/tests/fuzz/fuzz_varlink.c $(SERVICE_DIR)/varlink_server.c \
-	     $(addprefix $(LIB_DIR)/,varlink.c port_state.c grow.c options.c cgroup2.c last_error.c)
+	     $(addprefix $(LIB_DIR)/,service_client/varlink.c port/port_state.c util/grow.c port/options.c \
+	     port/cgroup2.c util/last_error.c)
 
 $(FUZZ_VARLINK): $(FUZZ_SRCS) $(LIB_HDRS) $(wildcard $(SERVICE_DIR)/*.h)
 	@mkdir -p $(@D)
