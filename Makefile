@@ -3,6 +3,7 @@
 #   bpf/bpf.mk                the BPF program and its skeleton
 #   user/lib/lib.mk           libteredo_observer, installed with include/
 #   user/service/service.mk   teredo-observer serve (Varlink)
+#   user/firewall/firewalld.mk the firewalld backend of the command
 #   user/command/command.mk   the teredo-observer command
 #   tests/tests.mk            the suites that span components, the kernel matrix
 CC         ?= cc
@@ -43,9 +44,10 @@ all:
 # What building and running need (make deps, for make run), and what only the
 # tests need on top (make test-deps, for make test): make run brings no Miredo.
 # QEMU, busybox-static and kmod boot the kernel matrix (tests/kernels/run).
-BUILD_DEPS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc libmnl-dev libjson-c-dev
+BUILD_DEPS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc libmnl-dev libjson-c-dev \
+	      libsystemd-dev
 TEST_DEPS  := libcriterion-dev iproute2 miredo miredo-server nftables libcap2-bin python3 \
-	      systemd man-db qemu-system-x86 busybox-static kmod
+	      systemd man-db qemu-system-x86 busybox-static kmod firewalld dbus
 
 deps:
 	@./scripts/install-deps $(BUILD_DEPS)
@@ -59,7 +61,8 @@ mounts:
 # The command, by name: the service's and the kernel matrix's tests run it.
 CMD := $(BUILD)/teredo-observer
 
-include bpf/bpf.mk user/lib/lib.mk tests/tests.mk user/service/service.mk user/command/command.mk
+include bpf/bpf.mk user/lib/lib.mk tests/tests.mk user/service/service.mk user/firewall/firewalld.mk \
+	user/command/command.mk
 
 all: $(CMD) $(LIB_A) $(LIB_SO)
 
@@ -70,7 +73,7 @@ run: deps mounts
 
 test: test-deps
 	@$(MAKE) --no-print-directory unit-test integration-test command-test e2e-test example-test \
-		service-test fuzz-test
+		service-test firewalld-test fuzz-test
 	@$(MAKE) --no-print-directory tsan-test asan-test
 	@$(MAKE) --no-print-directory kernel-matrix
 

@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include "event_exec.h"
+#include "firewall_job.h"
+#include "firewalld.h"
 #include "sd_notify.h"
 #include "serve.h"
 #include "teredo_observer.h"
@@ -33,6 +35,9 @@ enum exit_status {
 struct command {
 	struct teredo_options opts;
 	struct event_exec exec;
+	/* --firewalld-zone: the zone given, and the job once watching. */
+	const char *firewalld_zone;
+	struct firewall_job *firewall;
 	bool json;
 	bool get;
 	/* While watching: the signal mask with SIGINT/SIGTERM let through. */
@@ -67,6 +72,9 @@ static void usage(FILE *out)
 		"                      TEREDO_PID, TEREDO_COMM and TEREDO_NETNS\n"
 		"  --exec-timeout SECONDS\n"
 		"                      kill a command still running after SECONDS (default %d)\n"
+		"  --firewalld-zone ZONE\n"
+		"                      keep the port open (PORT/udp) in firewalld's ZONE,\n"
+		"                      runtime configuration only; closed on exit\n"
 		"What is the Teredo client: every criterion given must hold.\n"
 		"  --comm NAME         processes named NAME (repeatable; default: miredo)\n"
 		"  --user USER         running as USER, a name or uid (repeatable; default:\n"
@@ -108,6 +116,7 @@ enum {
 	OPT_EXEC_TIMEOUT,
 	OPT_SOCKET,
 	OPT_MAX_PER_USER,
+	OPT_FIREWALLD_ZONE,
 };
 
 static const struct option longopts[] = {
@@ -122,6 +131,7 @@ static const struct option longopts[] = {
 	{ "exec-timeout", required_argument, NULL, OPT_EXEC_TIMEOUT },
 	{ "socket", required_argument, NULL, OPT_SOCKET },
 	{ "max-per-user", required_argument, NULL, OPT_MAX_PER_USER },
+	{ "firewalld-zone", required_argument, NULL, OPT_FIREWALLD_ZONE },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -200,6 +210,14 @@ static int apply_option(struct command *cmd, int c, struct given *given)
 		break;
 	case OPT_MAX_PER_USER:
 		return parse_max_per_user(cmd, optarg);
+	case OPT_FIREWALLD_ZONE:
+		if (firewalld_zone_name_problem(optarg)) {
+			snprintf(why, sizeof(why), "--firewalld-zone '%.64s': the name %s", optarg,
+				 firewalld_zone_name_problem(optarg));
+			return usage_error("%s", why);
+		}
+		cmd->firewalld_zone = optarg;
+		break;
 	case 'v':
 		cmd->opts.verbose = true;
 		break;
@@ -253,6 +271,8 @@ static int parse_args(struct command *cmd, int argc, char **argv, bool *done)
 		return usage_error("%s", "--exec is for watching, not for get");
 	if (cmd->serve && (cmd->exec.command || cmd->json))
 		return usage_error("%s", "--exec and --json are for watching, not for serve");
+	if ((cmd->get || cmd->serve) && cmd->firewalld_zone)
+		return usage_error("%s", "--firewalld-zone is for watching, not for get or serve");
 	if (!cmd->service.socket_path)
 		cmd->service.socket_path = serve_socket_path();
 	if (teredo_options_check(&cmd->opts))
@@ -480,7 +500,12 @@ static int notify_ready(void)
 
 static int handle_event(const struct command *cmd, const struct teredo_port_event *ev)
 {
-	int status = print_event(cmd, ev);
+	int status;
+
+	/* The firewall first: it is what the port is waited for by. */
+	if (firewall_job_set(cmd->firewall, ev->port))
+		return EXIT_USAGE;
+	status = print_event(cmd, ev);
 
 	if (status != KEEP_WATCHING)
 		return status;
@@ -517,9 +542,10 @@ static int drain_events(const struct command *cmd, struct teredo_observer *obs)
  * write end reports POLLERR then, so `... | head -1` ends us without waiting
  * for the next event to fail to write.
  */
-static int wait_events(struct pollfd pfd[2], const sigset_t *wait_mask)
+static int wait_events(const struct command *cmd, struct pollfd pfd[2], const sigset_t *wait_mask)
 {
-	if (ppoll(pfd, 2, NULL, wait_mask) < 0 && errno != EINTR) {
+	if (ppoll(pfd, 2, firewall_job_retry_after(cmd->firewall), wait_mask) < 0 &&
+	    errno != EINTR) {
 		fprintf(stderr, "teredo-observer: poll: %s\n", strerror(errno));
 		return EXIT_FAILURE_;
 	}
@@ -543,7 +569,8 @@ static int watch(const struct command *cmd, struct teredo_observer *obs, const s
 	if (status == KEEP_WATCHING)
 		status = notify_ready();
 	while (status == KEEP_WATCHING && !stop_requested) {
-		status = wait_events(pfd, wait_mask);
+		status = wait_events(cmd, pfd, wait_mask);
+		firewall_job_retry(cmd->firewall);
 		if (status == KEEP_WATCHING)
 			status = drain_events(cmd, obs);
 	}
@@ -618,6 +645,7 @@ static int serve(struct command *cmd)
 
 static int observe(struct command *cmd)
 {
+	struct firewall_job firewall = { .zone = cmd->firewalld_zone };
 	struct teredo_observer *obs;
 	sigset_t wait_mask;
 	int status, err;
@@ -625,6 +653,11 @@ static int observe(struct command *cmd)
 	if (teredo_observer_new(&cmd->opts, &obs)) {
 		fprintf(stderr, "teredo-observer: %s\n", teredo_observer_last_error());
 		return EXIT_FAILURE_;
+	}
+	cmd->firewall = &firewall;
+	if (firewall_job_open(&firewall)) {
+		teredo_observer_free(obs);
+		return EXIT_USAGE;
 	}
 	teredo_ask_short_slice();
 	err = block_stop_signals(&wait_mask);
@@ -640,6 +673,9 @@ static int observe(struct command *cmd)
 		cmd->exec.wait_mask = &wait_mask;
 		status = watch(cmd, obs, &wait_mask);
 	}
+	/* Fail closed: the port goes with us (unless we die by SIGKILL). */
+	if (firewall_job_close(&firewall) && status == EXIT_OK)
+		status = EXIT_FAILURE_;
 	teredo_observer_free(obs);
 	return status;
 }

@@ -2,17 +2,18 @@
 # Built against include/ and the service's serve.h alone: nothing private of
 # the library. Installs with its unit (systemd/), man page and nftables example.
 COMMAND_DIR  := user/command
-COMMAND_CPPFLAGS := -I$(SERVICE_DIR)
-COMMAND_SRCS := $(COMMAND_DIR)/command.c $(COMMAND_DIR)/event_exec.c $(COMMAND_DIR)/sd_notify.c
+COMMAND_CPPFLAGS := -I$(SERVICE_DIR) -I$(FIREWALL_DIR)
+COMMAND_SRCS := $(COMMAND_DIR)/command.c $(COMMAND_DIR)/event_exec.c $(COMMAND_DIR)/sd_notify.c \
+		$(COMMAND_DIR)/firewall_job.c
 COMMAND_OBJS := $(COMMAND_SRCS:$(COMMAND_DIR)/%.c=$(BUILD)/command/%.o)
 
 $(BUILD)/command/%.o: $(COMMAND_DIR)/%.c $(wildcard $(COMMAND_DIR)/*.h) \
-		      $(SERVICE_DIR)/serve.h $(wildcard include/*.h)
+		      $(SERVICE_DIR)/serve.h $(wildcard $(FIREWALL_DIR)/*.h) $(wildcard include/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(COMMAND_CPPFLAGS) $(CFLAGS) -c $< -o $@
 
-$(CMD): $(COMMAND_OBJS) $(SERVICE_OBJS) $(LIB_A)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+$(CMD): $(COMMAND_OBJS) $(SERVICE_OBJS) $(FIREWALLD_OBJS) $(LIB_A)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(FIREWALLD_LIBS)
 
 # Where things go: $(DESTDIR)$(PREFIX)/{sbin,lib/systemd/system,share/man/man8,share/teredo-observer}
 SBINDIR     ?= $(PREFIX)/sbin

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The command's firewall job: keep the Teredo port open in a firewalld zone
+ * (--firewalld-zone), from the first event on; close it on exit. A failure
+ * at start ends the command (exit 2); one while running is said once, and
+ * the change is tried again each second until it is through.
+ */
+#ifndef TEREDO_FIREWALL_JOB_H
+#define TEREDO_FIREWALL_JOB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct firewalld_zone;
+
+struct firewall_job {
+	const char *zone; /* --firewalld-zone; NULL: no job */
+	struct firewalld_zone *fwz;
+	uint16_t want; /* the port the zone should hold */
+	bool pending;  /* want is not through yet */
+	bool started;  /* the first change went through */
+};
+
+/* Reach firewalld and check the zone: 0, or -1 once said why. */
+int firewall_job_open(struct firewall_job *job);
+
+/*
+ * The port is now port: open it, closing the old one in the same step.
+ * 0, or -1 when this was the first change and it failed (said why).
+ */
+int firewall_job_set(struct firewall_job *job, uint16_t port);
+
+/* ppoll's timeout: NULL when nothing waits to be retried. */
+const struct timespec *firewall_job_retry_after(const struct firewall_job *job);
+
+/* Try a pending change again (after the timeout). */
+void firewall_job_retry(struct firewall_job *job);
+
+/* Close our port and let go: 0, or -1 once said why (the port may stay open). */
+int firewall_job_close(struct firewall_job *job);
+
+#endif

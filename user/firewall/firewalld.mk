@@ -1,0 +1,16 @@
+# --- firewall: the firewalld backend (user/firewall/firewalld.c), in the command ---
+# sd-bus (libsystemd) speaks firewalld's D-Bus API; the command links it.
+FIREWALL_DIR    := user/firewall
+FIREWALLD_LIBS  := $(or $(shell $(PKG_CONFIG) --libs libsystemd 2>/dev/null),-lsystemd)
+FIREWALLD_OBJS  := $(BUILD)/firewall/firewalld.o
+
+$(BUILD)/firewall/%.o: $(FIREWALL_DIR)/%.c $(wildcard $(FIREWALL_DIR)/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+.PHONY: firewalld-test
+
+# Its tests (tests/run-firewalld): needs root; each test runs a firewalld of
+# its own, in a network namespace of its own, on a D-Bus system bus of its own.
+firewalld-test: mounts $(CMD) $(UDP_ACTOR)
+	./$(FIREWALL_DIR)/tests/run-firewalld $(CMD) $(UDP_ACTOR)
