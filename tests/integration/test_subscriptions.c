@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <sys/socket.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -138,4 +139,69 @@ Test(subscriptions, native_callback_with_full_detail)
 	cr_assert_eq(teredo_unsubscribe(NULL), -EINVAL);
 	cr_assert_eq(teredo_subscribe(&o, NULL, NULL, true, &sub), -EINVAL);
 	cr_assert_null(sub);
+}
+
+/* The first event of log, waiting for it; false when none came in time. */
+static bool first_logged(struct native_log *log, struct teredo_port_event *ev, int want)
+{
+	for (int i = 0; i < EVENT_TIMEOUT_MS / 10 && logged(log) < want; i++)
+		usleep(10 * 1000);
+	pthread_mutex_lock(&log->lock);
+	if (log->n >= want)
+		*ev = log->evs[want - 1];
+	pthread_mutex_unlock(&log->lock);
+	return logged(log) >= want;
+}
+
+/*
+ * Two registrations in one process whose selections differ only in the
+ * users: each must see its own client. Sharing one loaded copy is only
+ * right for equal selections; a narrower one joining a wider one's copy
+ * would report a port its selection excludes.
+ */
+Test(subscriptions, registrations_with_other_users_see_only_their_client)
+{
+	struct native_log root_log = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct native_log nobody_log = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct teredo_subscription *as_root, *as_nobody;
+	struct teredo_options root_opts, nobody_opts;
+	struct teredo_port_event ev;
+	uint16_t port;
+	long root_port, nobody_port;
+
+	need_root();
+	if (!getpwnam("nobody"))
+		cr_skip_test("no user nobody to act as an ordinary user");
+	client = actor_start("miredo");
+	root_port = actor_new_bound(client, "socket4");
+	other = actor_start_as(NULL, "miredo", "nobody");
+	nobody_port = actor_new_bound(other, "socket4");
+	teredo_options_init(&root_opts);
+	teredo_options_init(&nobody_opts);
+	nobody_opts.n_uids = 0;
+	cr_assert_eq(teredo_options_add_user(&nobody_opts, "nobody"), 0, "%s",
+		     teredo_observer_last_error());
+
+	cr_assert_eq(teredo_subscribe(&root_opts, log_native, &root_log, true, &as_root), 0, "%s",
+		     teredo_observer_last_error());
+	cr_assert_eq(teredo_subscribe(&nobody_opts, log_native, &nobody_log, true, &as_nobody), 0,
+		     "%s", teredo_observer_last_error());
+	cr_assert(first_logged(&root_log, &ev, 1), "no initial event for the default users");
+	cr_assert_eq(ev.port, root_port, "the default users' client is root's");
+	cr_assert(first_logged(&nobody_log, &ev, 1), "no initial event for user nobody");
+	cr_assert_eq(ev.port, nobody_port,
+		     "the registration for nobody sees nobody's client (%ld), not root's (%ld)",
+		     nobody_port, root_port);
+	cr_assert_eq(teredo_get_port(&nobody_opts, &port), 1);
+	cr_assert_eq(port, nobody_port, "teredo_get_port answers from nobody's selection");
+	cr_assert_eq(teredo_get_port(&root_opts, &port), 1);
+	cr_assert_eq(port, root_port);
+
+	actor_do(other, "close");
+	cr_assert(first_logged(&nobody_log, &ev, 2), "nobody's client closing is not reported");
+	cr_assert_eq(ev.type, TEREDO_PORT_DELETED);
+	cr_assert_eq(ev.old_port, nobody_port);
+	cr_assert_eq(logged(&root_log), 1, "root's registration saw nobody's close");
+	cr_assert_eq(teredo_unsubscribe(as_nobody), 0);
+	cr_assert_eq(teredo_unsubscribe(as_root), 0);
 }

@@ -113,6 +113,11 @@ static bool same_options(const struct teredo_options *a, const struct teredo_opt
 	    a->all_netns != b->all_netns || a->ring_bytes != b->ring_bytes ||
 	    !a->cgroup != !b->cgroup || (a->cgroup && strcmp(a->cgroup, b->cgroup)))
 		return false;
+	if (a->n_uids != b->n_uids)
+		return false;
+	for (size_t i = 0; i < a->n_uids; i++)
+		if (a->uids[i] != b->uids[i])
+			return false;
 	for (size_t i = 0; i < a->n_comms; i++)
 		if (strcmp(a->comms[i], b->comms[i]))
 			return false;
