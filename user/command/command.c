@@ -542,9 +542,10 @@ static int drain_events(const struct command *cmd, struct teredo_observer *obs)
  * write end reports POLLERR then, so `... | head -1` ends us without waiting
  * for the next event to fail to write.
  */
-static int wait_events(const struct command *cmd, struct pollfd pfd[2], const sigset_t *wait_mask)
+static int wait_events(const struct command *cmd, struct pollfd pfd[3], const sigset_t *wait_mask)
 {
-	if (ppoll(pfd, 2, firewall_job_retry_after(cmd->firewall), wait_mask) < 0 &&
+	pfd[2].fd = firewall_job_fd(cmd->firewall, &pfd[2].events);
+	if (ppoll(pfd, 3, firewall_job_retry_after(cmd->firewall), wait_mask) < 0 &&
 	    errno != EINTR) {
 		fprintf(stderr, "teredo-observer: poll: %s\n", strerror(errno));
 		return EXIT_FAILURE_;
@@ -558,9 +559,10 @@ static int wait_events(const struct command *cmd, struct pollfd pfd[2], const si
 
 static int watch(const struct command *cmd, struct teredo_observer *obs, const sigset_t *wait_mask)
 {
-	struct pollfd pfd[2] = {
+	struct pollfd pfd[3] = {
 		{ .fd = teredo_observer_get_fd(obs), .events = POLLIN },
 		{ .fd = STDOUT_FILENO, .events = 0 },
+		{ .fd = -1 }, /* the firewall's, set before each wait */
 	};
 	int status;
 
@@ -570,7 +572,7 @@ static int watch(const struct command *cmd, struct teredo_observer *obs, const s
 		status = notify_ready();
 	while (status == KEEP_WATCHING && !stop_requested) {
 		status = wait_events(cmd, pfd, wait_mask);
-		firewall_job_retry(cmd->firewall);
+		firewall_job_service(cmd->firewall);
 		if (status == KEEP_WATCHING)
 			status = drain_events(cmd, obs);
 	}

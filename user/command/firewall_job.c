@@ -12,7 +12,7 @@ int firewall_job_open(struct firewall_job *job)
 {
 	char why[WHY_MAX];
 
-	if (!job->zone)
+	if (!job || !job->zone)
 		return 0;
 	if (firewalld_zone_open(job->zone, &job->fwz, why, sizeof(why)) < 0) {
 		fprintf(stderr, "teredo-observer: %s\n", why);
@@ -39,12 +39,13 @@ static int try_change(struct firewall_job *job)
 
 int firewall_job_set(struct firewall_job *job, uint16_t port)
 {
-	if (!job->fwz)
+	if (!job || !job->fwz)
 		return 0;
 	job->want = port;
 	if (try_change(job) < 0 && !job->started)
 		return -1;
 	job->started = true;
+	firewall_job_service(job);
 	return 0;
 }
 
@@ -52,13 +53,25 @@ const struct timespec *firewall_job_retry_after(const struct firewall_job *job)
 {
 	static const struct timespec one_second = { .tv_sec = 1 };
 
-	return job->pending ? &one_second : NULL;
+	return job && job->pending ? &one_second : NULL;
 }
 
-void firewall_job_retry(struct firewall_job *job)
+int firewall_job_fd(const struct firewall_job *job, short *events)
 {
-	if (job->fwz && job->pending)
-		(void)try_change(job);
+	return job && job->fwz ? firewalld_zone_fd(job->fwz, events) : -1;
+}
+
+void firewall_job_service(struct firewall_job *job)
+{
+	if (!job || !job->fwz || !job->started)
+		return;
+	/* Each try reads the bus again, and may bring more news: at most a few rounds. */
+	for (int round = 0; round < 3; round++) {
+		if (!firewalld_zone_process(job->fwz) && !job->pending)
+			return;
+		if (try_change(job) < 0)
+			return;
+	}
 }
 
 int firewall_job_close(struct firewall_job *job)
@@ -66,7 +79,7 @@ int firewall_job_close(struct firewall_job *job)
 	char why[WHY_MAX];
 	int status = 0;
 
-	if (!job->fwz)
+	if (!job || !job->fwz)
 		return 0;
 	if (job->started && firewalld_zone_set_port(job->fwz, 0, why, sizeof(why)) < 0) {
 		fprintf(stderr, "teredo-observer: on exit: %s\n", why);

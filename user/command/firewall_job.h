@@ -3,7 +3,9 @@
  * The command's firewall job: keep the Teredo port open in a firewalld zone
  * (--firewalld-zone), from the first event on; close it on exit. A failure
  * at start ends the command (exit 2); one while running is said once, and
- * the change is tried again each second until it is through.
+ * the change is tried again each second until it is through. A reload or
+ * restart of firewalld empties its runtime configuration: the port is set
+ * again at once.
  */
 #ifndef TEREDO_FIREWALL_JOB_H
 #define TEREDO_FIREWALL_JOB_H
@@ -33,8 +35,14 @@ int firewall_job_set(struct firewall_job *job, uint16_t port);
 /* ppoll's timeout: NULL when nothing waits to be retried. */
 const struct timespec *firewall_job_retry_after(const struct firewall_job *job);
 
-/* Try a pending change again (after the timeout). */
-void firewall_job_retry(struct firewall_job *job);
+/* The fd to poll too (-1: none), and its events. */
+int firewall_job_fd(const struct firewall_job *job, short *events);
+
+/*
+ * After every wake: read what came from firewalld, and set the port again
+ * when firewalld lost it (reload, restart) or a change is pending.
+ */
+void firewall_job_service(struct firewall_job *job);
 
 /* Close our port and let go: 0, or -1 once said why (the port may stay open). */
 int firewall_job_close(struct firewall_job *job);

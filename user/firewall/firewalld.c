@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +52,8 @@ struct firewalld_zone {
 	int state_fd;
 	uint16_t ours[STATE_SLOTS]; /* ports of ours that may be open, 0 for none */
 	uint16_t current;	    /* the one we opened last, 0 when none */
+	/* firewalld reloaded or restarted since we last changed the zone */
+	bool lost;
 };
 
 const char *firewalld_zone_name_problem(const char *zone)
@@ -269,6 +272,43 @@ static int set_ports(struct firewalld_zone *z, const struct zone_ports *zp, char
 	return r < 0 ? r : 0;
 }
 
+/*
+ * firewalld forgets its runtime configuration on a reload (Reloaded) and a
+ * restart (its name gets a new owner): our port must be opened again.
+ */
+static int on_runtime_lost(sd_bus_message *m, void *userdata, sd_bus_error *err)
+{
+	struct firewalld_zone *z = userdata;
+
+	(void)m;
+	(void)err;
+	z->lost = true;
+	return 0;
+}
+
+/* The system bus, with the two signals that say our port is gone. */
+static int connect_bus(struct firewalld_zone *z, char *why, size_t len)
+{
+	int r;
+
+	z->bus = sd_bus_flush_close_unref(z->bus);
+	r = sd_bus_open_system(&z->bus);
+	if (r >= 0)
+		r = sd_bus_match_signal(z->bus, NULL, FIREWALLD_NAME, FIREWALLD_PATH,
+					FIREWALLD_NAME, "Reloaded", on_runtime_lost, z);
+	if (r >= 0)
+		r = sd_bus_add_match(z->bus, NULL,
+				     "type='signal',sender='org.freedesktop.DBus',"
+				     "interface='org.freedesktop.DBus',member='NameOwnerChanged',"
+				     "arg0='" FIREWALLD_NAME "'",
+				     on_runtime_lost, z);
+	if (r < 0)
+		snprintf(why, len, "cannot reach the system bus (%s) for firewalld: %s",
+			 getenv("DBUS_SYSTEM_BUS_ADDRESS") ?: "/run/dbus/system_bus_socket",
+			 strerror(-r));
+	return r < 0 ? r : 0;
+}
+
 /* --- the state file -------------------------------------------------------- */
 
 static int write_state(struct firewalld_zone *z, char *why, size_t len)
@@ -357,11 +397,7 @@ int firewalld_zone_open(const char *zone, struct firewalld_zone **out, char *why
 	}
 	z->state_fd = -1;
 	snprintf(z->zone, sizeof(z->zone), "%s", zone);
-	r = sd_bus_open_system(&z->bus);
-	if (r < 0)
-		snprintf(why, len, "cannot reach the system bus (%s) for firewalld: %s",
-			 getenv("DBUS_SYSTEM_BUS_ADDRESS") ?: "/run/dbus/system_bus_socket",
-			 strerror(-r));
+	r = connect_bus(z, why, len);
 	/* Before the state file: a wrong zone must not leave a file behind. */
 	if (r >= 0)
 		r = get_ports(z, &zp, why, len);
@@ -437,6 +473,13 @@ int firewalld_zone_set_port(struct firewalld_zone *z, uint16_t port, char *why, 
 		snprintf(why, len, "no firewalld zone");
 		return -EINVAL;
 	}
+	/* A bus that went away (dbus-daemon restarted) is opened again. */
+	if (sd_bus_is_open(z->bus) <= 0) {
+		r = connect_bus(z, why, len);
+		if (r < 0)
+			goto out;
+	}
+	z->lost = false;
 	r = get_ports(z, &zp, why, len);
 	if (r < 0)
 		goto out;
@@ -466,6 +509,32 @@ int firewalld_zone_set_port(struct firewalld_zone *z, uint16_t port, char *why, 
 out:
 	zone_ports_clear(&zp);
 	return r;
+}
+
+int firewalld_zone_fd(const struct firewalld_zone *z, short *events)
+{
+	int fd, ev;
+
+	if (!z || sd_bus_is_open(z->bus) <= 0)
+		return -1;
+	fd = sd_bus_get_fd(z->bus);
+	ev = sd_bus_get_events(z->bus);
+	*events = ev < 0 ? POLLIN : (short)ev;
+	return fd;
+}
+
+bool firewalld_zone_process(struct firewalld_zone *z)
+{
+	int r;
+
+	if (!z)
+		return false;
+	/* Signals read during a call wait in sd-bus' queue: dispatch them all. */
+	do
+		r = sd_bus_process(z->bus, NULL);
+	while (r > 0);
+	/* A closed bus: the next change connects again. */
+	return z->lost || r < 0;
 }
 
 uint16_t firewalld_zone_port(const struct firewalld_zone *z)

@@ -21,6 +21,7 @@
 #ifndef TEREDO_FIREWALLD_H
 #define TEREDO_FIREWALLD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,6 +46,19 @@ int firewalld_zone_open(const char *zone, struct firewalld_zone **out, char *why
  * why; on failure, what was ours is still ours, so a later call can finish.
  */
 int firewalld_zone_set_port(struct firewalld_zone *z, uint16_t port, char *why, size_t len);
+
+/*
+ * The bus' fd and the poll events it waits for, or -1 when it is closed.
+ * When it is ready (and after each change), call firewalld_zone_process.
+ */
+int firewalld_zone_fd(const struct firewalld_zone *z, short *events);
+
+/*
+ * Handle what came on the bus. True when the zone must be set again:
+ * firewalld reloaded or restarted (its runtime configuration, our port with
+ * it, is gone), or the bus closed.
+ */
+bool firewalld_zone_process(struct firewalld_zone *z);
 
 /* The port of ours now open in the zone (0: none). */
 uint16_t firewalld_zone_port(const struct firewalld_zone *z);
