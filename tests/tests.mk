@@ -74,9 +74,9 @@ asan-test:
 
 # --- kernel matrix ---
 # The integration, command and e2e suites again on Debian 12's 6.1 and 6.12
-# kernels, each booted under QEMU (tests/kernels/run; a few minutes each).
-# KERNELS=6.12 runs one. The downloaded kernels stay in KERNEL_CACHE
+# kernels and the newest in Debian's archive (trixie-backports), each booted
+# under QEMU (tests/kernels/run; a few minutes each). KERNELS=6.12 runs one. The downloaded kernels stay in KERNEL_CACHE
 # (/var/cache/teredo-observer/kernels), outside build/: make clean keeps them.
 KERNELS ?=
-kernel-matrix: $(CMD) $(INTEG_BIN) $(UDP_ACTOR) $(WIN_PORT_CLIENT)
+kernel-matrix: $(CMD) $(INTEG_BIN) $(UDP_ACTOR) $(WIN_PORT_CLIENT) $(STABLE_CLIENT)
 	./tests/kernels/run $(KERNELS)

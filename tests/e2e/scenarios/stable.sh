@@ -11,7 +11,13 @@
 
 ST_CLIENT=${E2E_STABLE_CLIENT:-$E2E_TOP/build/tests/stable_table_client}
 ST_ROWS=$E2E_DIR/unicast_rows.py
-T_QUALIFY=60 # Miredo's first round of retries, or its next one
+# Miredo (libteredo/maintain.c) probes its server for about 24 s (cone,
+# then restricted: 3 router solicitations 4 s apart each), then says "No
+# reply from Teredo server" and sleeps its RestartDelay of 100 s (96 s past
+# the last timeout) before the next round. A server started after the first
+# round (a slow guest, a busy host) is seen at the next one: up to about
+# 120 s after the client's start, so wait that, and a margin.
+T_QUALIFY=140
 ST_SERVER_START=
 
 # st_has NAME N TEXT...: line N of NAME's output holds every TEXT (flat JSON).
