@@ -201,12 +201,13 @@ static __always_inline bool cgroup_listed(struct task_struct *task)
 
 /*
  * The one decision, for the live hooks (the current task) and the snapshot
- * alike. The name is the caller's to read (see below); it is compared
- * first, being what sets nearly every unrelated process apart at once.
+ * alike, in two steps: the name, which sets nearly every unrelated process
+ * apart at once and costs no task read, then what a name cannot fake (the
+ * credentials) and what the caller narrowed (pid, cgroup path).
  */
-static __always_inline bool is_client(struct task_struct *task, const __u64 comm[2])
+static __always_inline bool task_qualifies(struct task_struct *task)
 {
-	if (!comm_listed(comm) || !uid_listed(task))
+	if (!uid_listed(task))
 		return false;
 	if (target_pid && !pid_listed(task))
 		return false;
@@ -214,17 +215,24 @@ static __always_inline bool is_client(struct task_struct *task, const __u64 comm
 }
 
 /*
- * Into zeroed buffers: before 6.4, bpf_get_current_comm() left the tail of
+ * Into a zeroed buffer: before 6.4, bpf_get_current_comm() left the tail of
  * its buffer unwritten, and a 16-byte comparison of garbage never matched.
- * The current task's name through the helper, which copies a word at a time
- * and so costs every unrelated send less than a byte-wise read.
+ * The helper copies a word at a time, so every unrelated send pays less
+ * than for a byte-wise read of the task's name.
  */
-static __always_inline bool current_is_client(void)
+static __always_inline bool current_name_listed(void)
 {
 	__u64 comm[2] = {};
 
 	bpf_get_current_comm(comm, sizeof(comm));
-	return is_client((struct task_struct *)bpf_get_current_task(), comm);
+	return comm_listed(comm);
+}
+
+/* The task is read only once the name matched. */
+static __always_inline bool current_is_client(void)
+{
+	return current_name_listed() &&
+	       task_qualifies((struct task_struct *)bpf_get_current_task());
 }
 
 static __always_inline bool task_is_client(struct task_struct *task)
@@ -232,7 +240,7 @@ static __always_inline bool task_is_client(struct task_struct *task)
 	__u64 comm[2] = {};
 
 	BPF_CORE_READ_STR_INTO(&comm, task, comm);
-	return is_client(task, comm);
+	return comm_listed(comm) && task_qualifies(task);
 }
 
 static __always_inline bool netns_in_scope(__u32 netns)
@@ -331,7 +339,7 @@ static __always_inline void report_bound(__u64 key, struct client_socket *c)
 	register_client(key, c);
 }
 
-static int on_post_bind(struct bpf_sock *ctx)
+static __always_inline int on_post_bind(struct bpf_sock *ctx)
 {
 	struct client_socket c = {};
 
@@ -375,7 +383,11 @@ int teredo_sock_release(struct bpf_sock *ctx)
 	c = bpf_map_lookup_elem(&clients, &key);
 	if (!c)
 		return 1;
-	/* Before our record: a timer that reserves after it sees this and stays silent. */
+	/*
+	 * A connect() watch on this socket is flagged before our record is
+	 * reserved: its timer, if it reserves a record after ours, sees the
+	 * flag and discards it, so no port is reported after its release.
+	 */
 	w = bpf_map_lookup_elem(&autobind_watches, &c->cookie);
 	if (w)
 		__sync_fetch_and_add(&w->released, 1); /* atomic, and ordered before the emit */
@@ -385,11 +397,14 @@ int teredo_sock_release(struct bpf_sock *ctx)
 }
 
 /*
- * Runs for every UDP send that names its destination, on the whole machine,
- * so the cheapest tests come first: the process's name is compared before
- * anything is looked up. The kernel has autobound the socket by now.
+ * Runs for every UDP send that names its destination, in the cgroups it is
+ * attached to, and for every packet the Teredo client relays. So the
+ * cheapest tests come first: the process's name (an unrelated sender stops
+ * there), then the registry: a socket already judged and reported on this
+ * port costs the client one lookup, not the credential and cgroup walk.
+ * The kernel has autobound the socket by now.
  */
-static int on_sendmsg(struct bpf_sock_addr *ctx)
+static __always_inline int on_sendmsg(struct bpf_sock_addr *ctx)
 {
 	struct bpf_sock *sk = ctx->sk;
 	struct client_socket *known, c = {};
@@ -399,12 +414,14 @@ static int on_sendmsg(struct bpf_sock_addr *ctx)
 		return 1;
 	if (match_traffic && !to_teredo_server(ctx->user_port))
 		return 1;
-	if (!port_can_be_teredo(sk->src_port) || !current_is_client())
+	if (!port_can_be_teredo(sk->src_port) || !current_name_listed())
 		return 1;
 	key = socket_key(sk);
 	known = bpf_map_lookup_elem(&clients, &key);
-	/* A disconnected autobound socket can come back on a new port. */
+	/* A disconnected autobound socket can come back on a new port: judged again. */
 	if (known && (known->state & CLIENT_REPORTED) && known->port == sk->src_port)
+		return 1;
+	if (!task_qualifies((struct task_struct *)bpf_get_current_task()))
 		return 1;
 	c.netns = current_netns();
 	if (!netns_in_scope(c.netns))
@@ -498,7 +515,7 @@ static __always_inline void watch_autobind(struct bpf_sock *sk, __u64 cookie, __
  * has a port, that is reported now; if connect() is about to autobind it,
  * it is registered (so that its release is seen) and watched.
  */
-static int on_connect(struct bpf_sock_addr *ctx)
+static __always_inline int on_connect(struct bpf_sock_addr *ctx)
 {
 	struct bpf_sock *sk = ctx->sk;
 	struct client_socket *known, c = {};
