@@ -273,6 +273,10 @@ static int parse_args(struct command *cmd, int argc, char **argv, bool *done)
 		return usage_error("%s", "--exec and --json are for watching, not for serve");
 	if ((cmd->get || cmd->serve) && cmd->firewalld_zone)
 		return usage_error("%s", "--firewalld-zone is for watching, not for get or serve");
+	/* firewalld filters the namespace it runs in: a port of another is not its business. */
+	if (cmd->firewalld_zone && cmd->opts.all_netns)
+		return usage_error("%s", "--firewalld-zone keeps the zone of the firewalld of this "
+					 "network namespace: not with --all-netns");
 	if (!cmd->service.socket_path)
 		cmd->service.socket_path = serve_socket_path();
 	if (teredo_options_check(&cmd->opts))

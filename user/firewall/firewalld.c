@@ -439,34 +439,81 @@ static void keep_only(struct firewalld_zone *z, uint16_t port)
 	z->ours[0] = port;
 }
 
+/* A change of the zone: what goes, what comes. */
+struct zone_change {
+	size_t n_removed;
+	uint16_t removed; /* the last of them */
+	bool claiming;	  /* port is new to the zone, so ours */
+};
+
 /*
  * What the zone should hold: zp less every port of ours but port, plus port
- * if it is not there yet. *claiming: port is new to the zone, so ours.
+ * if it is not there yet.
  */
 static int wanted_ports(struct firewalld_zone *z, struct zone_ports *zp, uint16_t port,
-			bool *claiming)
+			struct zone_change *change)
 {
 	char text[8];
 
 	for (size_t i = 0; i < zp->n;) {
 		uint16_t p = single_udp_port(&zp->v[i]);
 
-		if (p != port && is_ours(z, p))
+		if (p != port && is_ours(z, p)) {
 			zone_ports_remove_at(zp, i);
-		else
+			change->n_removed++;
+			change->removed = p;
+		} else {
 			i++;
+		}
 	}
-	*claiming = port && !zone_ports_has(zp, port);
-	if (!*claiming)
+	change->claiming = port && !zone_ports_has(zp, port);
+	if (!change->claiming)
 		return 0;
 	snprintf(text, sizeof(text), "%u", port);
 	return zone_ports_add(zp, text, "udp");
 }
 
+/* addPort or removePort of one port/udp (runtime: timeout 0, no expiry). */
+static int call_port(struct firewalld_zone *z, const char *method, uint16_t port, char *why,
+		     size_t len)
+{
+	sd_bus_error err = SD_BUS_ERROR_NULL;
+	char text[8];
+	int r;
+
+	snprintf(text, sizeof(text), "%u", port);
+	if (!strcmp(method, "addPort"))
+		r = sd_bus_call_method(z->bus, FIREWALLD_NAME, FIREWALLD_PATH, FIREWALLD_ZONE_IFACE,
+				       method, &err, NULL, "sssi", z->zone, text, "udp", 0);
+	else
+		r = sd_bus_call_method(z->bus, FIREWALLD_NAME, FIREWALLD_PATH, FIREWALLD_ZONE_IFACE,
+				       method, &err, NULL, "sss", z->zone, text, "udp");
+	if (r < 0)
+		r = call_failed(z, method, &err, r, why, len);
+	sd_bus_error_free(&err);
+	return r < 0 ? r : 0;
+}
+
+/*
+ * One call, the cheapest that is one step: a port only coming is addPort,
+ * one only going removePort (each one nftables transaction, about half the
+ * time of setZoneSettings2, BENCHMARKS.md); a change, or several going,
+ * setZoneSettings2 with the whole list. Nothing to do, no call.
+ */
+static int apply_change(struct firewalld_zone *z, const struct zone_ports *zp,
+			const struct zone_change *change, uint16_t port, char *why, size_t len)
+{
+	if (!change->n_removed)
+		return change->claiming ? call_port(z, "addPort", port, why, len) : 0;
+	if (change->n_removed == 1 && !change->claiming)
+		return call_port(z, "removePort", change->removed, why, len);
+	return set_ports(z, zp, why, len);
+}
+
 int firewalld_zone_set_port(struct firewalld_zone *z, uint16_t port, char *why, size_t len)
 {
 	struct zone_ports zp = { 0 };
-	bool claiming;
+	struct zone_change change = { 0 };
 	int r;
 
 	if (!z) {
@@ -483,13 +530,13 @@ int firewalld_zone_set_port(struct firewalld_zone *z, uint16_t port, char *why, 
 	r = get_ports(z, &zp, why, len);
 	if (r < 0)
 		goto out;
-	r = wanted_ports(z, &zp, port, &claiming);
+	r = wanted_ports(z, &zp, port, &change);
 	if (r < 0) {
 		snprintf(why, len, "out of memory");
 		goto out;
 	}
 	/* Written down before it is opened: a crash in between still knows it. */
-	if (claiming) {
+	if (change.claiming) {
 		r = claim(z, port);
 		if (r < 0) {
 			snprintf(why, len, "too many ports of ours in zone '%s'", z->zone);
@@ -499,11 +546,11 @@ int firewalld_zone_set_port(struct firewalld_zone *z, uint16_t port, char *why, 
 		if (r < 0)
 			goto out;
 	}
-	r = set_ports(z, &zp, why, len);
+	r = apply_change(z, &zp, &change, port, why, len);
 	if (r < 0)
 		goto out;
 	/* An administrator's port the client took stays theirs. */
-	keep_only(z, claiming || is_ours(z, port) ? port : 0);
+	keep_only(z, change.claiming || is_ours(z, port) ? port : 0);
 	z->current = z->ours[0];
 	r = write_state(z, why, len);
 out:

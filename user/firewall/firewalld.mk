@@ -14,3 +14,10 @@ $(BUILD)/firewall/%.o: $(FIREWALL_DIR)/%.c $(wildcard $(FIREWALL_DIR)/*.h)
 # its own, in a network namespace of its own, on a D-Bus system bus of its own.
 firewalld-test: mounts $(CMD) $(UDP_ACTOR)
 	./$(FIREWALL_DIR)/tests/run-firewalld $(CMD) $(UDP_ACTOR)
+
+.PHONY: bench-firewalld
+# sudo make bench-firewalld: bind() -> firewalld's rule, and a change's
+# instant with neither port open (bench/firewalld-latency; BENCHMARKS.md).
+# VARIANT=path/to/teredo-observer measures another build beside this one.
+bench-firewalld: mounts $(CMD)
+	./bench/firewalld-latency $(or $(ROUNDS),100) $(CMD) $(VARIANT)
