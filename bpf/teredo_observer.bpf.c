@@ -311,32 +311,84 @@ static __always_inline struct teredo_event *reserve_event(__u8 kind, const struc
 	return e;
 }
 
-/* An event caused by the current task. */
-static __always_inline void emit(__u8 kind, const struct client_socket *c)
+/* A record of an event caused by the current task. */
+static __always_inline void submit_by_current(struct teredo_event *e)
 {
-	struct teredo_event *e = reserve_event(kind, c);
-
-	if (!e)
-		return;
 	e->pid = bpf_get_current_pid_tgid() >> 32;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	bpf_ringbuf_submit(e, 0);
 }
 
-/* Unregistered, its release would go unseen: a loss, which a rescan repairs. */
-static __always_inline void register_client(__u64 key, const struct client_socket *c)
+static __always_inline void emit(__u8 kind, const struct client_socket *c)
 {
-	if (bpf_map_update_elem(&clients, &key, c, BPF_ANY))
+	struct teredo_event *e = reserve_event(kind, c);
+
+	if (e)
+		submit_by_current(e);
+}
+
+/*
+ * Register a socket, or update it, under the name it was first registered
+ * with: the snapshot (a synthetic cookie) and a live hook (the real one) can
+ * both find the socket unregistered at once, and two names for one socket
+ * would make it two holders in userspace, one of which its release never
+ * removes. The first insertion wins; the other adopts its cookie, so every
+ * record about one registry entry carries one identity. Unregistered, its
+ * release would go unseen: a loss, which a rescan repairs.
+ */
+static __always_inline void register_client(__u64 key, struct client_socket *c)
+{
+	struct client_socket *known;
+
+	if (!bpf_map_update_elem(&clients, &key, c, BPF_NOEXIST))
+		return;
+	known = bpf_map_lookup_elem(&clients, &key);
+	if (known)
+		c->cookie = known->cookie;
+	if (!known || bpf_map_update_elem(&clients, &key, c, BPF_EXIST))
 		__sync_fetch_and_add(&lost_events, 1);
 }
 
-/* The one way a live hook reports a port: the record first (it wakes the consumer), then the
- * registry. */
+/*
+ * The one way a live hook reports a port: the ring's place first (it orders
+ * this record before any release of the socket), then the registry, which
+ * names the socket, then the record.
+ */
 static __always_inline void report_bound(__u64 key, struct client_socket *c)
 {
+	struct teredo_event *e = reserve_event(TEREDO_EVENT_BOUND, c);
+
 	c->state |= CLIENT_REPORTED;
-	emit(TEREDO_EVENT_BOUND, c);
 	register_client(key, c);
+	if (!e)
+		return;
+	e->cookie = c->cookie; /* the name the registry keeps */
+	submit_by_current(e);
+}
+
+/*
+ * Tests only (0 otherwise, and then the verifier drops the code): a bind to
+ * this port waits here, its port assigned and not yet registered, for up to
+ * test_hold_bind_ms, so that a test can run a snapshot inside the window.
+ */
+const volatile __u16 test_hold_bind_port = 0;
+const volatile __u32 test_hold_bind_ms = 0;
+
+static long keep_holding(__u64 index, void *deadline)
+{
+	(void)index;
+	return bpf_ktime_get_ns() >= *(__u64 *)deadline;
+}
+
+static __always_inline void hold_bind_for_test(__u16 port)
+{
+	__u64 deadline;
+
+	if (!test_hold_bind_port || port != test_hold_bind_port)
+		return;
+	deadline = bpf_ktime_get_ns() + (__u64)test_hold_bind_ms * 1000000;
+	for (int i = 0; i < 64 && bpf_ktime_get_ns() < deadline; i++)
+		bpf_loop(1 << 20, keep_holding, &deadline, 0);
 }
 
 static __always_inline int on_post_bind(struct bpf_sock *ctx)
@@ -349,6 +401,7 @@ static __always_inline int on_post_bind(struct bpf_sock *ctx)
 		return 1;
 	if (!current_is_client())
 		return 1;
+	hold_bind_for_test(ctx->src_port);
 	c.netns = current_netns();
 	if (!netns_in_scope(c.netns))
 		return 1;

@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -355,4 +356,74 @@ Test(kernel, ring_overflow_then_correct_state)
 		     survivor);
 	actor_do(client, "close");
 	expect_event(obs, TEREDO_PORT_DELETED, 0, NULL);
+}
+
+/* Until the kernel has given port to someone (its bind() may not have returned yet). */
+static void wait_until_taken(uint16_t port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+
+	for (int i = 0; i < 1000; i++) {
+		int fd = socket(AF_INET, SOCK_DGRAM, 0);
+		int taken;
+
+		cr_assert(fd >= 0);
+		taken = bind(fd, (struct sockaddr *)&a, sizeof(a)) && errno == EADDRINUSE;
+		close(fd);
+		if (taken)
+			return;
+		usleep(1000);
+	}
+	cr_assert_fail("port %u was never taken", port);
+}
+
+static bool answered(struct actor *a)
+{
+	struct pollfd p = { .fd = fileno(a->from), .events = POLLIN };
+
+	return poll(&p, 1, 0) > 0;
+}
+
+/*
+ * Issue 16, item 6: a snapshot that runs while a client's bind() has its
+ * port but has not reached the registry yet names the socket with a
+ * synthetic cookie; the bind's own record must name it the same way, or
+ * the one socket is two holders and its close leaves its port behind.
+ * The bind is held in the kernel (TEREDO_OBSERVER_TEST_HOLD_BIND) while a
+ * loss forces a snapshot.
+ */
+Test(kernel, snapshot_during_a_bind_then_close_leaves_no_port)
+{
+	struct teredo_options o;
+	struct teredo_port_event ev;
+	uint16_t port = free_port();
+	char hold[32], line[64];
+
+	snprintf(hold, sizeof(hold), "%u:1500", port);
+	cr_assert_eq(setenv("TEREDO_OBSERVER_TEST_HOLD_BIND", hold, 1), 0);
+	teredo_options_init(&o);
+	o.ring_bytes = 4096; /* about 60 records */
+	obs = observe(&o, 0);
+	unsetenv("TEREDO_OBSERVER_TEST_HOLD_BIND");
+	client = actor_start("miredo");
+	other = actor_start("miredo");
+	actor_do(client, "socket4");
+	actor_do(other, "socket4");
+	fprintf(client->to, "bind %u\n", port);
+	fflush(client->to);
+	wait_until_taken(port);	      /* held now, between the port and the registry */
+	actor_do(other, "storm 300"); /* the ring overflows: the next read rescans */
+	while (next_event(obs, &ev, 100))
+		;
+	cr_assert_gt(teredo_observer_resyncs(obs), 0, "no loss was noticed");
+	cr_assert_not(answered(client), "the bind returned before the snapshot: no race forced");
+	cr_assert(fgets(line, sizeof(line), client->from), "udp-actor gave no answer");
+	cr_assert_eq(atoi(line + 5), port, "udp-actor said: %s", line);
+	actor_do(other, "close");
+	actor_do(client, "close");
+	while (next_event(obs, &ev, 500))
+		;
+	cr_assert_eq(teredo_observer_current_port(obs), 0,
+		     "both sockets are closed, the state still says port %u (the bound port %u)",
+		     teredo_observer_current_port(obs), port);
 }

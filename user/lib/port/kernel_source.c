@@ -66,6 +66,23 @@ static void configure_names(struct teredo_observer_bpf__rodata *cfg,
 	cfg->n_uids = opts->n_uids;
 }
 
+/*
+ * For the race tests only: TEREDO_OBSERVER_TEST_HOLD_BIND=PORT:MS makes a
+ * client's bind() to PORT wait up to MS ms (at most 2000) in the kernel,
+ * its port assigned and not yet registered (see hold_bind_for_test). Not
+ * honoured in a set-user-ID program; loading BPF needs root anyway.
+ */
+static void configure_test_hold(struct teredo_observer_bpf__rodata *cfg)
+{
+	const char *v = secure_getenv("TEREDO_OBSERVER_TEST_HOLD_BIND");
+	unsigned int port, ms;
+
+	if (!v || sscanf(v, "%u:%u", &port, &ms) != 2 || !port || port > 65535 || ms > 2000)
+		return;
+	cfg->test_hold_bind_port = (__u16)port;
+	cfg->test_hold_bind_ms = ms;
+}
+
 static int configure(struct teredo_observer_bpf *skel, const struct teredo_options *opts)
 {
 	struct teredo_observer_bpf__rodata *cfg = skel->rodata;
@@ -73,6 +90,7 @@ static int configure(struct teredo_observer_bpf *skel, const struct teredo_optio
 	int err;
 
 	configure_names(cfg, opts);
+	configure_test_hold(cfg);
 	cfg->target_pid = opts->pid;
 	cfg->match_traffic = opts->match_traffic;
 	if (opts->cgroup) {
