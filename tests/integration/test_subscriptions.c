@@ -10,6 +10,9 @@
 #include <sys/wait.h>
 #include <errno.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <stdatomic.h>
@@ -204,4 +207,95 @@ Test(subscriptions, registrations_with_other_users_see_only_their_client)
 	cr_assert_eq(logged(&root_log), 1, "root's registration saw nobody's close");
 	cr_assert_eq(teredo_unsubscribe(as_nobody), 0);
 	cr_assert_eq(teredo_unsubscribe(as_root), 0);
+}
+
+static long elapsed_ms(const struct timespec *since)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - since->tv_sec) * 1000 + (now.tv_nsec - since->tv_nsec) / 1000000;
+}
+
+struct slow_registration {
+	struct teredo_options opts;
+	struct teredo_subscription *sub;
+	int err;
+};
+
+static void *register_slowly(void *arg)
+{
+	struct slow_registration *r = arg;
+
+	r->err = teredo_subscribe(&r->opts, log_native, NULL, false, &r->sub);
+	return NULL;
+}
+
+/* A listening socket at path that never answers: a service stuck before its first reply. */
+static int silent_service(const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	cr_assert(fd >= 0);
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0, "bind %s: %s", path,
+		     strerror(errno));
+	cr_assert_eq(listen(fd, 4), 0);
+	return fd;
+}
+
+/*
+ * Issue 16, item 7: while one registration's hub is being made (here its
+ * service takes its time to answer, as it may for up to 5 s), another
+ * registration's teredo_get_port and cancel must not wait for it.
+ */
+Test(subscriptions, a_slow_hub_creation_blocks_no_other_registration)
+{
+	struct native_log log = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct slow_registration slow = { 0 };
+	struct teredo_subscription *fast;
+	struct teredo_options o;
+	struct timespec t0;
+	char dir[64], path[96];
+	pthread_t thread;
+	uint16_t port;
+	int listener, conn;
+	long ms;
+
+	need_root();
+	setenv("TEREDO_OBSERVER_SOURCE", "kernel", 1);
+	teredo_options_init(&o);
+	cr_assert_eq(teredo_subscribe(&o, log_native, &log, false, &fast), 0, "%s",
+		     teredo_observer_last_error());
+	snprintf(dir, sizeof(dir), "/tmp/races-slow-hub-%d", getpid());
+	cr_assert_eq(mkdir(dir, 0700), 0, "mkdir %s: %s", dir, strerror(errno));
+	snprintf(path, sizeof(path), "%s/sock", dir);
+	listener = silent_service(path);
+	setenv("TEREDO_OBSERVER_SOURCE", "service", 1);
+	setenv("TEREDO_OBSERVER_SOCKET", path, 1);
+	teredo_options_init(&slow.opts);
+	slow.opts.n_uids = 0;
+	cr_assert_eq(teredo_options_add_user(&slow.opts, "nobody"), 0); /* a hub of its own */
+	cr_assert_eq(pthread_create(&thread, NULL, register_slowly, &slow), 0);
+	conn = accept(listener, NULL, NULL); /* it waits for our first reply now */
+	cr_assert(conn >= 0);
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	cr_assert_geq(teredo_get_port(&o, &port), 0, "%s", teredo_observer_last_error());
+	ms = elapsed_ms(&t0);
+	cr_expect_lt(ms, 1000, "teredo_get_port waited %ld ms for another hub's creation", ms);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	cr_assert_eq(teredo_unsubscribe(fast), 0);
+	ms = elapsed_ms(&t0);
+	cr_expect_lt(ms, 1000, "a cancel waited %ld ms for another hub's creation", ms);
+
+	close(conn); /* the slow registration fails now: its service went away */
+	pthread_join(thread, NULL);
+	close(listener);
+	unlink(path);
+	rmdir(dir);
+	unsetenv("TEREDO_OBSERVER_SOCKET");
+	unsetenv("TEREDO_OBSERVER_SOURCE");
+	cr_assert_neq(slow.err, 0, "a registration through a service that hung up worked");
 }

@@ -42,7 +42,7 @@ static int print_libbpf(enum libbpf_print_level level, const char *fmt, va_list 
 {
 	(void)level;
 	/* Failures are reported in one line of our own; libbpf's dump only on request. */
-	return verbose_libbpf ? vfprintf(stderr, fmt, args) : 0;
+	return __atomic_load_n(&verbose_libbpf, __ATOMIC_RELAXED) ? vfprintf(stderr, fmt, args) : 0;
 }
 
 static int own_netns(uint32_t *ino)
@@ -292,7 +292,8 @@ static int open_source(const struct teredo_options *opts, bool live, struct even
 	int err;
 
 	*out = NULL;
-	verbose_libbpf = opts->verbose;
+	/* Hubs are made concurrently, outside registry_lock. */
+	__atomic_store_n(&verbose_libbpf, opts->verbose, __ATOMIC_RELAXED);
 	libbpf_set_print(print_libbpf);
 	err = check_privileges();
 	if (!err)

@@ -62,12 +62,14 @@ struct hub {
 	size_t cap_batch;
 	uint16_t delivered_port; /* the port as the callbacks know it */
 	unsigned int cancels;	 /* cancels under way (registry_lock): the hub must outlive them */
+	bool ready;		 /* started: until then registry_lock's holders wait on hub_made */
 	bool stopping;
 	bool frees_itself; /* stopped from its own callback: nobody joins it */
 	struct hub *next;
 };
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hub_made = PTHREAD_COND_INITIALIZER;
 static struct hub *hubs;
 static struct notify_handle **handles;
 static size_t n_handles, cap_handles;
@@ -294,38 +296,39 @@ static void *dispatch(void *arg)
 	return NULL;
 }
 
-static int hub_create(const struct teredo_options *opts, struct hub **out)
+/* A hub not started yet: in the registry, it tells others that it is being made. */
+static struct hub *hub_alloc(const struct teredo_options *opts)
 {
 	struct hub *hub = calloc(1, sizeof(*hub));
-	struct teredo_port_event initial;
-	int err;
 
 	if (!hub)
-		return set_last_error(-ENOMEM, "out of memory");
+		return NULL;
 	copy_options(hub, opts);
 	pthread_mutex_init(&hub->lock, NULL);
 	pthread_cond_init(&hub->callback_done, NULL);
+	hub->wake_fd = -1;
+	return hub;
+}
+
+/* The slow part: the programs loaded, or the service's first reply. */
+static int hub_start(struct hub *hub)
+{
+	struct teredo_port_event initial;
+	int err;
+
 	hub->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (hub->wake_fd < 0) {
-		err = set_last_error(-errno, "eventfd: %s", strerror(errno));
-		goto cleanup;
-	}
+	if (hub->wake_fd < 0)
+		return set_last_error(-errno, "eventfd: %s", strerror(errno));
 	err = teredo_observer_new(&hub->opts, &hub->obs);
 	if (err)
-		goto cleanup;
+		return err;
 	/* The observer's own initial event is where the callbacks' knowledge starts. */
 	if (teredo_observer_receive(hub->obs, &initial) == 1)
 		hub->delivered_port = initial.port;
 	err = -pthread_create(&hub->thread, NULL, dispatch, hub);
-	if (err) {
-		set_last_error(err, "cannot start the dispatch thread: %s", strerror(-err));
-		goto cleanup;
-	}
-	*out = hub;
+	if (err)
+		return set_last_error(err, "cannot start the dispatch thread: %s", strerror(-err));
 	return 0;
-cleanup:
-	hub_destroy(hub);
-	return err;
 }
 
 static struct hub *find_hub(const struct teredo_options *opts)
@@ -359,20 +362,45 @@ static int add_subscriber(struct hub *hub, struct teredo_subscription *sub)
 	return err;
 }
 
-/* The hub a new subscription joins, made (and its programs loaded) if need be. */
+/*
+ * The hub a new subscription joins, made (and its programs loaded) if need
+ * be. Called and returning with registry_lock held, it lets the lock go while
+ * it makes a hub: loading the programs, or the service's first reply (up to
+ * 5 s), must not stall every other registration, cancel, teredo_get_port and
+ * fork() of the process. The hub is in the registry meanwhile, not ready, so
+ * that a registration with the same options waits for it instead of loading
+ * a copy of its own.
+ */
 static int hub_for(const struct teredo_options *opts, struct hub **out, bool *created)
 {
+	struct hub *hub;
 	int err;
 
-	*out = find_hub(opts);
-	*created = !*out;
-	if (*out)
+	*created = false;
+	while ((hub = find_hub(opts)) && !hub->ready)
+		pthread_cond_wait(&hub_made, &registry_lock);
+	*out = hub;
+	if (hub)
 		return 0;
-	err = hub_create(opts, out);
+	hub = hub_alloc(opts);
+	if (!hub)
+		return set_last_error(-ENOMEM, "out of memory");
+	hub->next = hubs;
+	hubs = hub;
+	pthread_mutex_unlock(&registry_lock);
+	err = hub_start(hub);
+	pthread_mutex_lock(&registry_lock);
 	if (err)
+		unlink_hub(hub);
+	else
+		hub->ready = true;
+	pthread_cond_broadcast(&hub_made);
+	if (err) {
+		hub_destroy(hub); /* never started its thread: nothing to stop */
 		return err;
-	(*out)->next = hubs;
-	hubs = *out;
+	}
+	*out = hub;
+	*created = true;
 	return 0;
 }
 
@@ -385,7 +413,7 @@ int subscribe_with_release(const struct teredo_options *opts, teredo_port_callba
 {
 	struct teredo_options resolved;
 	struct teredo_subscription *sub;
-	struct hub *hub;
+	struct hub *hub, *unused = NULL;
 	bool created;
 	int err;
 
@@ -401,14 +429,14 @@ int subscribe_with_release(const struct teredo_options *opts, teredo_port_callba
 	if (!sub)
 		return set_last_error(-ENOMEM, "out of memory");
 	pthread_mutex_lock(&registry_lock);
-	err = grow_array(&handles, &cap_handles, n_handles + 1, sizeof(*handles));
-	if (err) {
-		err = set_last_error(-ENOMEM, "out of memory");
-		goto unlock;
-	}
 	err = hub_for(&resolved, &hub, &created);
 	if (err)
 		goto unlock;
+	err = grow_array(&handles, &cap_handles, n_handles + 1, sizeof(*handles));
+	if (err) {
+		err = set_last_error(-ENOMEM, "out of memory");
+		goto forget_hub;
+	}
 	*sub = (struct teredo_subscription){ .handle = { next_id++, cancel_subscription },
 					     .hub = hub,
 					     .cb = cb,
@@ -419,19 +447,23 @@ int subscribe_with_release(const struct teredo_options *opts, teredo_port_callba
 	err = add_subscriber(hub, sub);
 	if (err) {
 		err = set_last_error(-ENOMEM, "out of memory");
-		if (created) {
-			unlink_hub(hub);
-			stop_hub(hub);
-		}
-		goto unlock;
+		goto forget_hub;
 	}
 	handles[n_handles++] = &sub->handle;
 	*out = (struct teredo_subscription *)sub->handle.id;
 	sub = NULL;
 	if (initial)
 		wake(hub);
+	goto unlock;
+forget_hub:
+	if (created) {
+		unlink_hub(hub);
+		unused = hub;
+	}
 unlock:
 	pthread_mutex_unlock(&registry_lock);
+	if (unused)
+		stop_hub(unused);
 	free(sub);
 	return err;
 }
@@ -594,7 +626,7 @@ int teredo_get_port(const struct teredo_options *opts, uint16_t *port)
 		return err;
 	pthread_mutex_lock(&registry_lock);
 	hub = find_hub(&resolved);
-	if (hub) {
+	if (hub && hub->ready) {
 		err = port_from_hub(hub, port);
 		pthread_mutex_unlock(&registry_lock);
 		return err;
