@@ -31,7 +31,20 @@ LDLIBS   += $(LIBBPF_LIBS) -lelf -lz -lpthread $(JSONC_LIBS)
 # rtnetlink for the unicast address table
 LDLIBS   += $(or $(shell $(PKG_CONFIG) --libs libmnl 2>/dev/null),-lmnl)
 
-.PHONY: all deps test-deps mounts run test install format clean
+.PHONY: all deps test-deps mounts run test check install format clean
+
+# A quiet build prints one line per step ("  CC      build/lib/port/observer.o");
+# V=1 prints the commands themselves. A recipe line starts with
+# $(call quiet,WHAT,TARGET) and goes on with the command.
+V ?= 0
+ifeq ($(V),1)
+quiet =
+else
+quiet = @printf '  %-7s %s\n' '$(1)' '$(2)';
+endif
+# Every object depends on the headers it includes (gcc and clang write the
+# list beside it, build/.../x.d); the fragments include those lists.
+DEPFLAGS = -MMD -MP
 
 # The default goal; what it builds is named below, once the components are read.
 all:
@@ -44,16 +57,20 @@ all:
 # What building and running need (make deps, for make run), and what only the
 # tests need on top (make test-deps, for make test): make run brings no Miredo.
 # QEMU, busybox-static and kmod boot the kernel matrix (tests/kernels/run).
+# A fresh minimal Debian has neither man (man-db, to read the man pages) nor
+# pgrep (procps, for the e2e suite); the fuzz target links libFuzzer from
+# libclang-rt-14-dev, which clang only recommends.
 BUILD_DEPS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc libmnl-dev libjson-c-dev \
 	      libsystemd-dev
+RUN_DEPS   := man-db
 TEST_DEPS  := libcriterion-dev iproute2 miredo miredo-server nftables libcap2-bin python3 \
-	      systemd man-db qemu-system-x86 busybox-static kmod firewalld dbus
+	      systemd man-db procps libclang-rt-14-dev qemu-system-x86 busybox-static kmod firewalld dbus
 
 deps:
-	@./scripts/install-deps $(BUILD_DEPS)
+	@./scripts/install-deps $(BUILD_DEPS) $(RUN_DEPS)
 
 test-deps:
-	@./scripts/install-deps $(BUILD_DEPS) -- $(TEST_DEPS)
+	@./scripts/install-deps $(BUILD_DEPS) $(RUN_DEPS) -- $(TEST_DEPS)
 
 mounts:
 	@./scripts/ensure-mounts
@@ -71,11 +88,15 @@ run: deps mounts
 	@$(MAKE) --no-print-directory $(CMD)
 	./$(CMD)
 
+# make check runs every suite of CHECK_SUITES (tests/tests.mk), each to its end
+# even when one fails, and ends with one table of them all (tests/run-suites);
+# it installs nothing. make test brings the test dependencies first.
+# CHECK_SUITES="unit-test command-test" make check runs those alone.
+check:
+	@MAKE='$(MAKE)' LOG_DIR=$(BUILD)/check ./tests/run-suites $(CHECK_SUITES)
+
 test: test-deps
-	@$(MAKE) --no-print-directory unit-test integration-test command-test e2e-test example-test \
-		service-test firewalld-test fuzz-test
-	@$(MAKE) --no-print-directory tsan-test asan-test
-	@$(MAKE) --no-print-directory kernel-matrix
+	@$(MAKE) --no-print-directory check
 
 # --- install: make install PREFIX=DIR ---
 # The library (DIR/include, DIR/lib, DIR/lib/pkgconfig, DIR/share/man/man3)
@@ -96,21 +117,21 @@ BENCH_SRCS   := bench/main.c bench/util.c bench/consumers.c bench/rounds.c bench
 
 $(BENCH_DIR)/floor.bpf.o: bench/floor.bpf.c bench/floor_event.h bpf/kernel_types.h
 	@mkdir -p $(@D)
-	$(CLANG) $(BPF_CFLAGS) -Ibench -c $< -o $@
+	$(call quiet,CLANG,$@)$(CLANG) $(BPF_CFLAGS) -Ibench -c $< -o $@
 
 $(BENCH_SKEL): $(BENCH_DIR)/floor.bpf.o
-	$(BPFTOOL) gen skeleton $< name floor_bpf > $@
+	$(call quiet,GEN,$@)$(BPFTOOL) gen skeleton $< name floor_bpf > $@
 
 # The bench attaches its floor where the library does: cgroup2_root_fd(), internal.
 $(BENCH): $(BENCH_SRCS) bench/bench.h bench/floor_event.h $(BENCH_SKEL) $(LIB_A)
-	$(CC) $(CPPFLAGS) -I$(BENCH_DIR) -Ibench $(LIB_INTERNAL_CPPFLAGS) -Ibpf $(CFLAGS) \
+	$(call quiet,CC,$@)$(CC) $(CPPFLAGS) -I$(BENCH_DIR) -Ibench $(LIB_INTERNAL_CPPFLAGS) -Ibpf $(CFLAGS) \
 		-DTBENCH_CLIENT=\"$(abspath $(BENCH_CLIENT))\" \
 		-DTBENCH_OBSERVER=\"$(abspath $(CMD))\" \
 		-o $@ $(BENCH_SRCS) $(LIB_A) $(LDLIBS) -lm
 
 $(BENCH_CLIENT): bench/client.c bench/bench.h
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -Ibench -o $@ $<
+	$(call quiet,CC,$@)$(CC) $(CFLAGS) -Ibench -o $@ $<
 
 .PHONY: bench bench-compare bench-deps
 # bpftrace and ss are what bench-compare measures us against.

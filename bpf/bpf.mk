@@ -4,9 +4,11 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -Ibpf \
 	      $(if $(MULTIARCH),-I/usr/include/$(MULTIARCH))
 SKEL := $(BUILD)/teredo_observer.bpf.skel.h
 
-$(BUILD)/%.bpf.o: bpf/%.bpf.c bpf/kernel_types.h bpf/teredo_event.h
+$(BUILD)/%.bpf.o: bpf/%.bpf.c
 	@mkdir -p $(@D)
-	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+	$(call quiet,CLANG,$@)$(CLANG) $(BPF_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
 $(BUILD)/%.bpf.skel.h: $(BUILD)/%.bpf.o
-	$(BPFTOOL) gen skeleton $< name $(subst .,_,$*)_bpf > $@
+	$(call quiet,GEN,$@)$(BPFTOOL) gen skeleton $< name $(subst .,_,$*)_bpf > $@
+
+-include $(SKEL:.skel.h=.d)

@@ -14,23 +14,28 @@ OWN_NETNS  := tests/helpers/own_netns.c
 
 .PHONY: unit-test integration-test e2e-test example-test tsan-test asan-test kernel-matrix
 
+# Every suite, in the order make check (and make test) runs them; the
+# command's, the service's and the firewall's are defined in their fragments.
+CHECK_SUITES ?= unit-test integration-test command-test e2e-test example-test service-test \
+		firewalld-test fuzz-test tsan-test asan-test kernel-matrix
+
 $(UDP_ACTOR): tests/helpers/udp_actor.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $<
+	$(call quiet,CC,$@)$(CC) $(CFLAGS) -o $@ $<
 
 $(UNIT_BIN): $(UNIT_SRCS) $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(TEST_INTERNAL_CPPFLAGS) $(CFLAGS) -o $@ $(UNIT_SRCS) $(LIB_A) $(LDLIBS) -lcriterion
+	$(call quiet,CC,$@)$(CC) $(CPPFLAGS) $(TEST_INTERNAL_CPPFLAGS) $(CFLAGS) -o $@ $(UNIT_SRCS) $(LIB_A) $(LDLIBS) -lcriterion
 
 $(STRESS): tests/stress/subscription_stress.c $(OWN_NETNS) $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(OWN_NETNS) $(LIB_A) $(LDLIBS)
+	$(call quiet,CC,$@)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(OWN_NETNS) $(LIB_A) $(LDLIBS)
 
 # test_selection checks the cgroup walk itself (cgroup2.h).
 $(INTEG_BIN): $(INTEG_SRCS) $(OWN_NETNS) $(wildcard tests/integration/*.h) $(LIB_A) $(UDP_ACTOR) \
 	      $(STRESS)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(TEST_INTERNAL_CPPFLAGS) $(CFLAGS) -DUDP_ACTOR=\"$(abspath $(UDP_ACTOR))\" \
+	$(call quiet,CC,$@)$(CC) $(CPPFLAGS) $(TEST_INTERNAL_CPPFLAGS) $(CFLAGS) -DUDP_ACTOR=\"$(abspath $(UDP_ACTOR))\" \
 		-DSUBSCRIPTION_STRESS=\"$(abspath $(STRESS))\" -o $@ \
 		$(INTEG_SRCS) $(OWN_NETNS) $(LIB_A) $(LDLIBS) -lcriterion
 
@@ -50,7 +55,7 @@ STABLE_CLIENT   := $(BUILD)/tests/stable_table_client
 
 $(WIN_PORT_CLIENT) $(STABLE_CLIENT): $(BUILD)/tests/%: tests/e2e/%.c $(wildcard include/*.h) $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
+	$(call quiet,CC,$@)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
 
 e2e-test: mounts $(CMD) $(LIB_A) $(WIN_PORT_CLIENT) $(STABLE_CLIENT)
 	./tests/e2e/run

@@ -7,13 +7,14 @@ COMMAND_SRCS := $(COMMAND_DIR)/command.c $(COMMAND_DIR)/event_exec.c $(COMMAND_D
 		$(COMMAND_DIR)/firewall_job.c
 COMMAND_OBJS := $(COMMAND_SRCS:$(COMMAND_DIR)/%.c=$(BUILD)/command/%.o)
 
-$(BUILD)/command/%.o: $(COMMAND_DIR)/%.c $(wildcard $(COMMAND_DIR)/*.h) \
-		      $(SERVICE_DIR)/serve.h $(wildcard $(FIREWALL_DIR)/*.h) $(wildcard include/*.h)
+$(BUILD)/command/%.o: $(COMMAND_DIR)/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(COMMAND_CPPFLAGS) $(CFLAGS) -c $< -o $@
+	$(call quiet,CC,$@)$(CC) $(CPPFLAGS) $(COMMAND_CPPFLAGS) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
+
+-include $(COMMAND_OBJS:.o=.d)
 
 $(CMD): $(COMMAND_OBJS) $(SERVICE_OBJS) $(FIREWALLD_OBJS) $(LIB_A)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(FIREWALLD_LIBS)
+	$(call quiet,LD,$@)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(FIREWALLD_LIBS)
 
 # Where things go: $(DESTDIR)$(PREFIX)/{sbin,lib/systemd/system,share/man/man8,share/teredo-observer}
 SBINDIR     ?= $(PREFIX)/sbin

@@ -4,9 +4,11 @@ FIREWALL_DIR    := user/firewall
 FIREWALLD_LIBS  := $(or $(shell $(PKG_CONFIG) --libs libsystemd 2>/dev/null),-lsystemd)
 FIREWALLD_OBJS  := $(BUILD)/firewall/firewalld.o
 
-$(BUILD)/firewall/%.o: $(FIREWALL_DIR)/%.c $(wildcard $(FIREWALL_DIR)/*.h)
+$(BUILD)/firewall/%.o: $(FIREWALL_DIR)/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+	$(call quiet,CC,$@)$(CC) $(CPPFLAGS) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
+
+-include $(FIREWALLD_OBJS:.o=.d)
 
 .PHONY: firewalld-test
 

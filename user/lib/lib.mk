@@ -23,15 +23,19 @@ SONAME    := libteredo_observer.so.0
 VERSION   := $(shell sed -n 's/^\#define TEREDO_OBSERVER_VERSION "\(.*\)"/\1/p' include/teredo_observer.h)
 MAN3      := $(wildcard $(LIB_DIR)/man/*.3)
 
-$(BUILD)/lib/%.o: $(LIB_DIR)/%.c $(SKEL) $(LIB_HDRS)
+# Each object depends on what it includes (its .d); the skeleton is made
+# before any object compiles, and rebuilds only those that include it.
+$(BUILD)/lib/%.o: $(LIB_DIR)/%.c | $(SKEL)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(LIB_CPPFLAGS) $(CFLAGS) -c $< -o $@
+	$(call quiet,CC,$@)$(CC) $(CPPFLAGS) $(LIB_CPPFLAGS) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
+
+-include $(LIB_OBJS:.o=.d)
 
 $(LIB_A): $(LIB_OBJS)
-	$(AR) rcs $@ $^
+	$(call quiet,AR,$@)$(AR) rcs $@ $^
 
 $(LIB_SO): $(LIB_OBJS) $(LIB_MAP)
-	$(CC) $(CFLAGS) -shared -Wl,-soname,$(SONAME) \
+	$(call quiet,LD,$@)$(CC) $(CFLAGS) -shared -Wl,-soname,$(SONAME) \
 		-Wl,--version-script=$(LIB_MAP) -o $@ $(LIB_OBJS) $(LDLIBS)
 
 # The dynamic linker finds libraries under /usr and /usr/local (Debian's

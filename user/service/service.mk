@@ -6,9 +6,11 @@ SERVICE_CPPFLAGS := $(LIB_INTERNAL_CPPFLAGS) -Ibpf
 SERVICE_SRCS := $(SERVICE_DIR)/serve.c $(SERVICE_DIR)/varlink_server.c
 SERVICE_OBJS := $(SERVICE_SRCS:$(SERVICE_DIR)/%.c=$(BUILD)/service/%.o)
 
-$(BUILD)/service/%.o: $(SERVICE_DIR)/%.c $(wildcard $(SERVICE_DIR)/*.h) $(LIB_HDRS)
+$(BUILD)/service/%.o: $(SERVICE_DIR)/%.c | $(SKEL)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(SERVICE_CPPFLAGS) $(CFLAGS) -c $< -o $@
+	$(call quiet,CC,$@)$(CC) $(CPPFLAGS) $(SERVICE_CPPFLAGS) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
+
+-include $(SERVICE_OBJS:.o=.d)
 
 # Its tests: serve, its clients and its protocol, in network namespaces of
 # their own (tests/run-tests); the Varlink message handling under libFuzzer
@@ -20,7 +22,7 @@ FUZZ_SECONDS     ?= 20
 
 $(SERVICE_CONSUMER): $(SERVICE_DIR)/tests/consumer.c $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
+	$(call quiet,CC,$@)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
 
 # Only the protocol: no kernel, no observer, so it runs anywhere.
 FUZZ_SRCS := $(SERVICE_DIR)/tests/fuzz/fuzz_varlink.c $(SERVICE_DIR)/varlink_server.c \
@@ -29,7 +31,7 @@ FUZZ_SRCS := $(SERVICE_DIR)/tests/fuzz/fuzz_varlink.c $(SERVICE_DIR)/varlink_ser
 
 $(FUZZ_VARLINK): $(FUZZ_SRCS) $(LIB_HDRS) $(wildcard $(SERVICE_DIR)/*.h)
 	@mkdir -p $(@D)
-	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined $(CPPFLAGS) $(TEST_INTERNAL_CPPFLAGS) \
+	$(call quiet,CLANG,$@)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined $(CPPFLAGS) $(TEST_INTERNAL_CPPFLAGS) \
 		-I$(SERVICE_DIR) $(JSONC_CFLAGS) -o $@ $(FUZZ_SRCS) $(JSONC_LIBS)
 
 service-test: mounts $(CMD) $(UDP_ACTOR) $(SERVICE_CONSUMER)
