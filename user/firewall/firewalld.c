@@ -423,6 +423,8 @@ static bool is_ours(const struct firewalld_zone *z, uint16_t port)
 /* Claim port in a free slot; -ENOSPC when every slot holds one. */
 static int claim(struct firewalld_zone *z, uint16_t port)
 {
+	if (is_ours(z, port))
+		return 0; /* claimed by a try that failed */
 	for (size_t i = 0; i < STATE_SLOTS; i++) {
 		if (!z->ours[i]) {
 			z->ours[i] = port;
@@ -488,7 +490,12 @@ static int call_port(struct firewalld_zone *z, const char *method, uint16_t port
 	else
 		r = sd_bus_call_method(z->bus, FIREWALLD_NAME, FIREWALLD_PATH, FIREWALLD_ZONE_IFACE,
 				       method, &err, NULL, "sss", z->zone, text, "udp");
-	if (r < 0)
+	/* Someone changed the port between our read and this call: -EEXIST, -ENOENT. */
+	if (r < 0 && err.message && !strncmp(err.message, "ALREADY_ENABLED", 15))
+		r = -EEXIST;
+	else if (r < 0 && err.message && !strncmp(err.message, "NOT_ENABLED", 11))
+		r = -ENOENT;
+	else if (r < 0)
 		r = call_failed(z, method, &err, r, why, len);
 	sd_bus_error_free(&err);
 	return r < 0 ? r : 0;
@@ -501,19 +508,39 @@ static int call_port(struct firewalld_zone *z, const char *method, uint16_t port
  * setZoneSettings2 with the whole list. Nothing to do, no call.
  */
 static int apply_change(struct firewalld_zone *z, const struct zone_ports *zp,
-			const struct zone_change *change, uint16_t port, char *why, size_t len)
+			struct zone_change *change, uint16_t port, char *why, size_t len)
 {
-	if (!change->n_removed)
-		return change->claiming ? call_port(z, "addPort", port, why, len) : 0;
-	if (change->n_removed == 1 && !change->claiming)
-		return call_port(z, "removePort", change->removed, why, len);
-	return set_ports(z, zp, why, len);
+	int r;
+
+	if (!change->n_removed && change->claiming) {
+		r = call_port(z, "addPort", port, why, len);
+		/* An administrator opened it since our read: theirs, not ours. */
+		if (r == -EEXIST)
+			change->claiming = false;
+		return r == -EEXIST ? 0 : r;
+	}
+	if (change->n_removed == 1 && !change->claiming) {
+		r = call_port(z, "removePort", change->removed, why, len);
+		return r == -ENOENT ? 0 : r; /* already closed by someone else */
+	}
+	return change->n_removed || change->claiming ? set_ports(z, zp, why, len) : 0;
+}
+
+/* Written down before it is opened: a crash in between still knows it. */
+static int record_claim(struct firewalld_zone *z, uint16_t port, char *why, size_t len)
+{
+	if (claim(z, port) < 0) {
+		snprintf(why, len, "too many ports of ours in zone '%s'", z->zone);
+		return -ENOSPC;
+	}
+	return write_state(z, why, len);
 }
 
 int firewalld_zone_set_port(struct firewalld_zone *z, uint16_t port, char *why, size_t len)
 {
 	struct zone_ports zp = { 0 };
 	struct zone_change change = { 0 };
+	bool was_ours;
 	int r;
 
 	if (!z) {
@@ -535,14 +562,9 @@ int firewalld_zone_set_port(struct firewalld_zone *z, uint16_t port, char *why, 
 		snprintf(why, len, "out of memory");
 		goto out;
 	}
-	/* Written down before it is opened: a crash in between still knows it. */
+	was_ours = is_ours(z, port);
 	if (change.claiming) {
-		r = claim(z, port);
-		if (r < 0) {
-			snprintf(why, len, "too many ports of ours in zone '%s'", z->zone);
-			goto out;
-		}
-		r = write_state(z, why, len);
+		r = record_claim(z, port, why, len);
 		if (r < 0)
 			goto out;
 	}
@@ -550,7 +572,7 @@ int firewalld_zone_set_port(struct firewalld_zone *z, uint16_t port, char *why, 
 	if (r < 0)
 		goto out;
 	/* An administrator's port the client took stays theirs. */
-	keep_only(z, change.claiming || is_ours(z, port) ? port : 0);
+	keep_only(z, change.claiming || was_ours ? port : 0);
 	z->current = z->ours[0];
 	r = write_state(z, why, len);
 out:
