@@ -148,6 +148,7 @@ bench: bench-deps
 	@./scripts/ensure-mounts --tracefs
 	@$(MAKE) --no-print-directory $(BENCH) $(BENCH_CLIENT) $(CMD)
 	./$(BENCH) --only $(BENCH_JOBS)
+	./bench/hook-cost current=$(abspath $(CMD))
 
 bench-compare: bench-deps
 	@./scripts/ensure-mounts --tracefs

@@ -11,6 +11,11 @@
  * two ways a host's programs may follow the port: one service (its BPF, one
  * client through it) against ten in-process consumers, each with its BPF.
  *
+ * The third column is the Teredo client's own cost: the same sendto loop
+ * from a process named as the client (root, so it qualifies), whose socket
+ * the observer has judged and reported at its first send; every packet the
+ * client relays pays this.
+ *
  * Other developers' observers on this machine would add their own programs
  * to every configuration alike; the table says how many were loaded.
  */
@@ -75,6 +80,7 @@ static struct config configs[MAX_CONFIGS] = {
 
 struct work_result {
 	double bind_ns, send_ns; /* per operation, the least disturbed batch */
+	double client_send_ns;	 /* the same sends, by the Teredo client itself */
 };
 
 static int bind_batch(double *ns)
@@ -137,24 +143,39 @@ static double min_of(const double *v, int n)
 	return m;
 }
 
-static int work(struct work_result *res)
+/* Sends from a fresh pair: the fastest of BATCHES batches (others' work only adds time). */
+static int send_batches(double *best)
 {
-	double bind_ns[BATCHES], send_ns[BATCHES];
+	double ns[BATCHES];
 	struct sockaddr_in to;
 	int tx, rx, err = 0;
 
-	for (int b = 0; b < BATCHES && !err; b++)
-		err = bind_batch(&bind_ns[b]);
 	rx = open_pair(&tx, &to);
 	if (rx < 0)
 		return rx;
 	for (int b = 0; b < BATCHES && !err; b++)
-		err = send_batch(tx, &to, &send_ns[b]);
+		err = send_batch(tx, &to, &ns[b]);
 	close(rx);
 	close(tx);
-	/* Others' work only ever adds time: the fastest batch is the least disturbed. */
+	*best = min_of(ns, BATCHES);
+	return err;
+}
+
+static int work(struct work_result *res)
+{
+	double bind_ns[BATCHES];
+	int err = 0;
+
+	for (int b = 0; b < BATCHES && !err; b++)
+		err = bind_batch(&bind_ns[b]);
 	res->bind_ns = min_of(bind_ns, BATCHES);
-	res->send_ns = min_of(send_ns, BATCHES);
+	if (!err)
+		err = send_batches(&res->send_ns);
+	/* Now the Teredo client, as the observers select it: its socket autobinds and is reported
+	 * at the first send, and every later one takes the judged-socket path. */
+	set_comm("tbench-client");
+	if (!err)
+		err = send_batches(&res->client_send_ns);
 	return err;
 }
 
@@ -185,7 +206,7 @@ static int run_work(struct work_result *res)
 }
 
 struct samples {
-	double bind_ns[32], send_ns[32];
+	double bind_ns[32], send_ns[32], client_send_ns[32];
 	int others_min, others_max;
 };
 
@@ -239,6 +260,7 @@ static int measure_config(const struct bench_env *env, struct config *cfg, struc
 		return err;
 	s->bind_ns[round] = r.bind_ns;
 	s->send_ns[round] = r.send_ns;
+	s->client_send_ns[round] = r.client_send_ns;
 	if (!round || others < s->others_min)
 		s->others_min = others;
 	if (!round || others > s->others_max)
@@ -264,29 +286,38 @@ static void print_costs(const struct samples *s, int n_configs, unsigned int rou
 			struct targets *t)
 {
 	double nb = median_of(s[0].bind_ns, rounds), nsnd = median_of(s[0].send_ns, rounds);
-	double ob, osnd;
+	double ncl = median_of(s[0].client_send_ns, rounds);
+	double ob, osnd, ocl;
 
-	printf("%-36s %9s %7s %15s %9s %7s %15s %8s\n", "configuration", "bind ns", "ratio",
-	       "(per round)", "send ns", "ratio", "(per round)", "others");
+	printf("%-36s %9s %7s %13s %9s %7s %13s %9s %7s %13s %7s\n", "configuration", "bind ns",
+	       "ratio", "(per round)", "send ns", "ratio", "(per round)", "client", "ratio",
+	       "(per round)", "others");
 	for (int c = 0; c < n_configs; c++) {
 		double b = median_of(s[c].bind_ns, rounds), snd = median_of(s[c].send_ns, rounds);
-		double blo = 1, bhi = 1, slo = 1, shi = 1;
-		char br[32], sr[32], others[16];
+		double cl = median_of(s[c].client_send_ns, rounds);
+		double blo = 1, bhi = 1, slo = 1, shi = 1, clo = 1, chi = 1;
+		char br[32], sr[32], cr[32], others[16];
 
 		paired_range(s[c].bind_ns, s[0].bind_ns, rounds, &blo, &bhi);
 		paired_range(s[c].send_ns, s[0].send_ns, rounds, &slo, &shi);
+		paired_range(s[c].client_send_ns, s[0].client_send_ns, rounds, &clo, &chi);
 		snprintf(br, sizeof(br), "%.3f-%.3f", blo, bhi);
 		snprintf(sr, sizeof(sr), "%.3f-%.3f", slo, shi);
+		snprintf(cr, sizeof(cr), "%.3f-%.3f", clo, chi);
 		snprintf(others, sizeof(others), "%d-%d", s[c].others_min, s[c].others_max);
-		printf("%-36s %9.0f %7.3f %15s %9.0f %7.3f %15s %8s\n", configs[c].label, b, b / nb,
-		       br, snd, snd / nsnd, sr, others);
+		printf("%-36s %9.0f %7.3f %13s %9.0f %7.3f %13s %9.0f %7.3f %13s %7s\n",
+		       configs[c].label, b, b / nb, br, snd, snd / nsnd, sr, cl, cl / ncl, cr, others);
 	}
 	printf("(bind = socket+bind+close, %d per batch; send = one 64-byte sendto to loopback, "
-	       "%d per batch;\n median of %u rounds, each the fastest of %d batches; others = "
+	       "%d per batch;\n client = the same sends by the Teredo client on its reported socket;"
+	       "\n median of %u rounds, each the fastest of %d batches; others = "
 	       "observers of other tests loaded meanwhile)\n",
 	       BIND_OPS, SEND_OPS, rounds, BATCHES);
 	ob = median_of(s[OBSERVER].bind_ns, rounds);
 	osnd = median_of(s[OBSERVER].send_ns, rounds);
+	ocl = median_of(s[OBSERVER].client_send_ns, rounds);
+	target_add(t, ocl <= 1.05 * ncl, "2. the Teredo client's own sendto <= +5%",
+		   "%+.1f%% (%.0f vs %.0f ns)", (ocl / ncl - 1) * 100, ocl, ncl);
 	target_add(t, ob <= 1.02 * nb, "2. unrelated socket+bind+close <= +2%",
 		   "%+.1f%% (%.0f vs %.0f ns)", (ob / nb - 1) * 100, ob, nb);
 	target_add(t, osnd <= 1.02 * nsnd, "2. unrelated sendto <= +2%",
