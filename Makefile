@@ -78,7 +78,7 @@ mounts:
 # The command, by name: the service's and the kernel matrix's tests run it.
 CMD := $(BUILD)/teredo-observer
 
-include bpf/bpf.mk user/lib/lib.mk tests/tests.mk user/service/service.mk user/firewall/firewalld.mk \
+include bpf/bpf.mk user/lib/lib.mk tests/tests.mk user/firewall/firewalld.mk user/service/service.mk \
 	user/command/command.mk
 
 all: $(CMD) $(LIB_A) $(LIB_SO)

@@ -74,7 +74,8 @@ static void usage(FILE *out)
 		"                      kill a command still running after SECONDS (default %d)\n"
 		"  --firewalld-zone ZONE\n"
 		"                      keep the port open (PORT/udp) in firewalld's ZONE,\n"
-		"                      runtime configuration only; closed on exit\n"
+		"                      runtime configuration only; closed on exit (also\n"
+		"                      with serve)\n"
 		"What is the Teredo client: every criterion given must hold.\n"
 		"  --comm NAME         processes named NAME (repeatable; default: miredo)\n"
 		"  --user USER         running as USER, a name or uid (repeatable; default:\n"
@@ -271,8 +272,9 @@ static int parse_args(struct command *cmd, int argc, char **argv, bool *done)
 		return usage_error("%s", "--exec is for watching, not for get");
 	if (cmd->serve && (cmd->exec.command || cmd->json))
 		return usage_error("%s", "--exec and --json are for watching, not for serve");
-	if ((cmd->get || cmd->serve) && cmd->firewalld_zone)
-		return usage_error("%s", "--firewalld-zone is for watching, not for get or serve");
+	if (cmd->get && cmd->firewalld_zone)
+		return usage_error("%s", "--firewalld-zone is for watching or serve, not for get");
+	cmd->service.firewalld_zone = cmd->firewalld_zone;
 	/* firewalld filters the namespace it runs in: a port of another is not its business. */
 	if (cmd->firewalld_zone && cmd->opts.all_netns)
 		return usage_error("%s", "--firewalld-zone keeps the zone of the firewalld of this "

@@ -3,8 +3,7 @@
 # the library. Installs with its unit (systemd/), man page and nftables example.
 COMMAND_DIR  := user/command
 COMMAND_CPPFLAGS := -I$(SERVICE_DIR) -I$(FIREWALL_DIR)
-COMMAND_SRCS := $(COMMAND_DIR)/command.c $(COMMAND_DIR)/event_exec.c $(COMMAND_DIR)/sd_notify.c \
-		$(COMMAND_DIR)/firewall_job.c
+COMMAND_SRCS := $(COMMAND_DIR)/command.c $(COMMAND_DIR)/event_exec.c $(COMMAND_DIR)/sd_notify.c
 COMMAND_OBJS := $(COMMAND_SRCS:$(COMMAND_DIR)/%.c=$(BUILD)/command/%.o)
 
 $(BUILD)/command/%.o: $(COMMAND_DIR)/%.c

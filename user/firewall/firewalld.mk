@@ -1,8 +1,9 @@
-# --- firewall: the firewalld backend (user/firewall/firewalld.c), in the command ---
+# --- firewall: the firewall job (user/firewall/firewall_job.c) of the command and
+# the service, over the firewalld backend (firewalld.c) ---
 # sd-bus (libsystemd) speaks firewalld's D-Bus API; the command links it.
 FIREWALL_DIR    := user/firewall
 FIREWALLD_LIBS  := $(or $(shell $(PKG_CONFIG) --libs libsystemd 2>/dev/null),-lsystemd)
-FIREWALLD_OBJS  := $(BUILD)/firewall/firewalld.o
+FIREWALLD_OBJS  := $(BUILD)/firewall/firewall_job.o $(BUILD)/firewall/firewalld.o
 
 $(BUILD)/firewall/%.o: $(FIREWALL_DIR)/%.c
 	@mkdir -p $(@D)

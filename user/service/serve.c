@@ -20,6 +20,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "firewall_job.h"
 #include "grow.h"
 #include "observer.h"
 #include "serve.h"
@@ -34,10 +35,13 @@ struct server {
 	size_t n_conns, cap_conns;
 	uint16_t reported_port; /* as last put in STATUS= */
 	size_t reported_conns;
+	struct firewall_job firewall;
+	int firewall_fd;  /* the firewall's fd in the epoll set, -1: none */
+	int start_status; /* the exit status when start() fails */
 };
 
-/* epoll data for the two fds that are not connections. */
-static char listen_tag, observer_tag;
+/* epoll data for the fds that are not connections. */
+static char listen_tag, observer_tag, firewall_tag;
 
 static int notify(const struct serve_config *cfg, const char *state)
 {
@@ -274,9 +278,15 @@ static int pump_observer(struct server *srv)
 	struct teredo_port_event ev;
 	int n;
 
-	while ((n = teredo_observer_receive(srv->obs, &ev)) == 1)
+	while ((n = teredo_observer_receive(srv->obs, &ev)) == 1) {
+		/* The firewall first: it is what the port is waited for by. */
+		if (firewall_job_set(&srv->firewall, ev.port)) {
+			srv->start_status = 2;
+			return -1;
+		}
 		if (ev.type != TEREDO_PORT_INITIAL)
 			broadcast(srv, vserver_event_reply(&ev));
+	}
 	if (n < 0) {
 		say("%s", teredo_observer_last_error(), 0);
 		return -1;
@@ -310,6 +320,29 @@ static void handle(struct server *srv, const struct epoll_event *ev)
 		}
 }
 
+/* The firewall's fd, which a reconnection changes, in the epoll set. */
+static void watch_firewall(struct server *srv)
+{
+	short events;
+	int fd = firewall_job_fd(&srv->firewall, &events);
+
+	if (fd == srv->firewall_fd)
+		return;
+	if (srv->firewall_fd >= 0)
+		(void)epoll_ctl(srv->epoll_fd, EPOLL_CTL_DEL, srv->firewall_fd, NULL);
+	srv->firewall_fd = -1;
+	if (fd >= 0 && !watch_fd(srv, fd, EPOLLIN, &firewall_tag, EPOLL_CTL_ADD))
+		srv->firewall_fd = fd;
+}
+
+/* epoll's timeout: a second while a firewall change waits to be retried. */
+static int firewall_timeout_ms(const struct server *srv)
+{
+	const struct timespec *t = firewall_job_retry_after(&srv->firewall);
+
+	return t ? (int)(t->tv_sec * 1000 + t->tv_nsec / 1000000) : -1;
+}
+
 static int loop(struct server *srv, volatile sig_atomic_t *stop, const sigset_t *wait_mask)
 {
 	struct epoll_event evs[64];
@@ -317,12 +350,16 @@ static int loop(struct server *srv, volatile sig_atomic_t *stop, const sigset_t 
 
 	while (!*stop) {
 		report_status(srv);
-		n = epoll_pwait(srv->epoll_fd, evs, 64, -1, wait_mask);
+		watch_firewall(srv);
+		n = epoll_pwait(srv->epoll_fd, evs, 64, firewall_timeout_ms(srv), wait_mask);
 		if (n < 0 && errno != EINTR) {
 			say("%s", "epoll_pwait", errno);
 			return 1;
 		}
+		firewall_job_service(&srv->firewall);
 		for (int i = 0; i < n; i++) {
+			if (evs[i].data.ptr == &firewall_tag)
+				continue; /* read by firewall_job_service */
 			if (evs[i].data.ptr != &observer_tag) {
 				handle(srv, &evs[i]);
 				continue;
@@ -389,6 +426,11 @@ static int start(struct server *srv, const struct teredo_options *opts)
 		say("%s", teredo_observer_last_error(), 0);
 		return -1;
 	}
+	srv->firewall.zone = srv->cfg->firewalld_zone;
+	if (firewall_job_open(&srv->firewall)) {
+		srv->start_status = 2; /* a configuration to fix: no zone, no firewalld */
+		return -1;
+	}
 	if (stat("/proc/self/ns/net", &st)) {
 		say("%s", "cannot read /proc/self/ns/net", errno);
 		return -1;
@@ -411,12 +453,16 @@ static int start(struct server *srv, const struct teredo_options *opts)
 int serve_run(const struct teredo_options *opts, const struct serve_config *cfg,
 	      volatile sig_atomic_t *stop, const sigset_t *wait_mask)
 {
-	struct server srv = { .cfg = cfg, .listen_fd = -1, .epoll_fd = -1 };
+	struct server srv = {
+		.cfg = cfg, .listen_fd = -1, .epoll_fd = -1, .firewall_fd = -1, .start_status = 1
+	};
 	int status = 1, err;
 
 	raise_fd_limit();
-	if (start(&srv, opts))
+	if (start(&srv, opts)) {
+		status = srv.start_status;
 		goto cleanup;
+	}
 	/* Type=notify: ready once the socket takes connections and the state is built. */
 	err = notify(srv.cfg, "READY=1");
 	if (err) {
@@ -434,6 +480,9 @@ cleanup:
 	}
 	if (srv.epoll_fd >= 0)
 		close(srv.epoll_fd);
+	/* Fail closed: the port goes with us (unless we die by SIGKILL). */
+	if (firewall_job_close(&srv.firewall) && status == 0)
+		status = 1;
 	teredo_observer_free(srv.obs);
 	return status;
 }

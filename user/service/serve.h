@@ -17,6 +17,8 @@ struct serve_config {
 	 * command passes sd_notify. 0 or a negative errno; NULL tells no one.
 	 */
 	int (*notify)(const char *state);
+	/* --firewalld-zone: the port kept open in this firewalld zone; NULL: none. */
+	const char *firewalld_zone;
 };
 
 /* The socket when none is given: $TEREDO_OBSERVER_SOCKET, or the default. */
@@ -26,7 +28,8 @@ const char *serve_default_socket_path(void);
 
 /*
  * Watch with opts and serve until *stop is set (signals unblocked only in
- * the wait, as wait_mask says). The exit status of the command.
+ * the wait, as wait_mask says), keeping the firewall too when asked. The
+ * exit status of the command: 2 when the firewall cannot be kept at start.
  */
 int serve_run(const struct teredo_options *opts, const struct serve_config *cfg,
 	      volatile sig_atomic_t *stop, const sigset_t *wait_mask);

@@ -2,7 +2,7 @@
 # It taps the observer's records, so it sees the library's private headers;
 # the command reaches it through serve.h alone. Linked into the command.
 SERVICE_DIR  := user/service
-SERVICE_CPPFLAGS := $(LIB_INTERNAL_CPPFLAGS) -Ibpf
+SERVICE_CPPFLAGS := $(LIB_INTERNAL_CPPFLAGS) -Ibpf -I$(FIREWALL_DIR)
 SERVICE_SRCS := $(SERVICE_DIR)/serve.c $(SERVICE_DIR)/varlink_server.c
 SERVICE_OBJS := $(SERVICE_SRCS:$(SERVICE_DIR)/%.c=$(BUILD)/service/%.o)
 

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The command's firewall job: keep the Teredo port open in a firewalld zone
- * (--firewalld-zone), from the first event on; close it on exit. A failure
+ * The firewall job of the command and of serve: keep the Teredo port open in
+ * a firewalld zone (--firewalld-zone), from the first event on; close it on
+ * exit. A failure
  * at start ends the command (exit 2); one while running is said once, and
  * the change is tried again each second until it is through. A reload or
  * restart of firewalld empties its runtime configuration: the port is set

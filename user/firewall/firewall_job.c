@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* The command's firewall job (firewall_job.h) over the firewalld backend. */
+/* The firewall job (firewall_job.h) over the firewalld backend. */
 #include <stdio.h>
 #include <time.h>
 
