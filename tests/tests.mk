@@ -23,9 +23,11 @@ $(UDP_ACTOR): tests/helpers/udp_actor.c
 	@mkdir -p $(@D)
 	$(call quiet,CC,$@)$(CC) $(CFLAGS) -o $@ $<
 
-$(UNIT_BIN): $(UNIT_SRCS) $(LIB_A)
+# test_firewalld.c includes the firewalld backend's source (user/firewall/) for its static logic.
+$(UNIT_BIN): $(UNIT_SRCS) $(LIB_A) $(wildcard user/firewall/*.[ch])
 	@mkdir -p $(@D)
-	$(call quiet,CC,$@)$(CC) $(CPPFLAGS) $(TEST_INTERNAL_CPPFLAGS) $(CFLAGS) -o $@ $(UNIT_SRCS) $(LIB_A) $(LDLIBS) -lcriterion
+	$(call quiet,CC,$@)$(CC) $(CPPFLAGS) $(TEST_INTERNAL_CPPFLAGS) -I$(FIREWALL_DIR) $(CFLAGS) -o $@ \
+		$(UNIT_SRCS) $(LIB_A) $(LDLIBS) $(FIREWALLD_LIBS) -lcriterion
 
 $(STRESS): tests/stress/subscription_stress.c $(OWN_NETNS) $(LIB_A)
 	@mkdir -p $(@D)
