@@ -22,36 +22,18 @@
  * the same registration does not deadlock: it returns NO_ERROR and no further
  * call is made for that registration.
  *
- * Types and codes are guarded so that a program that also includes another
- * Windows-compatibility header (winelib, mingw) still builds; define
- * TEREDO_NO_WINDOWS_TYPES to bring your own.
+ * The base types and codes are teredo_windef.h's, shared with the other
+ * Windows-compatible headers (teredo_fwpmu.h: FwpmSystemPortsGet0...).
  */
 #ifndef TEREDO_NETIOAPI_H
 #define TEREDO_NETIOAPI_H
 
 #include <stdint.h>
 
+#include "teredo_windef.h"
+
 #ifdef __cplusplus
 extern "C" {
-#endif
-
-#if !defined(TEREDO_NO_WINDOWS_TYPES) && !defined(_WINDEF_) && !defined(_WINDEF_H) && \
-	!defined(_WINNT_) && !defined(__WINE_WINDEF_H)
-typedef uint32_t DWORD;
-typedef unsigned short USHORT;
-typedef unsigned char BOOLEAN;
-typedef void *PVOID;
-typedef void *HANDLE;
-#ifndef VOID
-#define VOID void
-#endif
-#endif
-
-#ifndef TRUE
-#define TRUE 1
-#endif
-#ifndef FALSE
-#define FALSE 0
 #endif
 
 #ifndef NETIO_STATUS
@@ -62,29 +44,6 @@ typedef void *HANDLE;
 #endif
 #ifndef NETIOAPI_API_
 #define NETIOAPI_API_
-#endif
-
-/* winerror.h */
-#ifndef NO_ERROR
-#define NO_ERROR 0L
-#endif
-#ifndef ERROR_ACCESS_DENIED
-#define ERROR_ACCESS_DENIED 5L
-#endif
-#ifndef ERROR_INVALID_HANDLE
-#define ERROR_INVALID_HANDLE 6L
-#endif
-#ifndef ERROR_NOT_ENOUGH_MEMORY
-#define ERROR_NOT_ENOUGH_MEMORY 8L
-#endif
-#ifndef ERROR_NOT_READY
-#define ERROR_NOT_READY 21L
-#endif
-#ifndef ERROR_NOT_SUPPORTED
-#define ERROR_NOT_SUPPORTED 50L
-#endif
-#ifndef ERROR_INVALID_PARAMETER
-#define ERROR_INVALID_PARAMETER 87L
 #endif
 
 #ifndef MIB_INVALID_TEREDO_PORT_NUMBER

@@ -28,31 +28,8 @@
 extern "C" {
 #endif
 
-#ifndef ERROR_IO_PENDING
-#define ERROR_IO_PENDING 997L
-#endif
-#ifndef ERROR_NOT_FOUND
-#define ERROR_NOT_FOUND 1168L
-#endif
-
 #ifndef ANY_SIZE
 #define ANY_SIZE 1
-#endif
-
-#if !defined(TEREDO_NO_WINDOWS_TYPES) && !defined(_WINDEF_) && !defined(_WINDEF_H) && \
-	!defined(_WINNT_) && !defined(__WINE_WINDEF_H)
-typedef uint32_t ULONG;
-typedef uint8_t UINT8;
-typedef uint64_t ULONG64;
-typedef int64_t LONGLONG;
-/* 8-byte aligned on every architecture, as Windows aligns 64-bit members. */
-typedef union _LARGE_INTEGER {
-	struct {
-		uint32_t LowPart;
-		int32_t HighPart;
-	} u;
-	LONGLONG QuadPart;
-} __attribute__((aligned(8))) LARGE_INTEGER, *PLARGE_INTEGER;
 #endif
 
 #if !defined(TEREDO_NO_WINDOWS_TYPES) && !defined(_NETIOAPI_H_) && !defined(__WINE_NETIOAPI_H)
@@ -159,11 +136,6 @@ typedef VOID(NETIOAPI_API_ *PSTABLE_UNICAST_IPADDRESS_TABLE_CALLBACK)(
 	PVOID CallerContext, PMIB_UNICASTIPADDRESS_TABLE AddressTable);
 
 /* Windows x64's layout (mingw-w64's headers; wireguard's winipcfg agrees). */
-#if defined(__cplusplus)
-#define TEREDO_STATIC_ASSERT static_assert
-#else
-#define TEREDO_STATIC_ASSERT _Static_assert
-#endif
 TEREDO_STATIC_ASSERT(sizeof(ULONG) == 4, "ULONG is 32-bit on Windows");
 TEREDO_STATIC_ASSERT(sizeof(SOCKADDR_INET) == 28, "SOCKADDR_INET is 28 bytes");
 TEREDO_STATIC_ASSERT(sizeof(NET_LUID) == 8, "NET_LUID is 8 bytes");
@@ -185,7 +157,6 @@ TEREDO_STATIC_ASSERT(offsetof(MIB_UNICASTIPADDRESS_ROW, CreationTimeStamp) == 72
 		     "CreationTimeStamp");
 TEREDO_STATIC_ASSERT(sizeof(MIB_UNICASTIPADDRESS_ROW) == 80, "MIB_UNICASTIPADDRESS_ROW");
 TEREDO_STATIC_ASSERT(offsetof(MIB_UNICASTIPADDRESS_TABLE, Table) == 8, "Table");
-#undef TEREDO_STATIC_ASSERT
 #endif
 
 /*

@@ -503,14 +503,25 @@ expect_get() {
 }
 
 # expect_win_get NS WANT: `win_port_client get` (GetTeredoPort) prints WANT:
-# a port (exit 0) or ERROR_NOT_READY (exit 3).
+# a port (exit 0) or ERROR_NOT_READY (exit 3); and `win_port_client fwpm`
+# (FwpmSystemPortsGet0, the API Windows now tells firewalls to use) agrees:
+# the same port, or no port for the Teredo type.
 expect_win_get() {
-	local ns=$1 want=$2 out rc code=0
+	local ns=$1 want=$2 out rc code=0 fwant
 	out=$(in_ns "$ns" "$WIN_CLIENT" get 2>"$WORK/wget.err")
 	rc=$?
 	[[ $want == ERROR_NOT_READY ]] && code=3
-	[[ $rc == "$code" && $out == "$want" ]] && return 0
-	fail "GetTeredoPort: expected '$want' (exit $code)" \
+	if [[ $rc != "$code" || $out != "$want" ]]; then
+		fail "GetTeredoPort: expected '$want' (exit $code)" \
+			"got '$out' (exit $rc), stderr '$(tr '\n' '|' <"$WORK/wget.err")'"
+		return 1
+	fi
+	fwant=$want
+	[[ $want == ERROR_NOT_READY ]] && fwant=none
+	out=$(in_ns "$ns" "$WIN_CLIENT" fwpm 2>"$WORK/wget.err")
+	rc=$?
+	[[ $rc == "$code" && $out == "$fwant" ]] && return 0
+	fail "FwpmSystemPortsGet0: expected '$fwant' (exit $code), as GetTeredoPort said" \
 		"got '$out' (exit $rc), stderr '$(tr '\n' '|' <"$WORK/wget.err")'"
 }
 

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "teredo_fwpmu.h"
 #include "teredo_netioapi.h"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_NOT_READY = 3 };
@@ -58,6 +59,29 @@ static int do_get(void)
 	fprintf(stderr, "win_port_client: GetTeredoPort: %s (%lu)\n",
 		teredo_windows_error_name(status), (unsigned long)status);
 	return EXIT_FAIL;
+}
+
+/* FwpmSystemPortsGet0: the Teredo type's port, or "none" (exit 3) when it has none. */
+static int do_fwpm(void)
+{
+	FWPM_SYSTEM_PORTS0 *ports = NULL;
+	const FWPM_SYSTEM_PORTS_BY_TYPE0 *teredo;
+	DWORD status = FwpmSystemPortsGet0(NULL, &ports);
+	int rc;
+
+	if (status != ERROR_SUCCESS) {
+		fprintf(stderr, "win_port_client: FwpmSystemPortsGet0: %s (%#lx)\n",
+			teredo_windows_error_name(status), (unsigned long)status);
+		return EXIT_FAIL;
+	}
+	teredo = &ports->types[FWPM_SYSTEM_PORT_TEREDO];
+	if (teredo->numPorts)
+		printf("%u\n", teredo->ports[0]);
+	else
+		printf("none\n");
+	rc = teredo->numPorts ? EXIT_OK : EXIT_NOT_READY;
+	FwpmFreeMemory0((void **)&ports);
+	return fflush(stdout) == EOF ? EXIT_FAIL : rc;
 }
 
 static int do_watch(void)
@@ -118,6 +142,8 @@ int main(int argc, char **argv)
 		return do_get();
 	if (argc == 2 && strcmp(argv[1], "watch") == 0)
 		return do_watch();
-	fprintf(stderr, "Usage: win_port_client get|watch\n");
+	if (argc == 2 && strcmp(argv[1], "fwpm") == 0)
+		return do_fwpm();
+	fprintf(stderr, "Usage: win_port_client get|watch|fwpm\n");
 	return EXIT_USAGE;
 }

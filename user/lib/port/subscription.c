@@ -505,6 +505,17 @@ static struct notify_handle *take_handle(uintptr_t id, int (*kind)(struct notify
 	return NULL;
 }
 
+bool notify_handle_is_live(void *id, int (*kind)(struct notify_handle *handle))
+{
+	bool live = false;
+
+	pthread_mutex_lock(&registry_lock);
+	for (size_t i = 0; i < n_handles && !live; i++)
+		live = handles[i]->id == (uintptr_t)id && handles[i]->cancel == kind;
+	pthread_mutex_unlock(&registry_lock);
+	return live;
+}
+
 int notify_handle_cancel(void *id, int (*kind)(struct notify_handle *handle))
 {
 	struct notify_handle *handle;

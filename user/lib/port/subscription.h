@@ -3,6 +3,7 @@
 #ifndef TEREDO_SUBSCRIPTION_H
 #define TEREDO_SUBSCRIPTION_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "options.h"
@@ -34,5 +35,8 @@ int notify_handle_add(struct notify_handle *handle, int (*cancel)(struct notify_
  * and cancel it. -EINVAL for NULL, -EBADF for no such live handle.
  */
 int notify_handle_cancel(void *id, int (*kind)(struct notify_handle *handle));
+
+/* Whether id names a live handle of that kind, which stays in the table. */
+bool notify_handle_is_live(void *id, int (*kind)(struct notify_handle *handle));
 
 #endif

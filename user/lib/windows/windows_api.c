@@ -13,6 +13,7 @@
 
 #include "last_error.h"
 #include "subscription.h"
+#include "teredo_fwpmu.h"
 #include "teredo_observer.h"
 #include "windows_api.h"
 
@@ -46,6 +47,10 @@ const char *teredo_windows_error_name(DWORD code)
 		NAME_CASE(ERROR_INVALID_PARAMETER);
 		NAME_CASE(ERROR_IO_PENDING);
 		NAME_CASE(ERROR_NOT_FOUND);
+		NAME_CASE(RPC_S_SERVER_UNAVAILABLE);
+		NAME_CASE(RPC_S_UNKNOWN_AUTHN_SERVICE);
+		NAME_CASE(FWP_E_NULL_POINTER);
+		NAME_CASE(FWP_E_INVALID_PARAMETER);
 	}
 	return "ERROR_UNKNOWN";
 }

@@ -10,6 +10,9 @@
  *   consumer fork      registers, forks; after a line on stdin the child
  *                      asks for the port and registers: "parent ..." and
  *                      "child ..." lines
+ *   consumer fwpm-watch  FwpmSystemPortsSubscribe0: "subscribed", then one line
+ *                      per snapshot, "ports P" (0: no Teredo port), until stdin ends
+ *   consumer fwpm-get  FwpmSystemPortsGet0: "ERROR_SUCCESS P" or "CODE: reason"
  *   consumer many N    N native observers at once: "ready N", then for the
  *                      k-th change "all TYPE PORT" once every one has it
  *                      (or "mismatch ..." when they disagree), until stdin ends
@@ -24,6 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "teredo_fwpmu.h"
 #include "teredo_netioapi.h"
 #include "teredo_observer.h"
 
@@ -71,6 +75,51 @@ static int watch(void)
 	}
 	wait_stdin();
 	return CancelMibChangeNotify2(h) == NO_ERROR ? 0 : 1;
+}
+
+/* The Teredo type's port in a whole snapshot (0: none). */
+static unsigned int teredo_port_of(const FWPM_SYSTEM_PORTS0 *ports)
+{
+	const FWPM_SYSTEM_PORTS_BY_TYPE0 *t = &ports->types[FWPM_SYSTEM_PORT_TEREDO];
+
+	return t->numPorts ? t->ports[0] : 0;
+}
+
+static void CALLBACK on_ports(void *ctx, const FWPM_SYSTEM_PORTS0 *ports)
+{
+	(void)ctx;
+	pthread_mutex_lock(&out_lock);
+	printf("ports %u\n", teredo_port_of(ports));
+	fflush(stdout);
+	pthread_mutex_unlock(&out_lock);
+}
+
+static int fwpm_watch(void)
+{
+	HANDLE h;
+
+	if (FwpmSystemPortsSubscribe0(NULL, NULL, on_ports, NULL, &h) != ERROR_SUCCESS) {
+		printf("error %s\n", diagnostic);
+		return 1;
+	}
+	printf("subscribed\n");
+	fflush(stdout);
+	wait_stdin();
+	return FwpmSystemPortsUnsubscribe0(NULL, h) == ERROR_SUCCESS ? 0 : 1;
+}
+
+static int fwpm_get(void)
+{
+	FWPM_SYSTEM_PORTS0 *ports;
+	DWORD rc = FwpmSystemPortsGet0(NULL, &ports);
+
+	if (rc != ERROR_SUCCESS) {
+		printf("%s\n", diagnostic);
+		return 1;
+	}
+	printf("ERROR_SUCCESS %u\n", teredo_port_of(ports));
+	FwpmFreeMemory0((void **)&ports);
+	return 0;
 }
 
 static int get_as(const char *who)
@@ -227,8 +276,12 @@ int main(int argc, char **argv)
 		return get();
 	if (argc == 2 && !strcmp(argv[1], "fork"))
 		return forked();
+	if (argc == 2 && !strcmp(argv[1], "fwpm-watch"))
+		return fwpm_watch();
+	if (argc == 2 && !strcmp(argv[1], "fwpm-get"))
+		return fwpm_get();
 	if (argc == 3 && !strcmp(argv[1], "many"))
 		return many(strtoul(argv[2], NULL, 10));
-	fprintf(stderr, "usage: consumer watch|get|many N\n");
+	fprintf(stderr, "usage: consumer watch|get|fork|fwpm-watch|fwpm-get|many N\n");
 	return 2;
 }
