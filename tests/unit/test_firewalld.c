@@ -110,9 +110,38 @@ Test(firewalld, no_port_removes_every_one_of_ours)
 	cr_assert_eq(zone_ports_add(&zp, "5001", "udp"), 0);
 	cr_assert_eq(wanted_ports(&z, &zp, 0, &ch), 0);
 	cr_expect_not(ch.claiming);
-	cr_expect_eq(ch.n_removed, 2); /* 4000, 5001; 3000 is inside a range, not ours */
+	/* 4000, 5001; 3000 is inside the administrator's range, which stays whole. */
+	cr_expect_eq(ch.n_removed, 2);
 	cr_expect(has(&zp, "3000-3100", "udp"));
 	cr_expect_eq(zp.n, 3);
+	zone_ports_clear(&zp);
+}
+
+Test(firewalld, a_port_inside_a_range_is_open)
+{
+	struct zone_ports zp = { 0 };
+
+	admin_zone(&zp);
+	cr_expect(zone_ports_covers(&zp, 3000));
+	cr_expect(zone_ports_covers(&zp, 3050));
+	cr_expect(zone_ports_covers(&zp, 3100));
+	cr_expect_not(zone_ports_covers(&zp, 3101));
+	cr_expect_not(zone_ports_covers(&zp, 22), "22 is tcp");
+	cr_expect(zone_ports_covers(&zp, 5000));
+	cr_expect_not(zone_ports_covers(&zp, 0));
+	zone_ports_clear(&zp);
+}
+
+Test(firewalld, a_port_inside_an_administrators_range_is_not_claimed)
+{
+	struct firewalld_zone z = { 0 };
+	struct zone_ports zp = { 0 };
+	struct zone_change ch = { 0 };
+
+	admin_zone(&zp);
+	cr_assert_eq(wanted_ports(&z, &zp, 3050, &ch), 0);
+	cr_expect_not(ch.claiming);
+	cr_expect_eq(ch.n_removed, 0);
 	zone_ports_clear(&zp);
 }
 

@@ -118,11 +118,23 @@ static uint16_t single_udp_port(const struct zone_port *e)
 	return *end || port > 65535 ? 0 : (uint16_t)port;
 }
 
-static bool zone_ports_has(const struct zone_ports *zp, uint16_t port)
+/*
+ * Whether a UDP entry covers port. A range the administrator opens over a
+ * port of ours takes it in (firewalld coalesces overlapping ranges): it is
+ * theirs from then on.
+ */
+static bool zone_ports_covers(const struct zone_ports *zp, uint16_t port)
 {
-	for (size_t i = 0; i < zp->n; i++)
-		if (single_udp_port(&zp->v[i]) == port)
+	for (size_t i = 0; port && i < zp->n; i++) {
+		unsigned int lo, hi;
+		int n;
+
+		if (strcmp(zp->v[i].proto, "udp"))
+			continue;
+		n = sscanf(zp->v[i].port, "%u-%u", &lo, &hi);
+		if ((n == 1 && lo == port) || (n == 2 && lo <= port && port <= hi))
 			return true;
+	}
 	return false;
 }
 
@@ -468,7 +480,7 @@ static int wanted_ports(struct firewalld_zone *z, struct zone_ports *zp, uint16_
 			i++;
 		}
 	}
-	change->claiming = port && !zone_ports_has(zp, port);
+	change->claiming = port && !zone_ports_covers(zp, port);
 	if (!change->claiming)
 		return 0;
 	snprintf(text, sizeof(text), "%u", port);
@@ -526,6 +538,25 @@ static int apply_change(struct firewalld_zone *z, const struct zone_ports *zp,
 	return change->n_removed || change->claiming ? set_ports(z, zp, why, len) : 0;
 }
 
+/*
+ * Read the zone and work out the change. A port of ours now inside a range
+ * is not removed (that would punch a hole in the administrator's range):
+ * the change drops it from ours.
+ */
+static int plan_change(struct firewalld_zone *z, struct zone_ports *zp, uint16_t port,
+		       struct zone_change *change, char *why, size_t len)
+{
+	int r = get_ports(z, zp, why, len);
+
+	if (r < 0)
+		return r;
+	if (wanted_ports(z, zp, port, change) < 0) {
+		snprintf(why, len, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 /* Written down before it is opened: a crash in between still knows it. */
 static int record_claim(struct firewalld_zone *z, uint16_t port, char *why, size_t len)
 {
@@ -554,14 +585,9 @@ int firewalld_zone_set_port(struct firewalld_zone *z, uint16_t port, char *why, 
 			goto out;
 	}
 	z->lost = false;
-	r = get_ports(z, &zp, why, len);
+	r = plan_change(z, &zp, port, &change, why, len);
 	if (r < 0)
 		goto out;
-	r = wanted_ports(z, &zp, port, &change);
-	if (r < 0) {
-		snprintf(why, len, "out of memory");
-		goto out;
-	}
 	was_ours = is_ours(z, port);
 	if (change.claiming) {
 		r = record_claim(z, port, why, len);
