@@ -8,6 +8,8 @@
 
 E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 E2E_TOP=$(cd "$E2E_DIR/../.." && pwd)
+# shellcheck source=tests/helpers/host.sh
+source "$E2E_TOP/tests/helpers/host.sh"
 OBSERVER=${E2E_OBSERVER:-$E2E_TOP/build/teredo-observer}
 WIN_CLIENT=${E2E_WIN_CLIENT:-$E2E_TOP/build/tests/win_port_client}
 
@@ -126,7 +128,10 @@ e2e_setup() {
 	for ns in "$NS_SRV" "$NS_CLI" "$NS_OTH"; do
 		ip netns add "$ns" || return 1
 		NETNS_MADE+=("$ns")
-		ip -n "$ns" link set lo up || return 1
+		ip -n "$ns" link set lo up || {
+			say "lo up in $ns failed$(netns_cause)"
+			return 1
+		}
 	done
 	# The veth pair is made inside the namespaces: nothing appears in the root one.
 	ip link add "te2e-s$TAG" netns "$NS_SRV" type veth peer name "te2e-c$TAG" \

@@ -12,6 +12,9 @@
 # suite_cleanup, run after each test's processes are gone. After its tests
 # are defined it calls run_suite TESTS_ARRAY_NAME "$@".
 
+# shellcheck source=tests/helpers/host.sh
+. "$(dirname "${BASH_SOURCE[0]}")/host.sh"
+
 WAIT=${WAIT:-15} # seconds: the bound of every wait for something that should happen
 passed=0
 failed=0
@@ -165,7 +168,7 @@ new_ns() {
 	local _name=${NS_PREFIX:?}-$$-$((NS_SEQ += 1))
 	ip netns add "$_name" || fail "ip netns add $_name failed" || return 1
 	NSES+=("$_name")
-	ip -n "$_name" link set lo up || fail "lo up in $_name failed" || return 1
+	ip -n "$_name" link set lo up || fail "lo up in $_name failed$(netns_cause)" || return 1
 	printf -v "$1" %s "$_name"
 }
 
@@ -270,6 +273,11 @@ run_suite() {
 	shift
 	W=$(mktemp -d "/tmp/${NS_PREFIX:?}.XXXXXX") || exit 1
 	export HOOK_DIR=$W
+	# User nobody runs the actor: out of the clone, which may be in /root (0700).
+	chmod 0755 "$W" && stage_for_others "$W/staged" ACTOR || {
+		echo "cannot stage the programs user nobody runs in $W/staged"
+		exit 1
+	}
 	if [ "$(id -u)" != 0 ]; then
 		echo "SKIP all: these tests need root (network namespaces, BPF)"
 		skipped=${#tests[@]}
