@@ -10,6 +10,7 @@ CC         ?= cc
 CLANG      ?= clang
 BPFTOOL    ?= bpftool
 PKG_CONFIG ?= pkg-config
+OBJCOPY    ?= objcopy
 PREFIX     ?= /usr/local
 
 BUILD := build
@@ -81,7 +82,7 @@ CMD := $(BUILD)/teredo-observer
 include bpf/bpf.mk user/lib/lib.mk tests/tests.mk user/firewall/firewalld.mk user/service/service.mk \
 	user/command/command.mk
 
-all: $(CMD) $(LIB_A) $(LIB_SO)
+all: $(CMD) $(LIB_A) $(LIB_PUBLIC_A) $(LIB_SO)
 
 # The two commands of README.md work from a fresh clone: they bring what is missing.
 run: deps mounts

@@ -93,9 +93,6 @@ int teredo_options_check(const struct teredo_options *opts);
 /* Add a user the client may run as: a name or a numeric uid. 0 or -EINVAL. */
 int teredo_options_add_user(struct teredo_options *opts, const char *user);
 
-/* Parse a positive process id from text: 0 or -EINVAL with a message. */
-int teredo_parse_pid(const char *text, pid_t *pid);
-
 struct teredo_observer;
 
 /*
@@ -177,16 +174,6 @@ int teredo_get_port(const struct teredo_options *opts, uint16_t *port);
  */
 typedef void (*teredo_diagnostic_hook)(void *ctx, uint32_t code, const char *message);
 void teredo_set_diagnostic_hook(teredo_diagnostic_hook hook, void *ctx);
-
-/*
- * Ask the scheduler for a short slice for the calling thread, so that when an
- * event wakes it while CPU-bound work fills the cores it runs within about
- * 0.1 ms instead of after the running task's whole slice. For a thread that
- * waits on teredo_observer_get_fd(); the library's own callback thread asks
- * it too. EEVDF (Linux 6.12+) honours it without privilege; older kernels
- * ignore it for normal threads. Best effort: failure changes nothing.
- */
-void teredo_ask_short_slice(void);
 
 #ifdef __cplusplus
 }

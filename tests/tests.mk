@@ -12,12 +12,12 @@ STRESS     := $(BUILD)/tests/subscription-stress
 # Test programs that watch the kernel run in a network namespace of their own.
 OWN_NETNS  := tests/helpers/own_netns.c
 
-.PHONY: unit-test integration-test e2e-test example-test tsan-test asan-test kernel-matrix
+.PHONY: unit-test integration-test e2e-test example-test abi-test tsan-test asan-test kernel-matrix
 
 # Every suite, in the order make check (and make test) runs them; the
 # command's, the service's and the firewall's are defined in their fragments.
-CHECK_SUITES ?= unit-test integration-test command-test e2e-test example-test service-test \
-		firewalld-test fuzz-test tsan-test asan-test kernel-matrix
+CHECK_SUITES ?= unit-test integration-test command-test e2e-test example-test abi-test \
+		service-test firewalld-test fuzz-test tsan-test asan-test kernel-matrix
 
 $(UDP_ACTOR): tests/helpers/udp_actor.c
 	@mkdir -p $(@D)
@@ -65,6 +65,21 @@ e2e-test: mounts $(CMD) $(LIB_A) $(WIN_PORT_CLIENT) $(STABLE_CLIENT)
 # The example builds against an installed copy, found through pkg-config.
 example-test: all
 	./tests/install/run
+
+# The exported names of the .so and the installed .a against include/, the
+# library as a guest in a host program (built on the .so, as one is), and
+# what a change to the BPF program rebuilds (tests/abi/run).
+ABI_GUEST := $(BUILD)/tests/abi-guest
+
+# It runs on the .so in $(BUILD), found by its SONAME.
+$(ABI_GUEST): tests/abi/guest.c $(OWN_NETNS) $(LIB_SO)
+	@mkdir -p $(@D)
+	@ln -sf $(notdir $(LIB_SO)) $(BUILD)/$(SONAME)
+	$(call quiet,CC,$@)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(OWN_NETNS) \
+		-L$(BUILD) -Wl,-rpath,$(abspath $(BUILD)) -l:libteredo_observer.so $(LIBBPF_LIBS)
+
+abi-test: mounts all $(ABI_GUEST)
+	./tests/abi/run $(BUILD) $(ABI_GUEST)
 
 # The library and its tests again under ThreadSanitizer and AddressSanitizer.
 # Criterion's allocator cannot live with ThreadSanitizer's memory layout, so

@@ -8,6 +8,7 @@
 
 #include "cgroup2.h"
 #include "teredo_observer.h"
+#include "teredo_observer_private.h"
 
 Test(options, default_is_miredo_in_own_netns)
 {

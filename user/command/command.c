@@ -23,6 +23,7 @@
 #include "sd_notify.h"
 #include "serve.h"
 #include "teredo_observer.h"
+#include "teredo_observer_private.h"
 
 enum exit_status {
 	EXIT_OK = 0,

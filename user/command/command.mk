@@ -1,8 +1,9 @@
 # --- command: teredo-observer (user/command), a client of the library ---
-# Built against include/ and the service's serve.h alone: nothing private of
-# the library. Installs with its unit (systemd/), man page and nftables example.
+# Built against include/, the service's serve.h and user/lib/private/ (what
+# the command uses of the library beyond the API, not exported) alone.
+# Installs with its unit (systemd/), man page and nftables example.
 COMMAND_DIR  := user/command
-COMMAND_CPPFLAGS := -I$(SERVICE_DIR) -I$(FIREWALL_DIR)
+COMMAND_CPPFLAGS := -I$(SERVICE_DIR) -I$(FIREWALL_DIR) $(LIB_PRIVATE_CPPFLAGS)
 COMMAND_SRCS := $(COMMAND_DIR)/command.c $(COMMAND_DIR)/event_exec.c $(COMMAND_DIR)/sd_notify.c
 COMMAND_OBJS := $(COMMAND_SRCS:$(COMMAND_DIR)/%.c=$(BUILD)/command/%.o)
 

@@ -1,6 +1,7 @@
 # --- lib: libteredo_observer (user/lib), the public API of include/ ---
 # Sources and private headers here; the BPF record and skeleton from bpf/ and
-# $(BUILD). Only what libteredo_observer.map names is exported.
+# $(BUILD). Only what is marked _public_ and libteredo_observer.map names is
+# exported; tests/abi/run checks that this is the API of include/ exactly.
 # Three parts, a folder each, on shared helpers:
 #   port/            the port observer: BPF loader, state machine, native API, callbacks
 #   service_client/  the same events read from teredo-observer serve (Varlink, json-c)
@@ -9,14 +10,20 @@
 #   util/            growing arrays, the last error
 LIB_DIR   := user/lib
 LIB_PARTS := port service_client unicast windows util
-# Private headers are found by name in every part (what the unit tests and the service see too).
-LIB_INTERNAL_CPPFLAGS := $(addprefix -I$(LIB_DIR)/,$(LIB_PARTS))
+# Private headers are found by name in every part (what the unit tests and the service see too);
+# private/ holds what the command uses beyond include/ (not in the ABI).
+LIB_PRIVATE_CPPFLAGS  := -I$(LIB_DIR)/private
+LIB_INTERNAL_CPPFLAGS := $(addprefix -I$(LIB_DIR)/,$(LIB_PARTS)) $(LIB_PRIVATE_CPPFLAGS)
 LIB_CPPFLAGS := $(LIB_INTERNAL_CPPFLAGS) -Ibpf -I$(BUILD)
 LIB_SRCS  := $(foreach part,$(LIB_PARTS),$(wildcard $(LIB_DIR)/$(part)/*.c))
 LIB_HDRS  := $(foreach part,$(LIB_PARTS),$(wildcard $(LIB_DIR)/$(part)/*.h)) \
 	     $(wildcard include/*.h) bpf/teredo_event.h
 LIB_OBJS  := $(LIB_SRCS:$(LIB_DIR)/%.c=$(BUILD)/lib/%.o)
+# The in-tree archive, whose internal names the command, the service and the
+# tests link against; and the archive that is installed, the same objects as
+# one whose internal names are local: a program linking it sees the API alone.
 LIB_A     := $(BUILD)/libteredo_observer.a
+LIB_PUBLIC_A := $(BUILD)/public/libteredo_observer.a
 LIB_SO    := $(BUILD)/libteredo_observer.so
 LIB_MAP   := $(LIB_DIR)/libteredo_observer.map
 SONAME    := libteredo_observer.so.0
@@ -25,13 +32,25 @@ MAN3      := $(wildcard $(LIB_DIR)/man/*.3)
 
 # Each object depends on what it includes (its .d); the skeleton is made
 # before any object compiles, and rebuilds only those that include it.
+# Hidden by default: only what says _public_ (util/public.h) is exported.
 $(BUILD)/lib/%.o: $(LIB_DIR)/%.c | $(SKEL)
 	@mkdir -p $(@D)
-	$(call quiet,CC,$@)$(CC) $(CPPFLAGS) $(LIB_CPPFLAGS) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
+	$(call quiet,CC,$@)$(CC) $(CPPFLAGS) $(LIB_CPPFLAGS) $(CFLAGS) -fvisibility=hidden $(DEPFLAGS) \
+		-c $< -o $@
 
 -include $(LIB_OBJS:.o=.d)
 
 $(LIB_A): $(LIB_OBJS)
+	$(call quiet,AR,$@)$(AR) rcs $@ $^
+
+# One relocatable object of them all (ld -r), its hidden names made local.
+$(BUILD)/public/libteredo_observer.o: $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(call quiet,LD,$@)$(LD) -r -o $@ $^
+	$(call quiet,OBJCOPY,$@)$(OBJCOPY) --localize-hidden $@
+
+$(LIB_PUBLIC_A): $(BUILD)/public/libteredo_observer.o
+	@rm -f $@
 	$(call quiet,AR,$@)$(AR) rcs $@ $^
 
 $(LIB_SO): $(LIB_OBJS) $(LIB_MAP)
@@ -48,11 +67,11 @@ PC_RPATH := $(if $(filter $(SYSTEM_PREFIXES),$(PREFIX)),, -Wl$(comma)-rpath$(com
 
 # DIR/include, DIR/lib, DIR/lib/pkgconfig, DIR/share/man/man3 for PREFIX=DIR.
 .PHONY: install-lib
-install-lib: $(LIB_A) $(LIB_SO)
+install-lib: $(LIB_PUBLIC_A) $(LIB_SO)
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
 		$(DESTDIR)$(PREFIX)/share/man/man3
 	install -m 644 $(wildcard include/*.h) $(DESTDIR)$(PREFIX)/include/
-	install -m 644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 $(LIB_PUBLIC_A) $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libteredo_observer.so
 	# Written now, so that prefix names PREFIX as given to this install.

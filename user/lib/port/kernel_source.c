@@ -21,6 +21,7 @@
 #include "cgroup2.h"
 #include "event_source.h"
 #include "last_error.h"
+#include "libbpf_print.h"
 #include "requirements.h"
 #include "teredo_observer.bpf.skel.h"
 
@@ -35,15 +36,6 @@ struct kernel_source {
 	event_sink sink;
 	void *sink_ctx;
 };
-
-static bool verbose_libbpf;
-
-static int print_libbpf(enum libbpf_print_level level, const char *fmt, va_list args)
-{
-	(void)level;
-	/* Failures are reported in one line of our own; libbpf's dump only on request. */
-	return __atomic_load_n(&verbose_libbpf, __ATOMIC_RELAXED) ? vfprintf(stderr, fmt, args) : 0;
-}
 
 static int own_netns(uint32_t *ino)
 {
@@ -292,9 +284,6 @@ static int open_source(const struct teredo_options *opts, bool live, struct even
 	int err;
 
 	*out = NULL;
-	/* Hubs are made concurrently, outside registry_lock. */
-	__atomic_store_n(&verbose_libbpf, opts->verbose, __ATOMIC_RELAXED);
-	libbpf_set_print(print_libbpf);
 	err = check_privileges();
 	if (!err)
 		err = check_kernel_features();
@@ -333,12 +322,24 @@ cleanup:
 	return err;
 }
 
+/* What libbpf says while we open, load and attach is ours (libbpf_print.h). */
+static int open_source_printing(const struct teredo_options *opts, bool live,
+				struct event_source **out)
+{
+	int err;
+
+	libbpf_print_enter(opts->verbose);
+	err = open_source(opts, live, out);
+	libbpf_print_leave();
+	return err;
+}
+
 int kernel_source_open(const struct teredo_options *opts, struct event_source **out)
 {
-	return open_source(opts, true, out);
+	return open_source_printing(opts, true, out);
 }
 
 int kernel_snapshot_open(const struct teredo_options *opts, struct event_source **out)
 {
-	return open_source(opts, false, out);
+	return open_source_printing(opts, false, out);
 }

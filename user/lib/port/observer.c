@@ -23,6 +23,7 @@
 #include "options.h"
 #include "port_state.h"
 #include "teredo_observer.h"
+#include "public.h"
 
 struct teredo_observer {
 	struct event_source *source;
@@ -216,7 +217,7 @@ cleanup:
 	return err;
 }
 
-int teredo_observer_new(const struct teredo_options *opts, struct teredo_observer **out)
+_public_ int teredo_observer_new(const struct teredo_options *opts, struct teredo_observer **out)
 {
 	enum source_choice choice;
 	int err = source_choice_from_env(&choice);
@@ -234,12 +235,12 @@ const struct port_state *observer_state(const struct teredo_observer *obs)
 	return &obs->state;
 }
 
-int teredo_observer_get_fd(const struct teredo_observer *obs)
+_public_ int teredo_observer_get_fd(const struct teredo_observer *obs)
 {
 	return obs ? obs->epoll_fd : set_last_error(-EINVAL, "observer is NULL");
 }
 
-int teredo_observer_receive(struct teredo_observer *obs, struct teredo_port_event *ev)
+_public_ int teredo_observer_receive(struct teredo_observer *obs, struct teredo_port_event *ev)
 {
 	bool got;
 	int err;
@@ -257,7 +258,7 @@ int teredo_observer_receive(struct teredo_observer *obs, struct teredo_port_even
 	return err ? err : got;
 }
 
-int teredo_observer_update(struct teredo_observer *obs)
+_public_ int teredo_observer_update(struct teredo_observer *obs)
 {
 	int err;
 
@@ -267,17 +268,17 @@ int teredo_observer_update(struct teredo_observer *obs)
 	return err ? err : sync_pending(obs);
 }
 
-uint16_t teredo_observer_current_port(const struct teredo_observer *obs)
+_public_ uint16_t teredo_observer_current_port(const struct teredo_observer *obs)
 {
 	return obs ? port_state_current_port(&obs->state) : 0;
 }
 
-uint64_t teredo_observer_resyncs(const struct teredo_observer *obs)
+_public_ uint64_t teredo_observer_resyncs(const struct teredo_observer *obs)
 {
 	return obs ? obs->resyncs : 0;
 }
 
-void teredo_observer_free(struct teredo_observer *obs)
+_public_ void teredo_observer_free(struct teredo_observer *obs)
 {
 	if (!obs)
 		return;

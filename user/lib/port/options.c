@@ -11,6 +11,8 @@
 #include "options.h"
 #include "teredo_event.h"
 #include "teredo_observer.h"
+#include "teredo_observer_private.h"
+#include "public.h"
 
 /* Debian's miredo runs the worker that owns the Teredo socket as this user. */
 #define MIREDO_SYSTEM_USER "miredo"
@@ -26,7 +28,7 @@ static bool lookup_user(const char *name, uid_t *uid)
 	return true;
 }
 
-void teredo_options_init(struct teredo_options *opts)
+_public_ void teredo_options_init(struct teredo_options *opts)
 {
 	memset(opts, 0, sizeof(*opts));
 	opts->comms[0] = "miredo";
@@ -51,7 +53,7 @@ static int check_comm(const char *comm)
 	return 0;
 }
 
-int teredo_options_add_comm(struct teredo_options *opts, const char *comm)
+_public_ int teredo_options_add_comm(struct teredo_options *opts, const char *comm)
 {
 	int err = check_comm(comm);
 
@@ -77,7 +79,7 @@ static int parse_uid(const char *text, uid_t *uid)
 	return 0;
 }
 
-int teredo_options_add_user(struct teredo_options *opts, const char *user)
+_public_ int teredo_options_add_user(struct teredo_options *opts, const char *user)
 {
 	uid_t uid;
 
@@ -177,7 +179,7 @@ static int check_selection(const struct teredo_options *opts)
 	return 0;
 }
 
-int teredo_options_from_env(struct teredo_options *opts)
+_public_ int teredo_options_from_env(struct teredo_options *opts)
 {
 	const char *v;
 	int err = 0;
@@ -199,7 +201,7 @@ int teredo_options_from_env(struct teredo_options *opts)
 	return err ? err : check_selection(opts);
 }
 
-const char *teredo_port_event_type_name(enum teredo_port_event_type type)
+_public_ const char *teredo_port_event_type_name(enum teredo_port_event_type type)
 {
 	switch (type) {
 	case TEREDO_PORT_INITIAL:
@@ -215,7 +217,7 @@ const char *teredo_port_event_type_name(enum teredo_port_event_type type)
 }
 
 /* Options reach the kernel's read-only data and fixed arrays: check them once, here. */
-int teredo_options_check(const struct teredo_options *opts)
+_public_ int teredo_options_check(const struct teredo_options *opts)
 {
 	size_t ring = opts->ring_bytes;
 	int err = 0;

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MIT
-/* teredo_ask_short_slice (teredo_observer.h): a short slice for the calling thread. */
+/* teredo_ask_short_slice (teredo_observer_private.h): a short slice for the calling thread. */
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "teredo_observer.h"
+#include "teredo_observer_private.h"
 
 /* Not in glibc 2.36: the kernel's struct sched_attr (include/uapi/linux/sched/types.h). */
 struct sched_attr_v1 {

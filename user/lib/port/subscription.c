@@ -31,6 +31,9 @@
 #include "observer.h"
 #include "subscription.h"
 #include "teredo_event.h"
+#include "thread.h"
+#include "public.h"
+#include "teredo_observer_private.h"
 
 struct hub;
 
@@ -325,7 +328,7 @@ static int hub_start(struct hub *hub)
 	/* The observer's own initial event is where the callbacks' knowledge starts. */
 	if (teredo_observer_receive(hub->obs, &initial) == 1)
 		hub->delivered_port = initial.port;
-	err = -pthread_create(&hub->thread, NULL, dispatch, hub);
+	err = -library_thread_start(&hub->thread, dispatch, hub);
 	if (err)
 		return set_last_error(err, "cannot start the dispatch thread: %s", strerror(-err));
 	return 0;
@@ -468,8 +471,8 @@ unlock:
 	return err;
 }
 
-int teredo_subscribe(const struct teredo_options *opts, teredo_port_callback cb, void *ctx,
-		     bool initial, struct teredo_subscription **out)
+_public_ int teredo_subscribe(const struct teredo_options *opts, teredo_port_callback cb, void *ctx,
+			      bool initial, struct teredo_subscription **out)
 {
 	return subscribe_with_release(opts, cb, ctx, NULL, initial, out);
 }
@@ -607,7 +610,7 @@ static int cancel_subscription(struct notify_handle *handle)
 	return 0;
 }
 
-int teredo_unsubscribe(struct teredo_subscription *handle)
+_public_ int teredo_unsubscribe(struct teredo_subscription *handle)
 {
 	return notify_handle_cancel(handle, cancel_subscription);
 }
@@ -623,7 +626,7 @@ static int port_from_hub(struct hub *hub, uint16_t *port)
 	return err ? err : *port != 0;
 }
 
-int teredo_get_port(const struct teredo_options *opts, uint16_t *port)
+_public_ int teredo_get_port(const struct teredo_options *opts, uint16_t *port)
 {
 	struct teredo_options resolved;
 	struct hub *hub;

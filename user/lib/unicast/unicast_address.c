@@ -26,7 +26,9 @@
 #include "last_error.h"
 #include "subscription.h"
 #include "teredo_observer.h"
+#include "thread.h"
 #include "windows_api.h"
+#include "public.h"
 
 /* Miredo's default InterfaceName; TEREDO_OBSERVER_INTERFACE names another. */
 #define DEFAULT_TEREDO_INTERFACE "teredo"
@@ -48,7 +50,7 @@ struct stable_request {
 	int refs;	  /* the handle table's and the watch thread's */
 };
 
-const char *teredo_dad_state_name(NL_DAD_STATE state)
+_public_ const char *teredo_dad_state_name(NL_DAD_STATE state)
 {
 	switch (state) {
 		NAME_CASE(IpDadStateInvalid);
@@ -60,7 +62,7 @@ const char *teredo_dad_state_name(NL_DAD_STATE state)
 	return "IpDadStateUnknown";
 }
 
-const char *teredo_prefix_origin_name(NL_PREFIX_ORIGIN origin)
+_public_ const char *teredo_prefix_origin_name(NL_PREFIX_ORIGIN origin)
 {
 	switch (origin) {
 		NAME_CASE(IpPrefixOriginOther);
@@ -73,7 +75,7 @@ const char *teredo_prefix_origin_name(NL_PREFIX_ORIGIN origin)
 	return "IpPrefixOriginUnknown";
 }
 
-const char *teredo_suffix_origin_name(NL_SUFFIX_ORIGIN origin)
+_public_ const char *teredo_suffix_origin_name(NL_SUFFIX_ORIGIN origin)
 {
 	switch (origin) {
 		NAME_CASE(IpSuffixOriginOther);
@@ -87,7 +89,7 @@ const char *teredo_suffix_origin_name(NL_SUFFIX_ORIGIN origin)
 	return "IpSuffixOriginUnknown";
 }
 
-VOID NETIOAPI_API_ FreeMibTable(PVOID Memory)
+_public_ VOID NETIOAPI_API_ FreeMibTable(PVOID Memory)
 {
 	free(Memory);
 }
@@ -127,7 +129,8 @@ static DWORD take_table(const char *function, const struct address_source *src, 
 	return NO_ERROR;
 }
 
-NETIOAPI_API GetUnicastIpAddressTable(ADDRESS_FAMILY Family, PMIB_UNICASTIPADDRESS_TABLE *Table)
+_public_ NETIOAPI_API GetUnicastIpAddressTable(ADDRESS_FAMILY Family,
+					       PMIB_UNICASTIPADDRESS_TABLE *Table)
 {
 	struct address_source src;
 	char name[16];
@@ -285,16 +288,8 @@ static int cancel_request(struct notify_handle *handle)
 
 static int start_watch(struct stable_request *req)
 {
-	pthread_attr_t attr;
-	pthread_t thread;
-	int err;
+	int err = library_thread_start(NULL, watch, req);
 
-	err = pthread_attr_init(&attr);
-	if (!err)
-		err = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (!err)
-		err = pthread_create(&thread, &attr, watch, req);
-	pthread_attr_destroy(&attr);
 	if (err)
 		return set_last_error(-err, "cannot start the address watch thread: %s",
 				      strerror(err));
@@ -347,7 +342,7 @@ fail:
 	return windows_fail(function, err);
 }
 
-NETIOAPI_API
+_public_ NETIOAPI_API
 NotifyStableUnicastIpAddressTable(ADDRESS_FAMILY Family, PMIB_UNICASTIPADDRESS_TABLE *Table,
 				  PSTABLE_UNICAST_IPADDRESS_TABLE_CALLBACK CallerCallback,
 				  PVOID CallerContext, HANDLE *NotificationHandle)

@@ -4,6 +4,7 @@
 
 #include "last_error.h"
 #include "teredo_observer.h"
+#include "public.h"
 
 static __thread char last_error[256];
 
@@ -17,7 +18,7 @@ int set_last_error(int err, const char *fmt, ...)
 	return err;
 }
 
-const char *teredo_observer_last_error(void)
+_public_ const char *teredo_observer_last_error(void)
 {
 	return last_error[0] ? last_error : "no error";
 }

@@ -16,6 +16,7 @@
 #include "teredo_fwpmu.h"
 #include "teredo_observer.h"
 #include "windows_api.h"
+#include "public.h"
 
 struct registration {
 	PTEREDO_PORT_CHANGE_CALLBACK callback;
@@ -27,7 +28,7 @@ static pthread_mutex_t diagnostic_lock = PTHREAD_MUTEX_INITIALIZER;
 static teredo_diagnostic_hook diagnostic_hook;
 static void *diagnostic_ctx;
 
-void teredo_set_diagnostic_hook(teredo_diagnostic_hook hook, void *ctx)
+_public_ void teredo_set_diagnostic_hook(teredo_diagnostic_hook hook, void *ctx)
 {
 	pthread_mutex_lock(&diagnostic_lock);
 	diagnostic_hook = hook;
@@ -35,7 +36,7 @@ void teredo_set_diagnostic_hook(teredo_diagnostic_hook hook, void *ctx)
 	pthread_mutex_unlock(&diagnostic_lock);
 }
 
-const char *teredo_windows_error_name(DWORD code)
+_public_ const char *teredo_windows_error_name(DWORD code)
 {
 	switch (code) {
 		NAME_CASE(NO_ERROR);
@@ -55,7 +56,7 @@ const char *teredo_windows_error_name(DWORD code)
 	return "ERROR_UNKNOWN";
 }
 
-const char *teredo_mib_notification_type_name(MIB_NOTIFICATION_TYPE type)
+_public_ const char *teredo_mib_notification_type_name(MIB_NOTIFICATION_TYPE type)
 {
 	switch (type) {
 		NAME_CASE(MibParameterNotification);
@@ -135,8 +136,9 @@ static void forward(void *ctx, const struct teredo_port_event *ev)
 	reg->callback(reg->context, port, (MIB_NOTIFICATION_TYPE)ev->type);
 }
 
-NETIOAPI_API NotifyTeredoPortChange(PTEREDO_PORT_CHANGE_CALLBACK Callback, PVOID CallerContext,
-				    BOOLEAN InitialNotification, HANDLE *NotificationHandle)
+_public_ NETIOAPI_API NotifyTeredoPortChange(PTEREDO_PORT_CHANGE_CALLBACK Callback,
+					     PVOID CallerContext, BOOLEAN InitialNotification,
+					     HANDLE *NotificationHandle)
 {
 	struct teredo_subscription *sub;
 	struct registration *reg;
@@ -161,7 +163,7 @@ NETIOAPI_API NotifyTeredoPortChange(PTEREDO_PORT_CHANGE_CALLBACK Callback, PVOID
 	return NO_ERROR;
 }
 
-NETIOAPI_API GetTeredoPort(USHORT *Port)
+_public_ NETIOAPI_API GetTeredoPort(USHORT *Port)
 {
 	uint16_t port;
 	int found;
@@ -181,7 +183,7 @@ NETIOAPI_API GetTeredoPort(USHORT *Port)
 	return NO_ERROR;
 }
 
-NETIOAPI_API CancelMibChangeNotify2(HANDLE NotificationHandle)
+_public_ NETIOAPI_API CancelMibChangeNotify2(HANDLE NotificationHandle)
 {
 	int err;
 

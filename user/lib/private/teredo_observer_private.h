@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the project's own command uses of the library beyond include/: not
+ * part of the ABI (neither exported by the .so nor global in the installed
+ * .a; tests/abi/run), so that it may change with the command. The command
+ * links the in-tree archive, where these are hidden but linkable.
+ */
+#ifndef TEREDO_OBSERVER_PRIVATE_H
+#define TEREDO_OBSERVER_PRIVATE_H
+
+#include <sys/types.h>
+
+/* Parse a positive process id from text: 0 or -EINVAL with a message. */
+int teredo_parse_pid(const char *text, pid_t *pid);
+
+/*
+ * Ask the scheduler for a short slice for the calling thread, so that when an
+ * event wakes it while CPU-bound work fills the cores it runs within about
+ * 0.1 ms instead of after the running task's whole slice. For a thread that
+ * waits on teredo_observer_get_fd(): the command's, and the library's own
+ * callback thread. EEVDF (Linux 6.12+) honours it without privilege; older
+ * kernels ignore it for normal threads. Best effort: failure changes nothing.
+ * Never called on a thread of the host program: it changes that thread's
+ * scheduling.
+ */
+void teredo_ask_short_slice(void);
+
+#endif
