@@ -20,6 +20,7 @@ passed=0
 failed=0
 skipped=0
 W= # this run's scratch directory
+STAGED= # what user nobody runs, out of the clone (host.sh), for the whole run
 NS_SEQ=0
 PIDS=()  # processes started by the current test
 NSES=()  # network namespaces created by the current test
@@ -67,6 +68,7 @@ test_cleanup() {
 on_exit() {
 	test_cleanup
 	[ -n "$W" ] && rm -rf "$W"
+	[ -n "$STAGED" ] && rm -rf "$STAGED"
 }
 trap on_exit EXIT
 trap 'exit 130' INT TERM
@@ -273,9 +275,10 @@ run_suite() {
 	shift
 	W=$(mktemp -d "/tmp/${NS_PREFIX:?}.XXXXXX") || exit 1
 	export HOOK_DIR=$W
-	# User nobody runs the actor: out of the clone, which may be in /root (0700).
-	chmod 0755 "$W" && stage_for_others "$W/staged" ACTOR || {
-		echo "cannot stage the programs user nobody runs in $W/staged"
+	# User nobody runs the actor: out of the clone, which may be in /root (0700),
+	# and out of W, which each test empties.
+	STAGED=$(mktemp -d "/tmp/${NS_PREFIX:?}-bin.XXXXXX") && stage_for_others "$STAGED" ACTOR || {
+		echo "cannot stage the programs user nobody runs in $STAGED"
 		exit 1
 	}
 	if [ "$(id -u)" != 0 ]; then
