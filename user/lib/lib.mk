@@ -55,7 +55,7 @@ $(LIB_PUBLIC_A): $(BUILD)/public/libteredo_observer.o
 
 $(LIB_SO): $(LIB_OBJS) $(LIB_MAP)
 	$(call quiet,LD,$@)$(CC) $(CFLAGS) -shared -Wl,-soname,$(SONAME) \
-		-Wl,--version-script=$(LIB_MAP) -o $@ $(LIB_OBJS) $(LDLIBS)
+		-Wl,--version-script=$(LIB_MAP) -Wl,--no-undefined-version -o $@ $(LIB_OBJS) $(LDLIBS)
 
 # The dynamic linker finds libraries under /usr and /usr/local (Debian's
 # ld.so.conf, /usr/local through ldconfig's cache). Under any other prefix,

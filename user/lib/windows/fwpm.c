@@ -16,6 +16,7 @@
 #include "teredo_fwpmu.h"
 #include "teredo_observer.h"
 #include "windows_api.h"
+#include "public.h"
 
 struct engine {
 	struct notify_handle handle; /* first: the table's entry is the engine */
@@ -54,9 +55,9 @@ static DWORD bad_engine(const char *function, HANDLE engineHandle)
 	return windows_fail(function, -EBADF);
 }
 
-DWORD WINAPI FwpmEngineOpen0(const wchar_t *serverName, UINT32 authnService,
-			     SEC_WINNT_AUTH_IDENTITY_W *authIdentity, const FWPM_SESSION0 *session,
-			     HANDLE *engineHandle)
+_public_ DWORD WINAPI FwpmEngineOpen0(const wchar_t *serverName, UINT32 authnService,
+				      SEC_WINNT_AUTH_IDENTITY_W *authIdentity,
+				      const FWPM_SESSION0 *session, HANDLE *engineHandle)
 {
 	struct engine *engine;
 
@@ -86,7 +87,7 @@ DWORD WINAPI FwpmEngineOpen0(const wchar_t *serverName, UINT32 authnService,
 	return ERROR_SUCCESS;
 }
 
-DWORD WINAPI FwpmEngineClose0(HANDLE engineHandle)
+_public_ DWORD WINAPI FwpmEngineClose0(HANDLE engineHandle)
 {
 	int err;
 
@@ -97,7 +98,7 @@ DWORD WINAPI FwpmEngineClose0(HANDLE engineHandle)
 	return err ? windows_fail("FwpmEngineClose0", err) : ERROR_SUCCESS;
 }
 
-DWORD WINAPI FwpmSystemPortsGet0(HANDLE engineHandle, FWPM_SYSTEM_PORTS0 **sysPorts)
+_public_ DWORD WINAPI FwpmSystemPortsGet0(HANDLE engineHandle, FWPM_SYSTEM_PORTS0 **sysPorts)
 {
 	struct fwpm_snapshot *snap;
 	uint16_t port = 0;
@@ -122,7 +123,7 @@ DWORD WINAPI FwpmSystemPortsGet0(HANDLE engineHandle, FWPM_SYSTEM_PORTS0 **sysPo
 	return ERROR_SUCCESS;
 }
 
-void WINAPI FwpmFreeMemory0(void **p)
+_public_ void WINAPI FwpmFreeMemory0(void **p)
 {
 	if (!p)
 		return;
@@ -142,9 +143,9 @@ static void deliver_snapshot(void *ctx, const struct teredo_port_event *ev)
 	ps->callback(ps->context, &snap.ports);
 }
 
-DWORD WINAPI FwpmSystemPortsSubscribe0(HANDLE engineHandle, void *reserved,
-				       FWPM_SYSTEM_PORTS_CALLBACK0 callback, void *context,
-				       HANDLE *sysPortsHandle)
+_public_ DWORD WINAPI FwpmSystemPortsSubscribe0(HANDLE engineHandle, void *reserved,
+						FWPM_SYSTEM_PORTS_CALLBACK0 callback, void *context,
+						HANDLE *sysPortsHandle)
 {
 	struct ports_subscription *ps;
 	int err;
@@ -180,7 +181,7 @@ DWORD WINAPI FwpmSystemPortsSubscribe0(HANDLE engineHandle, void *reserved,
 	return ERROR_SUCCESS;
 }
 
-DWORD WINAPI FwpmSystemPortsUnsubscribe0(HANDLE engineHandle, HANDLE sysPortsHandle)
+_public_ DWORD WINAPI FwpmSystemPortsUnsubscribe0(HANDLE engineHandle, HANDLE sysPortsHandle)
 {
 	int err;
 
