@@ -19,7 +19,8 @@ stage_for_others() {
 # their own ("mount --make-rslave /"), which fails where / is no mount
 # point, as under a plain chroot.
 netns_cause() {
-	if command -v mountpoint >/dev/null && ! mountpoint -q /; then
+	# No mount at / in this process's view: mountinfo's fifth field is the mount point.
+	if [ -r /proc/self/mountinfo ] && ! awk '$5 == "/" { found = 1 } END { exit !found }' /proc/self/mountinfo; then
 		printf ': / is not a mount point here (a chroot?), so ip netns exec and ip -n fail at "mount --make-rslave /"; bind-mount the root on itself before entering it (mount --bind DIR DIR), or use a container (systemd-nspawn, unshare -m)'
 	fi
 }
