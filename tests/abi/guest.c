@@ -243,7 +243,11 @@ int main(void)
 	check(host_libbpf_messages() > 0, "the host's libbpf messages reach its callback");
 	read_state(&before);
 
+	n = __atomic_load_n(&host_messages, __ATOMIC_RELAXED);
 	err = teredo_observer_new(NULL, &obs);
+	/* libbpf says much while loading (debug lines): the library keeps that to itself. */
+	check(__atomic_load_n(&host_messages, __ATOMIC_RELAXED) == n,
+	      "what libbpf says while the library loads is not passed to the host's callback");
 	check(host_libbpf_messages() > 0,
 	      "after teredo_observer_new: the host's libbpf messages still reach its callback");
 	if (err) {

@@ -35,6 +35,7 @@ struct kernel_source {
 	uint64_t lost_seen;
 	event_sink sink;
 	void *sink_ctx;
+	bool verbose; /* libbpf's messages about this source to stderr (libbpf_print.h) */
 };
 
 static int own_netns(uint32_t *ino)
@@ -193,7 +194,9 @@ static int kernel_drain(struct event_source *src, event_sink sink, void *ctx)
 		return 0; /* a snapshot-only source has no live records */
 	ks->sink = sink;
 	ks->sink_ctx = ctx;
+	libbpf_print_enter(ks->verbose);
 	n = ring_buffer__consume(ks->ring);
+	libbpf_print_leave();
 	return n < 0 ? set_last_error(n, "reading the ring buffer: %s", strerror(-n)) : n;
 }
 
@@ -236,11 +239,13 @@ static void kernel_destroy(struct event_source *src)
 
 	if (!ks)
 		return;
+	libbpf_print_enter(ks->verbose);
 	ring_buffer__free(ks->ring);
 	bpf_link__destroy(ks->scan_link);
 	for (size_t i = 0; i < ks->n_links; i++)
 		bpf_link__destroy(ks->links[i]);
 	teredo_observer_bpf__destroy(ks->skel);
+	libbpf_print_leave();
 	free(ks);
 }
 
@@ -293,6 +298,7 @@ static int open_source(const struct teredo_options *opts, bool live, struct even
 	if (!ks)
 		return set_last_error(-ENOMEM, "out of memory");
 	ks->base.ops = &kernel_ops;
+	ks->verbose = opts->verbose;
 	ks->skel = teredo_observer_bpf__open();
 	if (!ks->skel) {
 		err = set_last_error(-errno, "cannot open the BPF object: %s", strerror(errno));
