@@ -299,3 +299,55 @@ Test(subscriptions, a_slow_hub_creation_blocks_no_other_registration)
 	unsetenv("TEREDO_OBSERVER_SOURCE");
 	cr_assert_neq(slow.err, 0, "a registration through a service that hung up worked");
 }
+
+struct slow_log {
+	struct native_log log;
+	int sleep_ms; /* each call sleeps this long, after logging */
+};
+
+static void log_slowly(void *ctx, const struct teredo_port_event *ev)
+{
+	struct slow_log *slow = ctx;
+
+	log_native(&slow->log, ev);
+	usleep(slow->sleep_ms * 1000);
+}
+
+/*
+ * Issue 16, item 8: one registration's callback blocks for seconds; another
+ * registration of the same process (the same options: one shared copy) gets
+ * its calls meanwhile, and the slow one still gets all of its own, in order.
+ */
+Test(subscriptions, a_slow_callback_delays_no_other_registration)
+{
+	struct slow_log slow = { .log = { .lock = PTHREAD_MUTEX_INITIALIZER }, .sleep_ms = 3000 };
+	struct native_log fast_log = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct teredo_subscription *slow_sub, *fast_sub;
+	struct teredo_port_event ev;
+	struct teredo_options o;
+	struct timespec t0;
+	long port, ms;
+
+	need_root();
+	teredo_options_init(&o);
+	cr_assert_eq(teredo_subscribe(&o, log_slowly, &slow, false, &slow_sub), 0, "%s",
+		     teredo_observer_last_error());
+	cr_assert_eq(teredo_subscribe(&o, log_native, &fast_log, false, &fast_sub), 0, "%s",
+		     teredo_observer_last_error());
+	client = actor_start("miredo");
+	port = actor_new_bound(client, "socket4");
+	cr_assert(first_logged(&slow.log, &ev, 1), "the slow registration got nothing");
+	clock_gettime(CLOCK_MONOTONIC, &t0); /* its callback sleeps from now on */
+	actor_do(client, "close");
+	cr_assert(first_logged(&fast_log, &ev, 2), "the other registration got no DELETED");
+	ms = elapsed_ms(&t0);
+	cr_expect_lt(ms, 1500, "the other registration waited %ld ms for a slow callback", ms);
+	cr_assert_eq(ev.type, TEREDO_PORT_DELETED);
+	cr_assert(first_logged(&slow.log, &ev, 2), "the slow registration lost its DELETED");
+	cr_assert_eq(ev.type, TEREDO_PORT_DELETED);
+	cr_assert_eq(ev.old_port, port);
+	cr_assert_eq(slow.log.evs[0].type, TEREDO_PORT_ADDED, "the slow one's calls out of order");
+	cr_assert_eq(teredo_unsubscribe(fast_sub), 0);
+	cr_assert_eq(teredo_unsubscribe(slow_sub), 0); /* waits for its call in flight */
+	cr_assert_eq(logged(&slow.log), 2);
+}

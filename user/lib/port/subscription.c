@@ -2,8 +2,10 @@
 /*
  * Callback subscriptions. Every subscription with the same options in a
  * process shares a hub: one observer (one loaded copy of the BPF programs)
- * and one dispatch thread that calls the callbacks, so that calls for a
- * subscription never overlap and come in the kernel's order.
+ * and one dispatch thread, which queues each event for every subscription.
+ * Each subscription has a thread of its own that makes its calls from that
+ * queue: calls for one subscription never overlap and come in the kernel's
+ * order, and a callback that blocks delays no other subscription.
  *
  * Handles are ids, never reused, looked up in a table before use: a stale,
  * foreign or doubly-cancelled handle is found missing, never dereferenced.
@@ -12,8 +14,9 @@
  * own cancel, so that CancelMibChangeNotify2 ends any of them.
  *
  * Locks: registry_lock (hubs and handles), then hub->lock (a hub's
- * subscribers and its observer). No lock is held while a callback runs, so a
- * callback may subscribe and unsubscribe freely.
+ * subscribers and its observer), then sub->lock (a subscription's queue).
+ * No lock is held while a callback runs, so a callback may subscribe and
+ * unsubscribe freely.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -28,6 +31,7 @@
 
 #include "grow.h"
 #include "last_error.h"
+#include "note_queue.h"
 #include "observer.h"
 #include "subscription.h"
 #include "teredo_event.h"
@@ -43,9 +47,12 @@ struct teredo_subscription {
 	teredo_port_callback cb;
 	void *ctx;
 	void (*release)(void *ctx);
-	bool needs_initial;
+	pthread_t thread; /* makes its calls, one at a time */
+	pthread_mutex_t lock;
+	pthread_cond_t wakeup;	 /* a call queued, or cancelled */
+	struct note_queue calls; /* owed, in the kernel's order */
 	bool cancelled;
-	int refs; /* the handle table's, plus one per delivery in progress */
+	bool frees_itself; /* cancelled from its own callback: nobody joins it */
 };
 
 struct hub {
@@ -56,18 +63,12 @@ struct hub {
 	pthread_t thread;
 	int wake_fd;
 	pthread_mutex_t lock;
-	pthread_cond_t callback_done;
 	struct teredo_subscription **subs;
 	size_t n_subs, cap_subs;
-	struct teredo_subscription *in_callback;
-	size_t owed_initials;		    /* subscribers still owed their initial call */
-	struct teredo_subscription **batch; /* deliver()'s copy, kept between calls */
-	size_t cap_batch;
-	uint16_t delivered_port; /* the port as the callbacks know it */
+	uint16_t delivered_port; /* the port as the queued calls know it */
 	unsigned int cancels;	 /* cancels under way (registry_lock): the hub must outlive them */
 	bool ready;		 /* started: until then registry_lock's holders wait on hub_made */
 	bool stopping;
-	bool frees_itself; /* stopped from its own callback: nobody joins it */
 	struct hub *next;
 };
 
@@ -142,15 +143,6 @@ static void copy_options(struct hub *hub, const struct teredo_options *opts)
 	}
 }
 
-static void drop_ref_locked(struct teredo_subscription *sub)
-{
-	if (--sub->refs)
-		return;
-	if (sub->release)
-		sub->release(sub->ctx);
-	free(sub);
-}
-
 static void wake(struct hub *hub)
 {
 	uint64_t one = 1;
@@ -160,86 +152,114 @@ static void wake(struct hub *hub)
 		return;
 }
 
-/* Call one subscriber, first with its initial event if it still owes one. */
-static void call_one(struct hub *hub, struct teredo_subscription *sub,
-		     const struct teredo_port_event *ev)
+/* Queue a call (hub->lock held: the hub's order is every subscription's). */
+static void owe_call(struct teredo_subscription *sub, const struct teredo_port_event *ev)
 {
-	struct teredo_port_event initial = { .type = TEREDO_PORT_INITIAL };
-	bool owes_initial;
+	pthread_mutex_lock(&sub->lock);
+	/* Out of memory the call is skipped: nothing sane to do but go on. */
+	if (!note_queue_push(&sub->calls, ev))
+		pthread_cond_signal(&sub->wakeup);
+	pthread_mutex_unlock(&sub->lock);
+}
 
-	pthread_mutex_lock(&hub->lock);
-	if (sub->cancelled || (!ev && !sub->needs_initial)) {
-		pthread_mutex_unlock(&hub->lock);
+/* The next call to make, waiting for one; false once cancelled. */
+static bool next_call(struct teredo_subscription *sub, struct teredo_port_event *ev)
+{
+	bool got;
+
+	pthread_mutex_lock(&sub->lock);
+	while (!sub->cancelled && !sub->calls.len)
+		pthread_cond_wait(&sub->wakeup, &sub->lock);
+	got = !sub->cancelled && note_queue_pop(&sub->calls, ev);
+	pthread_mutex_unlock(&sub->lock);
+	return got;
+}
+
+static void sub_free(struct teredo_subscription *sub, bool release)
+{
+	if (release && sub->release)
+		sub->release(sub->ctx);
+	note_queue_fini(&sub->calls);
+	pthread_mutex_destroy(&sub->lock);
+	pthread_cond_destroy(&sub->wakeup);
+	free(sub);
+}
+
+/* A subscription's own thread: its calls, until it is cancelled. */
+static void *make_calls(void *arg)
+{
+	struct teredo_subscription *sub = arg;
+	struct teredo_port_event ev;
+	bool frees_itself;
+
+	teredo_ask_short_slice();
+	while (next_call(sub, &ev))
+		sub->cb(sub->ctx, &ev);
+	pthread_mutex_lock(&sub->lock);
+	frees_itself = sub->frees_itself;
+	pthread_mutex_unlock(&sub->lock);
+	if (frees_itself)
+		sub_free(sub, true);
+	return NULL;
+}
+
+static int sub_new(teredo_port_callback cb, void *ctx, void (*release)(void *ctx),
+		   struct teredo_subscription **out)
+{
+	struct teredo_subscription *sub = calloc(1, sizeof(*sub));
+	int err;
+
+	*out = NULL;
+	if (!sub)
+		return set_last_error(-ENOMEM, "out of memory");
+	*sub = (struct teredo_subscription){ .cb = cb, .ctx = ctx, .release = release };
+	pthread_mutex_init(&sub->lock, NULL);
+	pthread_cond_init(&sub->wakeup, NULL);
+	note_queue_init(&sub->calls);
+	err = -library_thread_start(&sub->thread, make_calls, sub);
+	if (err) {
+		sub_free(sub, false);
+		return set_last_error(err, "cannot start a callback thread: %s", strerror(-err));
+	}
+	*out = sub;
+	return 0;
+}
+
+/*
+ * No call after this returns, and none in flight, unless the caller is the
+ * subscription's own callback: then its thread ends (and frees it) once that
+ * call returns. release runs only for a subscription that was given out.
+ */
+static void sub_end(struct teredo_subscription *sub, bool release)
+{
+	bool own_thread = pthread_equal(sub->thread, pthread_self());
+
+	pthread_mutex_lock(&sub->lock);
+	sub->cancelled = true;
+	sub->frees_itself = own_thread;
+	pthread_cond_signal(&sub->wakeup);
+	pthread_mutex_unlock(&sub->lock);
+	if (own_thread) {
+		pthread_detach(sub->thread);
 		return;
 	}
-	owes_initial = sub->needs_initial;
-	if (owes_initial)
-		hub->owed_initials--;
-	sub->needs_initial = false;
-	initial.port = hub->delivered_port;
-	hub->in_callback = sub;
-	pthread_mutex_unlock(&hub->lock);
-
-	if (owes_initial)
-		sub->cb(sub->ctx, &initial);
-	pthread_mutex_lock(&hub->lock);
-	if (ev && !sub->cancelled) {
-		pthread_mutex_unlock(&hub->lock);
-		sub->cb(sub->ctx, ev);
-		pthread_mutex_lock(&hub->lock);
-	}
-	hub->in_callback = NULL;
-	pthread_cond_broadcast(&hub->callback_done);
-	pthread_mutex_unlock(&hub->lock);
+	pthread_join(sub->thread, NULL);
+	sub_free(sub, release);
 }
 
-/* Deliver ev (NULL: only owed initial events) to every current subscriber. */
-static void deliver(struct hub *hub, const struct teredo_port_event *ev)
+/* Every event the observer holds, queued for every subscription. */
+static void fan_out(struct hub *hub)
 {
-	struct teredo_subscription **batch;
-	size_t n;
+	struct teredo_port_event ev;
 
 	pthread_mutex_lock(&hub->lock);
-	n = hub->n_subs;
-	if (!ev && !hub->owed_initials) {
-		pthread_mutex_unlock(&hub->lock);
-		return;
+	while (!hub->stopping && teredo_observer_receive(hub->obs, &ev) == 1) {
+		if (ev.type == TEREDO_PORT_INITIAL)
+			continue;
+		hub->delivered_port = ev.port;
+		for (size_t i = 0; i < hub->n_subs; i++)
+			owe_call(hub->subs[i], &ev);
 	}
-	if (grow_array(&hub->batch, &hub->cap_batch, n, sizeof(*hub->batch))) {
-		pthread_mutex_unlock(&hub->lock);
-		return; /* out of memory: nothing sane to do but skip */
-	}
-	batch = hub->batch;
-	for (size_t i = 0; i < n; i++) {
-		batch[i] = hub->subs[i];
-		batch[i]->refs++;
-	}
-	pthread_mutex_unlock(&hub->lock);
-
-	for (size_t i = 0; i < n; i++)
-		call_one(hub, batch[i], ev);
-
-	pthread_mutex_lock(&hub->lock);
-	for (size_t i = 0; i < n; i++)
-		drop_ref_locked(batch[i]);
-	pthread_mutex_unlock(&hub->lock);
-}
-
-static bool next_event(struct hub *hub, struct teredo_port_event *ev)
-{
-	int n;
-
-	pthread_mutex_lock(&hub->lock);
-	n = teredo_observer_receive(hub->obs, ev);
-	pthread_mutex_unlock(&hub->lock);
-	return n == 1;
-}
-
-static void deliver_event(struct hub *hub, const struct teredo_port_event *ev)
-{
-	deliver(hub, ev);
-	pthread_mutex_lock(&hub->lock);
-	hub->delivered_port = ev->port;
 	pthread_mutex_unlock(&hub->lock);
 }
 
@@ -249,9 +269,7 @@ static void hub_destroy(struct hub *hub)
 	if (hub->wake_fd >= 0)
 		close(hub->wake_fd);
 	pthread_mutex_destroy(&hub->lock);
-	pthread_cond_destroy(&hub->callback_done);
 	free(hub->subs);
-	free(hub->batch);
 	free(hub);
 }
 
@@ -272,9 +290,7 @@ static void *dispatch(void *arg)
 		{ .fd = teredo_observer_get_fd(hub->obs), .events = POLLIN },
 		{ .fd = hub->wake_fd, .events = POLLIN },
 	};
-	struct teredo_port_event ev;
 	uint64_t count;
-	bool frees_itself;
 
 	teredo_ask_short_slice();
 	while (!hub_stopping(hub)) {
@@ -286,16 +302,8 @@ static void *dispatch(void *arg)
 		}
 		if (fds[1].revents && read(hub->wake_fd, &count, sizeof(count)) < 0)
 			continue;
-		deliver(hub, NULL);
-		while (!hub_stopping(hub) && next_event(hub, &ev))
-			if (ev.type != TEREDO_PORT_INITIAL)
-				deliver_event(hub, &ev);
+		fan_out(hub);
 	}
-	pthread_mutex_lock(&hub->lock);
-	frees_itself = hub->frees_itself;
-	pthread_mutex_unlock(&hub->lock);
-	if (frees_itself)
-		hub_destroy(hub);
 	return NULL;
 }
 
@@ -308,7 +316,6 @@ static struct hub *hub_alloc(const struct teredo_options *opts)
 		return NULL;
 	copy_options(hub, opts);
 	pthread_mutex_init(&hub->lock, NULL);
-	pthread_cond_init(&hub->callback_done, NULL);
 	hub->wake_fd = -1;
 	return hub;
 }
@@ -351,16 +358,23 @@ static void unlink_hub(struct hub *hub)
 		}
 }
 
-static int add_subscriber(struct hub *hub, struct teredo_subscription *sub)
+/* Its first call, if asked, is the initial one, with the port as its later calls know it. */
+static int add_subscriber(struct hub *hub, struct teredo_subscription *sub, bool initial)
 {
+	struct teredo_port_event first = { .type = TEREDO_PORT_INITIAL };
 	int err;
 
 	pthread_mutex_lock(&hub->lock);
 	err = grow_array(&hub->subs, &hub->cap_subs, hub->n_subs + 1, sizeof(*hub->subs));
-	if (!err) {
-		hub->subs[hub->n_subs++] = sub;
-		hub->owed_initials += sub->needs_initial;
+	first.port = hub->delivered_port;
+	if (!err && initial) {
+		pthread_mutex_lock(&sub->lock);
+		err = note_queue_push(&sub->calls, &first);
+		pthread_cond_signal(&sub->wakeup);
+		pthread_mutex_unlock(&sub->lock);
 	}
+	if (!err)
+		hub->subs[hub->n_subs++] = sub;
 	pthread_mutex_unlock(&hub->lock);
 	return err;
 }
@@ -428,46 +442,36 @@ int subscribe_with_release(const struct teredo_options *opts, teredo_port_callba
 	if (err)
 		return err;
 	pthread_once(&fork_once, handle_fork);
-	sub = calloc(1, sizeof(*sub));
-	if (!sub)
-		return set_last_error(-ENOMEM, "out of memory");
+	err = sub_new(cb, ctx, release, &sub);
+	if (err)
+		return err;
 	pthread_mutex_lock(&registry_lock);
 	err = hub_for(&resolved, &hub, &created);
 	if (err)
 		goto unlock;
 	err = grow_array(&handles, &cap_handles, n_handles + 1, sizeof(*handles));
-	if (err) {
-		err = set_last_error(-ENOMEM, "out of memory");
-		goto forget_hub;
+	if (!err) {
+		sub->hub = hub;
+		sub->handle = (struct notify_handle){ next_id++, cancel_subscription };
+		err = add_subscriber(hub, sub, initial);
 	}
-	*sub = (struct teredo_subscription){ .handle = { next_id++, cancel_subscription },
-					     .hub = hub,
-					     .cb = cb,
-					     .ctx = ctx,
-					     .release = release,
-					     .needs_initial = initial,
-					     .refs = 1 };
-	err = add_subscriber(hub, sub);
 	if (err) {
 		err = set_last_error(-ENOMEM, "out of memory");
-		goto forget_hub;
+		if (created) {
+			unlink_hub(hub);
+			unused = hub;
+		}
+		goto unlock;
 	}
 	handles[n_handles++] = &sub->handle;
 	*out = (struct teredo_subscription *)sub->handle.id;
 	sub = NULL;
-	if (initial)
-		wake(hub);
-	goto unlock;
-forget_hub:
-	if (created) {
-		unlink_hub(hub);
-		unused = hub;
-	}
 unlock:
 	pthread_mutex_unlock(&registry_lock);
 	if (unused)
 		stop_hub(unused);
-	free(sub);
+	if (sub)
+		sub_end(sub, false);
 	return err;
 }
 
@@ -536,10 +540,6 @@ int notify_handle_cancel(void *id, int (*kind)(struct notify_handle *handle))
 
 static void remove_subscriber_locked(struct hub *hub, struct teredo_subscription *sub)
 {
-	if (sub->needs_initial) {
-		sub->needs_initial = false;
-		hub->owed_initials--;
-	}
 	for (size_t i = 0; i < hub->n_subs; i++)
 		if (hub->subs[i] == sub) {
 			hub->subs[i] = hub->subs[--hub->n_subs];
@@ -547,20 +547,16 @@ static void remove_subscriber_locked(struct hub *hub, struct teredo_subscription
 		}
 }
 
-/* Stop a hub no subscriber uses any more, already out of the registry. */
+/*
+ * Stop a hub no subscriber uses any more, already out of the registry. Its
+ * thread makes no calls, so even a callback may wait for it.
+ */
 static void stop_hub(struct hub *hub)
 {
-	bool from_own_callback = pthread_equal(hub->thread, pthread_self());
-
 	pthread_mutex_lock(&hub->lock);
 	hub->stopping = true;
-	hub->frees_itself = from_own_callback;
 	pthread_mutex_unlock(&hub->lock);
 	wake(hub);
-	if (from_own_callback) {
-		pthread_detach(hub->thread);
-		return;
-	}
 	pthread_join(hub->thread, NULL);
 	hub_destroy(hub);
 }
@@ -594,17 +590,12 @@ static int cancel_subscription(struct notify_handle *handle)
 	pthread_mutex_lock(&registry_lock);
 	hub->cancels++;
 	pthread_mutex_lock(&hub->lock);
-	sub->cancelled = true;
 	remove_subscriber_locked(hub, sub);
 	pthread_mutex_unlock(&hub->lock);
 	pthread_mutex_unlock(&registry_lock);
 
-	pthread_mutex_lock(&hub->lock);
-	/* Wait for its call in flight, unless that call is the one asking. */
-	while (hub->in_callback == sub && !pthread_equal(hub->thread, pthread_self()))
-		pthread_cond_wait(&hub->callback_done, &hub->lock);
-	drop_ref_locked(sub);
-	pthread_mutex_unlock(&hub->lock);
+	/* Waits for its call in flight, unless that call is the one asking. */
+	sub_end(sub, true);
 	if (finish_cancel(hub))
 		stop_hub(hub);
 	return 0;
