@@ -156,6 +156,19 @@ bench-compare: bench-deps
 	@$(MAKE) --no-print-directory $(BENCH) $(BENCH_CLIENT) $(CMD)
 	./$(BENCH) --only $(BENCH_COMPARE_JOBS)
 
+# --- deb: the Debian packages (debian/), built from a clean copy of the tree
+# into build/deb/, then checked by lintian (no error, no warning). ---
+.PHONY: deb
+DEB_DIR := $(BUILD)/deb
+DEB_TOOLS := debhelper lintian dpkg-dev
+deb:
+	@./scripts/install-deps $(BUILD_DEPS) $(DEB_TOOLS)
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/src
+	tar -c --exclude=./$(BUILD) --exclude=./.git . | tar -x -C $(DEB_DIR)/src
+	cd $(DEB_DIR)/src && dpkg-buildpackage -us -uc -b
+	lintian --fail-on error,warning $(DEB_DIR)/*.changes
+	@ls $(DEB_DIR)/*.deb
+
 format:
 	clang-format -i bpf/*.c bpf/*.h user/*/*.c user/*/*.h user/lib/*/*.c user/lib/*/*.h user/*/tests/*.c user/*/tests/*/*.c \
 		include/*.h tests/*/*.c examples/*.c bench/*.c bench/*.h

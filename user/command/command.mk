@@ -14,7 +14,7 @@ $(BUILD)/command/%.o: $(COMMAND_DIR)/%.c
 -include $(COMMAND_OBJS:.o=.d)
 
 $(CMD): $(COMMAND_OBJS) $(SERVICE_OBJS) $(FIREWALLD_OBJS) $(LIB_A)
-	$(call quiet,LD,$@)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(FIREWALLD_LIBS)
+	$(call quiet,LD,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(FIREWALLD_LIBS)
 
 # Where things go: $(DESTDIR)$(PREFIX)/{sbin,lib/systemd/system,share/man/man8,share/teredo-observer}
 SBINDIR     ?= $(PREFIX)/sbin
@@ -34,7 +34,7 @@ install-command: $(CMD)
 	install -D -m 0644 $(COMMAND_DIR)/teredo-observer.8 $(DESTDIR)$(MAN8DIR)/teredo-observer.8
 	install -D -m 0755 examples/nftables/teredo-nft-update \
 		$(DESTDIR)$(EXAMPLESDIR)/teredo-nft-update
-	install -D -m 0644 examples/nftables/teredo.nft $(DESTDIR)$(EXAMPLESDIR)/teredo.nft
+	install -D -m 0755 examples/nftables/teredo.nft $(DESTDIR)$(EXAMPLESDIR)/teredo.nft
 
 uninstall-command:
 	rm -f $(DESTDIR)$(SBINDIR)/teredo-observer \

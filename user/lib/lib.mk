@@ -55,7 +55,7 @@ $(LIB_PUBLIC_A): $(BUILD)/public/libteredo_observer.o
 
 $(LIB_SO): $(LIB_OBJS) $(LIB_MAP)
 	$(call quiet,LD,$@)$(CC) $(CFLAGS) -shared -Wl,-soname,$(SONAME) \
-		-Wl,--version-script=$(LIB_MAP) -Wl,--no-undefined-version -o $@ $(LIB_OBJS) $(LDLIBS)
+		-Wl,--version-script=$(LIB_MAP) -Wl,--no-undefined-version $(LDFLAGS) -o $@ $(LIB_OBJS) $(LDLIBS)
 
 # The dynamic linker finds libraries under /usr and /usr/local (Debian's
 # ld.so.conf, /usr/local through ldconfig's cache). Under any other prefix,
@@ -65,18 +65,22 @@ comma := ,
 SYSTEM_PREFIXES := /usr /usr/local
 PC_RPATH := $(if $(filter $(SYSTEM_PREFIXES),$(PREFIX)),, -Wl$(comma)-rpath$(comma)$${libdir})
 
-# DIR/include, DIR/lib, DIR/lib/pkgconfig, DIR/share/man/man3 for PREFIX=DIR.
+# DIR/include, DIR/lib, DIR/lib/pkgconfig, DIR/share/man/man3 for PREFIX=DIR;
+# LIBDIR=/usr/lib/x86_64-linux-gnu puts the library where Debian's multiarch
+# layout wants it (debian/rules does).
+LIBDIR ?= $(PREFIX)/lib
 .PHONY: install-lib
 install-lib: $(LIB_PUBLIC_A) $(LIB_SO)
-	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(LIBDIR)/pkgconfig \
 		$(DESTDIR)$(PREFIX)/share/man/man3
 	install -m 644 $(wildcard include/*.h) $(DESTDIR)$(PREFIX)/include/
-	install -m 644 $(LIB_PUBLIC_A) $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
-	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libteredo_observer.so
+	install -m 644 $(LIB_PUBLIC_A) $(DESTDIR)$(LIBDIR)/
+	install -m 644 $(LIB_SO) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libteredo_observer.so
 	# Written now, so that prefix names PREFIX as given to this install.
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' -e 's|@RPATH@|$(PC_RPATH)|' \
-		$(LIB_DIR)/teredo-observer.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/teredo-observer.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+		-e 's|@RPATH@|$(PC_RPATH)|' \
+		$(LIB_DIR)/teredo-observer.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/teredo-observer.pc
 	install -m 644 $(MAN3) $(DESTDIR)$(PREFIX)/share/man/man3/
 	# A new library under /usr/local is found once ldconfig has cached it.
 	$(if $(DESTDIR)$(PC_RPATH),,ldconfig)
