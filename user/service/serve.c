@@ -7,9 +7,16 @@
  * bounded buffer per connection, and a client whose buffer fills is cut off
  * (it reconnects and gets a fresh state), so a reader that stops slows
  * nobody else.
+ *
+ * What one user can make it do is bounded per turn of the loop: a batch of
+ * accepts (then the connections already ready get theirs), a few calls per
+ * connection (the rest wait for the next turn, and nothing more is read from
+ * it meanwhile), one cheap canned reply to a refused connection. A closing
+ * connection is only written to, and dropped when its grace time is over.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +25,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "firewall_job.h"
@@ -25,6 +33,23 @@
 #include "observer.h"
 #include "serve.h"
 #include "varlink_server.h"
+
+/* Accepts per turn: a stream of connections cannot keep the loop from the others. */
+#define ACCEPT_BATCH 16
+/*
+ * A closing connection's time to take its last replies (counted again from
+ * each read it makes) before it is dropped without them.
+ */
+#define CLOSING_GRACE_MS 10000
+/* Buffer memory freed by closed connections that is given back to the system. */
+#define TRIM_AFTER_BYTES (256 * 1024)
+
+/* The socket file we made, so that we remove that one and nothing else. */
+struct socket_file {
+	const char *path;
+	dev_t dev;
+	ino_t ino;
+};
 
 struct server {
 	struct teredo_observer *obs;
@@ -36,8 +61,14 @@ struct server {
 	uint16_t reported_port; /* as last put in STATUS= */
 	size_t reported_conns;
 	struct firewall_job firewall;
-	int firewall_fd;  /* the firewall's fd in the epoll set, -1: none */
-	int start_status; /* the exit status when start() fails */
+	int firewall_fd;	      /* the firewall's fd in the epoll set, -1: none */
+	int start_status;	      /* the exit status when start() fails */
+	struct socket_file sock_file; /* path NULL: none of ours to remove */
+	unsigned long turn;	      /* of the loop, counted */
+	bool accept_paused;	      /* out of fds: until a connection closes */
+	size_t freed_bytes;	      /* by closed connections since the last trim */
+	char refusal[160];	      /* TooManyConnections, with its NUL */
+	size_t refusal_len;
 };
 
 /* epoll data for the fds that are not connections. */
@@ -74,6 +105,32 @@ static int watch_fd(struct server *srv, int fd, uint32_t events, void *ptr, int 
 	return epoll_ctl(srv->epoll_fd, op, fd, &ev) ? -errno : 0;
 }
 
+static long long now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000LL + t.tv_nsec / 1000000;
+}
+
+/* A connection's epoll events, changed only when they change. */
+static int watch_conn(struct server *srv, struct vconn *c, uint32_t events)
+{
+	if (c->epoll_events == events)
+		return 0;
+	c->epoll_events = events;
+	return watch_fd(srv, c->fd, events, c, EPOLL_CTL_MOD);
+}
+
+/* Out of fds, the listening socket stays readable: unwatched until one closes. */
+static void pause_accepting(struct server *srv, bool pause)
+{
+	if (srv->accept_paused == pause)
+		return;
+	srv->accept_paused = pause;
+	(void)watch_fd(srv, srv->listen_fd, pause ? 0 : EPOLLIN, &listen_tag, EPOLL_CTL_MOD);
+}
+
 /*
  * Closing a unix socket with unread input resets the peer, which may then
  * lose the error reply that says why: what is waiting is read first (a
@@ -93,13 +150,20 @@ static void close_conn(struct server *srv, size_t i)
 	struct vconn *c = srv->conns[i];
 
 	discard_input(c->fd);
-	close(c->fd); /* leaves the epoll set with it */
+	close(c->fd);		      /* leaves the epoll set with it */
+	srv->freed_bytes += c->in.cap + c->out.cap;
+	pause_accepting(srv, false);
 	vconn_fini(c);
 	free(c);
 	srv->conns[i] = srv->conns[--srv->n_conns];
 }
 
-/* Send what is waiting; EPOLLOUT only while something still waits. 0, or -1: close it. */
+/*
+ * Send what is waiting; EPOLLOUT only while something still waits, EPOLLIN
+ * only while its calls are wanted: a closing connection is not read (a peer
+ * that shut down its side stays readable for ever), and gets a deadline.
+ * 0, or -1: close it.
+ */
 static int flush_conn(struct server *srv, struct vconn *c)
 {
 	ssize_t n;
@@ -113,11 +177,17 @@ static int flush_conn(struct server *srv, struct vconn *c)
 		if (n <= 0)
 			return -1;
 		vbuf_consume(&c->out, n);
+		if (c->closing)
+			c->drop_after_ms = 0; /* it reads: its grace starts again */
 	}
 	if (!c->out.len && c->closing)
 		return -1;
-	return watch_fd(srv, c->fd, EPOLLIN | (c->out.len ? EPOLLOUT : 0), c, EPOLL_CTL_MOD) ? -1
-											     : 0;
+	if (c->closing && !c->drop_after_ms)
+		c->drop_after_ms = now_ms() + CLOSING_GRACE_MS;
+	return watch_conn(srv, c,
+			  (c->closing || c->pending ? 0 : EPOLLIN) | (c->out.len ? EPOLLOUT : 0))
+		       ? -1
+		       : 0;
 }
 
 static size_t conns_of(const struct server *srv, uid_t uid)
@@ -129,17 +199,27 @@ static size_t conns_of(const struct server *srv, uid_t uid)
 	return n;
 }
 
-/* Over the limit: told why, in a reply, and closed. */
-static void refuse(int fd, unsigned int limit)
+/* Over the limit: told why, in a reply made once at start, and closed. */
+static void refuse(const struct server *srv, int fd)
+{
+	(void)!send(fd, srv->refusal, srv->refusal_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	close(fd);
+}
+
+static int make_refusal(struct server *srv)
 {
 	struct vconn c;
+	int err;
 
-	vconn_init(&c, fd, 0);
-	if (!vserver_error(&c, VARLINK_INTERFACE ".TooManyConnections", "limit",
-			   json_object_new_int(limit)))
-		(void)!send(fd, c.out.data, c.out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	vconn_init(&c, -1, 0);
+	err = vserver_error(&c, VARLINK_INTERFACE ".TooManyConnections", "limit",
+			    json_object_new_int(srv->cfg->max_per_user));
+	if (!err && c.out.len <= sizeof(srv->refusal)) {
+		memcpy(srv->refusal, c.out.data, c.out.len);
+		srv->refusal_len = c.out.len;
+	}
 	vconn_fini(&c);
-	close(fd);
+	return srv->refusal_len ? 0 : -1;
 }
 
 static void add_conn(struct server *srv, int fd)
@@ -153,7 +233,7 @@ static void add_conn(struct server *srv, int fd)
 		return;
 	}
 	if (conns_of(srv, cred.uid) >= srv->cfg->max_per_user) {
-		refuse(fd, srv->cfg->max_per_user);
+		refuse(srv, fd);
 		return;
 	}
 	c = malloc(sizeof(*c));
@@ -164,45 +244,70 @@ static void add_conn(struct server *srv, int fd)
 		return;
 	}
 	vconn_init(c, fd, cred.uid);
+	c->epoll_events = EPOLLIN;
 	srv->conns[srv->n_conns++] = c;
 }
 
-static void accept_all(struct server *srv)
+/* A batch: the listening socket stays ready, and the next turn takes more. */
+static void accept_batch(struct server *srv)
 {
-	int fd;
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-	while ((fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0)
-		add_conn(srv, fd);
-	if (errno == EMFILE || errno == ENFILE)
-		say("%s", "out of file descriptors: connections wait", errno);
+		if (fd >= 0) {
+			add_conn(srv, fd);
+			continue;
+		}
+		if (errno == EMFILE || errno == ENFILE) {
+			say("%s", "out of file descriptors: connections wait", errno);
+			pause_accepting(srv, true);
+		}
+		return;
+	}
 }
 
-/* Read what the client sent and answer it. 0, or -1: close it. */
-static int serve_conn(struct server *srv, struct vconn *c, uint32_t events)
+/* What the client sent, up to the input's limit. 0, 1 at its end, -1: close it. */
+static int read_calls(struct vconn *c)
 {
 	char buf[4096];
 	size_t room;
-	ssize_t n = 1;
-	bool eof = false;
+	ssize_t n;
 
-	while ((events & (EPOLLIN | EPOLLHUP)) && !c->closing) {
-		room = c->in.limit - c->in.len;
-		if (!room)
-			break; /* full: vserver_process says it is too large */
+	while ((room = c->in.limit - c->in.len)) {
 		n = recv(c->fd, buf, room < sizeof(buf) ? room : sizeof(buf), MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0) {
-			eof = n == 0 || errno != EAGAIN;
-			break;
-		}
+		if (n < 0 && errno == EAGAIN)
+			return 0;
+		if (n <= 0)
+			return 1;
 		if (vbuf_append(&c->in, buf, n))
 			return -1;
 	}
-	if (vserver_process(&srv->vs, c) && !c->closing)
+	return 0; /* full: vserver_process says it is too large */
+}
+
+/*
+ * Answer a turn's worth of its calls; read more only once none is waiting,
+ * so a pipelining client is held back by its own socket. 0, or -1: close it.
+ */
+static int serve_conn(struct server *srv, struct vconn *c, uint32_t events)
+{
+	int got;
+
+	c->turn = srv->turn;
+	if (!c->closing && !c->hung_up && !vbuf_message_len(&c->in) &&
+	    (events & (EPOLLIN | EPOLLHUP))) {
+		got = read_calls(c);
+		if (got < 0)
+			return -1;
+		c->hung_up = got;
+	}
+	if (vserver_process(&srv->vs, c, VCONN_CALLS_PER_TURN) && !c->closing)
 		return -1; /* its replies did not fit */
-	if (eof)
-		c->closing = true; /* answer what it asked, then close */
+	c->pending = !c->closing && vbuf_message_len(&c->in);
+	if (c->hung_up && !c->pending)
+		c->closing = true; /* answered what it asked: close */
 	return flush_conn(srv, c);
 }
 
@@ -309,15 +414,65 @@ static void flush_all(struct server *srv)
 static void handle(struct server *srv, const struct epoll_event *ev)
 {
 	if (ev->data.ptr == &listen_tag) {
-		accept_all(srv);
+		accept_batch(srv);
 		return;
 	}
+	/* Searched for: one closed earlier in this turn is no longer there. */
 	for (size_t i = 0; i < srv->n_conns; i++)
 		if (srv->conns[i] == ev->data.ptr) {
-			if (serve_conn(srv, srv->conns[i], ev->events))
+			if (srv->conns[i]->turn != srv->turn &&
+			    serve_conn(srv, srv->conns[i], ev->events))
 				close_conn(srv, i);
 			return;
 		}
+}
+
+/* The calls left waiting by the budget of earlier turns. */
+static bool serve_pending(struct server *srv)
+{
+	bool more = false;
+	size_t i = 0;
+
+	while (i < srv->n_conns) {
+		struct vconn *c = srv->conns[i];
+
+		if (c->pending && c->turn != srv->turn && serve_conn(srv, c, 0)) {
+			close_conn(srv, i);
+			continue;
+		}
+		more |= c->pending;
+		i++;
+	}
+	return more;
+}
+
+/* Closing connections whose grace time is over; the next deadline, or -1. */
+static long long drop_overdue(struct server *srv)
+{
+	long long now = now_ms(), next = -1;
+	size_t i = 0;
+
+	while (i < srv->n_conns) {
+		long long t = srv->conns[i]->drop_after_ms;
+
+		if (t && t <= now) {
+			close_conn(srv, i);
+			continue;
+		}
+		if (t && (next < 0 || t < next))
+			next = t;
+		i++;
+	}
+	return next < 0 ? -1 : next - now;
+}
+
+/* Memory the closed connections held goes back to the system, not only to malloc. */
+static void give_back_memory(struct server *srv)
+{
+	if (srv->freed_bytes < TRIM_AFTER_BYTES)
+		return;
+	srv->freed_bytes = 0;
+	malloc_trim(0);
 }
 
 /* The firewall's fd, which a reconnection changes, in the epoll set. */
@@ -343,33 +498,85 @@ static int firewall_timeout_ms(const struct server *srv)
 	return t ? (int)(t->tv_sec * 1000 + t->tv_nsec / 1000000) : -1;
 }
 
+/* The shorter of two epoll timeouts, -1 meaning none. */
+static int sooner(long long a, long long b)
+{
+	if (a < 0)
+		return (int)b;
+	return (int)(b < 0 || a < b ? a : b);
+}
+
+static bool has_tag(const struct epoll_event *evs, int n, const void *tag)
+{
+	for (int i = 0; i < n; i++)
+		if (evs[i].data.ptr == tag)
+			return true;
+	return false;
+}
+
 static int loop(struct server *srv, volatile sig_atomic_t *stop, const sigset_t *wait_mask)
 {
 	struct epoll_event evs[64];
-	int n;
+	bool more = false;
+	int n, timeout;
 
 	while (!*stop) {
 		report_status(srv);
 		watch_firewall(srv);
-		n = epoll_pwait(srv->epoll_fd, evs, 64, firewall_timeout_ms(srv), wait_mask);
+		timeout = more ? 0 : sooner(firewall_timeout_ms(srv), drop_overdue(srv));
+		n = epoll_pwait(srv->epoll_fd, evs, 64, timeout, wait_mask);
 		if (n < 0 && errno != EINTR) {
 			say("%s", "epoll_pwait", errno);
 			return 1;
 		}
+		srv->turn++;
 		firewall_job_service(&srv->firewall);
-		for (int i = 0; i < n; i++) {
-			if (evs[i].data.ptr == &firewall_tag)
-				continue; /* read by firewall_job_service */
-			if (evs[i].data.ptr != &observer_tag) {
-				handle(srv, &evs[i]);
-				continue;
-			}
+		/* The kernel's news first: no client's calls delay the watchers. */
+		if (has_tag(evs, n, &observer_tag)) {
 			if (pump_observer(srv))
 				return 1;
 			flush_all(srv);
 		}
+		for (int i = 0; i < n; i++)
+			if (evs[i].data.ptr != &firewall_tag && evs[i].data.ptr != &observer_tag)
+				handle(srv, &evs[i]);
+		more = serve_pending(srv);
+		(void)drop_overdue(srv);
+		give_back_memory(srv);
 	}
 	return 0;
+}
+
+/*
+ * The socket file, made 0666 by bind itself (the umask): a chmod after bind
+ * would follow whatever link was put at the path meanwhile. What is there
+ * after bind is ours only if it is a socket owned by us.
+ */
+static int bind_socket_file(struct server *srv, const struct sockaddr_un *sa)
+{
+	mode_t old = umask(0111);
+	int err = bind(srv->listen_fd, (const struct sockaddr *)sa, sizeof(*sa)) ? errno : 0;
+	struct stat st;
+
+	umask(old);
+	if (err)
+		return err;
+	if (lstat(sa->sun_path, &st))
+		return errno;
+	if (!S_ISSOCK(st.st_mode) || st.st_uid != geteuid())
+		return EEXIST;
+	srv->sock_file = (struct socket_file){ srv->cfg->socket_path, st.st_dev, st.st_ino };
+	return 0;
+}
+
+/* At exit: our socket file, never what someone put in its place. */
+static void remove_socket_file(const struct socket_file *f)
+{
+	struct stat st;
+
+	if (f->path && !lstat(f->path, &st) && S_ISSOCK(st.st_mode) && st.st_dev == f->dev &&
+	    st.st_ino == f->ino)
+		unlink(f->path);
 }
 
 /* A stale socket of an earlier run is replaced; anything else at the path is not. */
@@ -377,6 +584,7 @@ static int listen_at(struct server *srv, const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct stat st;
+	int err = 0;
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		say("socket path too long: %s", path, 0);
@@ -386,20 +594,20 @@ static int listen_at(struct server *srv, const char *path)
 	if (!lstat(path, &st) && S_ISSOCK(st.st_mode))
 		unlink(path);
 	srv->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (srv->listen_fd < 0 || bind(srv->listen_fd, (struct sockaddr *)&sa, sizeof(sa))) {
+	if (srv->listen_fd < 0 || (err = bind_socket_file(srv, &sa))) {
 		say("cannot listen on %s (does its directory exist? the unit's "
 		    "RuntimeDirectory makes it)",
-		    path, errno);
+		    path, srv->listen_fd < 0 ? errno : err);
 		if (srv->listen_fd >= 0)
 			close(srv->listen_fd);
 		srv->listen_fd = -1; /* what is at path is not ours to remove */
 		return -1;
 	}
 	/*
-	 * Everyone may connect: on Windows any program may ask for the Teredo
-	 * port, which is no secret. What protects the service is the limits.
+	 * Everyone may connect (0666): on Windows any program may ask for the
+	 * Teredo port, which is no secret. What protects the service is the limits.
 	 */
-	if (chmod(path, 0666) || listen(srv->listen_fd, SOMAXCONN)) {
+	if (listen(srv->listen_fd, SOMAXCONN)) {
 		say("cannot listen on %s", path, errno);
 		return -1;
 	}
@@ -438,7 +646,7 @@ static int start(struct server *srv, const struct teredo_options *opts)
 	srv->vs = (struct vserver){ observer_state(srv->obs), opts, st.st_ino };
 	observer_set_tap(srv->obs, &tap);
 	srv->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-	if (srv->epoll_fd < 0 || listen_at(srv, srv->cfg->socket_path))
+	if (srv->epoll_fd < 0 || make_refusal(srv) || listen_at(srv, srv->cfg->socket_path))
 		return -1;
 	if (watch_fd(srv, srv->listen_fd, EPOLLIN, &listen_tag, EPOLL_CTL_ADD) ||
 	    watch_fd(srv, teredo_observer_get_fd(srv->obs), EPOLLIN, &observer_tag,
@@ -474,10 +682,9 @@ cleanup:
 	while (srv.n_conns)
 		close_conn(&srv, 0);
 	free(srv.conns);
-	if (srv.listen_fd >= 0) {
+	if (srv.listen_fd >= 0)
 		close(srv.listen_fd);
-		unlink(cfg->socket_path);
-	}
+	remove_socket_file(&srv.sock_file);
 	if (srv.epoll_fd >= 0)
 		close(srv.epoll_fd);
 	/* Fail closed: the port goes with us (unless we die by SIGKILL). */

@@ -424,11 +424,11 @@ static int handle_message(const struct vserver *srv, struct vconn *c, size_t len
 	return err ? -1 : 0;
 }
 
-int vserver_process(const struct vserver *srv, struct vconn *c)
+int vserver_process(const struct vserver *srv, struct vconn *c, unsigned int max_calls)
 {
 	ssize_t len;
 
-	while (!c->closing && (len = vbuf_message_len(&c->in)) != 0) {
+	while (!c->closing && max_calls && (len = vbuf_message_len(&c->in)) != 0) {
 		if (len < 0) {
 			c->closing = true;
 			(void)vserver_error(c, VARLINK_INTERFACE ".MessageTooLarge", "limit",
@@ -438,6 +438,7 @@ int vserver_process(const struct vserver *srv, struct vconn *c)
 		if (handle_message(srv, c, len))
 			return -1;
 		vbuf_consume(&c->in, len);
+		max_calls--;
 	}
 	return c->closing ? -1 : 0;
 }

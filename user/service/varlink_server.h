@@ -24,23 +24,33 @@ struct vserver {
 	uint32_t netns; /* the namespace it watches */
 };
 
+/* Calls one connection gets answered per turn of the loop: the others' turn comes. */
+#define VCONN_CALLS_PER_TURN 8
+
 struct vconn {
 	int fd;
 	uid_t uid;
 	struct vbuf in, out;
 	bool watching; /* a Watch call is streaming */
 	bool closing;  /* send what is in out, then close */
+	/* Kept by the event loop (serve.c): */
+	bool pending;		   /* complete calls wait in in: served next turn */
+	bool hung_up;		   /* the peer sent all it will: close once answered */
+	unsigned int epoll_events; /* as registered */
+	long long drop_after_ms;   /* closing: dropped at this CLOCK_MONOTONIC time */
+	unsigned long turn;	   /* the last turn of the loop that served it */
 };
 
 void vconn_init(struct vconn *c, int fd, uid_t uid);
 void vconn_fini(struct vconn *c);
 
 /*
- * Answer every complete call waiting in c->in. 0, or -1 when the connection
+ * Answer up to max_calls complete calls waiting in c->in (the rest wait:
+ * vbuf_message_len says whether any is left). 0, or -1 when the connection
  * must end: after a malformed or oversize message (its error reply is in
  * c->out, c->closing set) or when the replies do not fit in c->out.
  */
-int vserver_process(const struct vserver *srv, struct vconn *c);
+int vserver_process(const struct vserver *srv, struct vconn *c, unsigned int max_calls);
 
 /* An error reply, with one parameter (value, taken) when key is not NULL. 0 or -ENOBUFS. */
 int vserver_error(struct vconn *c, const char *error, const char *key, struct json_object *value);

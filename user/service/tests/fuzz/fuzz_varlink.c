@@ -58,7 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		if (vbuf_append(&c.in, data + off, n < room ? n : room) && room)
 			abort(); /* the room was there */
-		closed = vserver_process(&srv, &c) != 0;
+		closed = vserver_process(&srv, &c, VCONN_CALLS_PER_TURN) != 0;
 		if (c.out.len > c.out.limit)
 			abort();
 		/* The client read everything: as the event loop would after sending. */

@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""What an ordinary user can throw at teredo-observer serve, for run-tests'
+attack tests (run as user nobody). Raw Varlink, nothing of the project's code.
+
+Usage: attack.py SOCKET MODE [ARGS...]
+  flood SECONDS       connect and close as fast as possible
+  halfclose N         N connections: pipeline GetState calls without reading
+                      until replies queue in the service, shutdown(SHUT_WR),
+                      never read; "ready N", then hold them until stdin ends
+  fill N              N connections, replies queued as for halfclose but
+                      still open; "ready N"; on a line on stdin all close,
+                      "closed"; then wait for stdin's end
+  pipeline N SECONDS  N connections, each keeping calls in flight (reading
+                      the replies, so that it is never cut off)
+  latency N           Watch; for N socket records, the time from the kernel's
+                      event (ktime_ns, CLOCK_MONOTONIC) to its reply here;
+                      prints "p50 US max US n N"
+"""
+import fcntl
+import json
+import select
+import socket
+import sys
+import termios
+import time
+
+CALL = json.dumps({"method": "io.teredo.Observer.GetState"}).encode() + b"\0"
+
+
+def connect(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    return s
+
+
+def flood(path, seconds):
+    end = time.monotonic() + seconds
+    n = 0
+    while time.monotonic() < end:
+        try:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(path)
+            s.close()
+            n += 1
+        except OSError:
+            s.close()
+    print(f"flood {n}")
+
+
+def queued(s):
+    return int.from_bytes(fcntl.ioctl(s, termios.FIONREAD, b"\0\0\0\0"), "little")
+
+
+def queue_replies(s):
+    """Calls until the service's sends to us block: replies then wait in its
+    buffer (a few batches more), short of its limit."""
+    s.setblocking(False)
+    last, still = -1, 0
+    for _ in range(400):
+        try:
+            s.send(CALL * 20)
+        except BlockingIOError:
+            pass
+        time.sleep(0.005)
+        now = queued(s)
+        still = still + 1 if now == last else 0
+        last = now
+        if still >= 3:
+            break
+    # Replies to these wait in the service's own buffer.
+    try:
+        s.send(CALL * 20)
+    except BlockingIOError:
+        pass
+
+
+def open_queued(path, n):
+    conns = []
+    for _ in range(n):
+        s = connect(path)
+        queue_replies(s)
+        conns.append(s)
+    return conns
+
+
+def halfclose(path, n):
+    conns = open_queued(path, n)
+    for s in conns:
+        s.shutdown(socket.SHUT_WR)
+    print(f"ready {n}", flush=True)
+    sys.stdin.read()
+
+
+def fill(path, n):
+    conns = open_queued(path, n)
+    print(f"ready {n}", flush=True)
+    sys.stdin.readline()
+    for s in conns:
+        s.close()
+    print("closed", flush=True)
+    sys.stdin.read()
+
+
+def pipeline(path, n, seconds):
+    conns = [connect(path) for _ in range(n)]
+    for s in conns:
+        s.setblocking(False)
+    end = time.monotonic() + seconds
+    calls = 0
+    while time.monotonic() < end:
+        for s in conns:
+            try:
+                s.send(CALL * 50)
+                calls += 50
+            except BlockingIOError:
+                pass
+        r, _, _ = select.select(conns, [], [], 0.01)
+        for s in r:
+            try:
+                if not s.recv(1 << 20):
+                    conns.remove(s)
+            except BlockingIOError:
+                pass
+        if not conns:
+            break
+    print(f"pipelined {calls} calls, {len(conns)} connections left", flush=True)
+
+
+def latency(path, n):
+    s = connect(path)
+    s.sendall(json.dumps({"method": "io.teredo.Observer.Watch", "more": True}).encode() +
+              b"\0")
+    buf, samples = b"", []
+    print("watching", flush=True)
+    while len(samples) < n:
+        data = s.recv(1 << 16)
+        now = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+        if not data:
+            break
+        buf += data
+        *msgs, buf = buf.split(b"\0")
+        for m in msgs:
+            rec = json.loads(m).get("parameters", {}).get("record")
+            if rec:
+                samples.append((now - rec["ktime_ns"]) / 1000)
+    samples.sort()
+    if not samples:
+        print("no records")
+        sys.exit(1)
+    print(f"p50 {samples[len(samples) // 2]:.0f} max {samples[-1]:.0f} n {len(samples)}",
+          flush=True)
+
+
+def main():
+    path, mode, args = sys.argv[1], sys.argv[2], sys.argv[3:]
+    if mode == "flood":
+        flood(path, float(args[0]))
+    elif mode == "halfclose":
+        halfclose(path, int(args[0]))
+    elif mode == "fill":
+        fill(path, int(args[0]))
+    elif mode == "pipeline":
+        pipeline(path, int(args[0]), float(args[1]))
+    elif mode == "latency":
+        latency(path, int(args[0]))
+    else:
+        sys.exit(f"attack.py: unknown mode {mode}")
+
+
+if __name__ == "__main__":
+    main()
