@@ -16,6 +16,10 @@
 . "$(dirname "${BASH_SOURCE[0]}")/host.sh"
 
 WAIT=${WAIT:-15} # seconds: the bound of every wait for something that should happen
+# An observer's start includes the verifier's pass over its programs: about
+# 2.5 s on the host with --cgroup (the cgroup walk), ten times that under the
+# kernel matrix's QEMU/TCG. So its first line has a bound of its own.
+START_WAIT=${START_WAIT:-90}
 passed=0
 failed=0
 skipped=0
@@ -186,7 +190,8 @@ start_observer() {
 	nsenter --net="/run/netns/$ns" "$CMD" "$@" >"$W/obs.out" 2>"$W/obs.err" &
 	OBS=$!
 	PIDS+=("$OBS")
-	wait_lines "$W/obs.out" 1 "$WAIT" "$OBS" || fail "no initial line within ${WAIT}s, or it ended"
+	wait_lines "$W/obs.out" 1 "$START_WAIT" "$OBS" ||
+		fail "no initial line within ${START_WAIT}s, or it ended: $(tr '\n' '|' <"$W/obs.err")"
 }
 
 # start_actor_as NAME NS USER EXE: the udp-actor program EXE in NS, run by
