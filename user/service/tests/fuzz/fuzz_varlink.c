@@ -3,8 +3,10 @@
  * libFuzzer target: the service's handling of what a client sends. The
  * input is cut into reads at its first byte's worth of offsets, as a stream
  * socket may deliver it, and fed to one connection of a service holding two
- * sockets. Whatever comes in, nothing may crash or leak (ASan, UBSan), and
- * the replies must stay within the connection's bound.
+ * sockets: a sequence of calls on one connection, answered a per-turn
+ * budget at a time, by a client that reads its replies or (the first byte's
+ * top bit set) never does. Whatever comes in, nothing may crash or leak
+ * (ASan, UBSan), and the replies must stay within the connection's bound.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -61,7 +63,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		closed = vserver_process(&srv, &c, VCONN_CALLS_PER_TURN) != 0;
 		if (c.out.len > c.out.limit)
 			abort();
-		/* The client read everything: as the event loop would after sending. */
+		/* A client that reads (the first byte's top bit clear) takes everything. */
+		if (!(data[0] & 0x80))
+			vbuf_consume(&c.out, c.out.len);
+	}
+	/* The calls the per-turn budget left waiting, a turn at a time, as serve.c does. */
+	while (!closed && vbuf_message_len(&c.in)) {
+		closed = vserver_process(&srv, &c, VCONN_CALLS_PER_TURN) != 0;
+		if (c.out.len > c.out.limit)
+			abort();
 		vbuf_consume(&c.out, c.out.len);
 	}
 	vconn_fini(&c);
