@@ -25,6 +25,9 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -579,24 +582,63 @@ static void remove_socket_file(const struct socket_file *f)
 		unlink(f->path);
 }
 
+/*
+ * Socket activation: systemd passes the socket of teredo-observer.socket as
+ * fd 3 (sd_listen_fds). It is systemd's: we neither bind nor remove it.
+ * Returns 1 when taken, 0 when none was passed, -1 on a wrong one.
+ */
+static int take_systemd_socket(struct server *srv, const char *path)
+{
+	int n = sd_listen_fds(1);
+
+	if (n <= 0)
+		return 0;
+	if (n != 1 || sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_STREAM, 1, path, 0) <= 0) {
+		say("systemd passed %s, not one listening stream socket at the socket path "
+		    "(check the unit's ListenStream= and --socket)",
+		    "a socket", 0);
+		return -1;
+	}
+	srv->listen_fd = SD_LISTEN_FDS_START;
+	if (fcntl(srv->listen_fd, F_SETFL, fcntl(srv->listen_fd, F_GETFL) | O_NONBLOCK) ||
+	    fcntl(srv->listen_fd, F_SETFD, FD_CLOEXEC)) {
+		say("%s", "fcntl on systemd's socket", errno);
+		return -1;
+	}
+	return 1;
+}
+
+/* Run by hand, there is no RuntimeDirectory=: make the socket's directory. */
+static void make_socket_directory(const char *path)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	if (mkdir(dirname(dir), 0755) && errno != EEXIST)
+		return; /* bind then names the cause */
+}
+
 /* A stale socket of an earlier run is replaced; anything else at the path is not. */
 static int listen_at(struct server *srv, const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct stat st;
 	int err = 0;
+	int taken = take_systemd_socket(srv, path);
 
+	if (taken)
+		return taken < 0 ? -1 : 0;
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		say("socket path too long: %s", path, 0);
 		return -1;
 	}
 	strcpy(sa.sun_path, path);
+	make_socket_directory(path);
 	if (!lstat(path, &st) && S_ISSOCK(st.st_mode))
 		unlink(path);
 	srv->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (srv->listen_fd < 0 || (err = bind_socket_file(srv, &sa))) {
-		say("cannot listen on %s (does its directory exist? the unit's "
-		    "RuntimeDirectory makes it)",
+		say("cannot listen on %s (can its directory be made or written?)",
 		    path, srv->listen_fd < 0 ? errno : err);
 		if (srv->listen_fd >= 0)
 			close(srv->listen_fd);
