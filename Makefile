@@ -62,7 +62,7 @@ all:
 # pgrep (procps, for the e2e suite); the fuzz target links libFuzzer from
 # libclang-rt-14-dev, which clang only recommends.
 BUILD_DEPS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc libmnl-dev libjson-c-dev \
-	      libsystemd-dev
+	      libsystemd-dev libnftables-dev
 RUN_DEPS   := man-db
 TEST_DEPS  := libcriterion-dev iproute2 miredo miredo-server nftables libcap2-bin python3 \
 	      systemd man-db procps libclang-rt-14-dev qemu-system-x86 busybox-static kmod firewalld dbus

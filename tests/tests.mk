@@ -17,7 +17,7 @@ OWN_NETNS  := tests/helpers/own_netns.c
 # Every suite, in the order make check (and make test) runs them; the
 # command's, the service's and the firewall's are defined in their fragments.
 CHECK_SUITES ?= unit-test integration-test command-test e2e-test example-test abi-test \
-		service-test firewalld-test fuzz-test tsan-test asan-test kernel-matrix
+		service-test firewalld-test nft-test fuzz-test tsan-test asan-test kernel-matrix
 
 $(UDP_ACTOR): tests/helpers/udp_actor.c
 	@mkdir -p $(@D)

@@ -20,6 +20,7 @@
 #include "event_exec.h"
 #include "firewall_job.h"
 #include "firewalld.h"
+#include "nft_set.h"
 #include "sd_notify.h"
 #include "serve.h"
 #include "teredo_observer.h"
@@ -38,6 +39,8 @@ struct command {
 	struct event_exec exec;
 	/* --firewalld-zone: the zone given, and the job once watching. */
 	const char *firewalld_zone;
+	const char *nft_set; /* --nft-set, --nft-keep-on-exit */
+	bool nft_keep_on_exit;
 	struct firewall_job *firewall;
 	bool json;
 	bool get;
@@ -73,6 +76,11 @@ static void usage(FILE *out)
 		"                      TEREDO_PID, TEREDO_COMM and TEREDO_NETNS\n"
 		"  --exec-timeout SECONDS\n"
 		"                      kill a command still running after SECONDS (default %d)\n"
+		"  --nft-set 'FAMILY TABLE SET'\n"
+		"                      keep the nftables set (type inet_service) holding\n"
+		"                      exactly the port, one transaction per change;\n"
+		"                      emptied on exit\n"
+		"  --nft-keep-on-exit  leave the set as it is on exit\n"
 		"  --firewalld-zone ZONE\n"
 		"                      keep the port open (PORT/udp) in firewalld's ZONE,\n"
 		"                      runtime configuration only; closed on exit (also\n"
@@ -119,6 +127,8 @@ enum {
 	OPT_SOCKET,
 	OPT_MAX_PER_USER,
 	OPT_FIREWALLD_ZONE,
+	OPT_NFT_SET,
+	OPT_NFT_KEEP_ON_EXIT,
 };
 
 static const struct option longopts[] = {
@@ -134,6 +144,8 @@ static const struct option longopts[] = {
 	{ "socket", required_argument, NULL, OPT_SOCKET },
 	{ "max-per-user", required_argument, NULL, OPT_MAX_PER_USER },
 	{ "firewalld-zone", required_argument, NULL, OPT_FIREWALLD_ZONE },
+	{ "nft-set", required_argument, NULL, OPT_NFT_SET },
+	{ "nft-keep-on-exit", no_argument, NULL, OPT_NFT_KEEP_ON_EXIT },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -220,6 +232,17 @@ static int apply_option(struct command *cmd, int c, struct given *given)
 		}
 		cmd->firewalld_zone = optarg;
 		break;
+	case OPT_NFT_SET:
+		if (nft_set_spec_problem(optarg)) {
+			snprintf(why, sizeof(why), "--nft-set '%.64s' %s", optarg,
+				 nft_set_spec_problem(optarg));
+			return usage_error("%s", why);
+		}
+		cmd->nft_set = optarg;
+		break;
+	case OPT_NFT_KEEP_ON_EXIT:
+		cmd->nft_keep_on_exit = true;
+		break;
 	case 'v':
 		cmd->opts.verbose = true;
 		break;
@@ -273,9 +296,19 @@ static int parse_args(struct command *cmd, int argc, char **argv, bool *done)
 		return usage_error("%s", "--exec is for watching, not for get");
 	if (cmd->serve && (cmd->exec.command || cmd->json))
 		return usage_error("%s", "--exec and --json are for watching, not for serve");
-	if (cmd->get && cmd->firewalld_zone)
-		return usage_error("%s", "--firewalld-zone is for watching or serve, not for get");
+	if (cmd->get && (cmd->firewalld_zone || cmd->nft_set))
+		return usage_error("%s",
+				   "--firewalld-zone and --nft-set are for watching or serve, "
+				   "not for get");
+	if (cmd->nft_keep_on_exit && !cmd->nft_set)
+		return usage_error("%s", "--nft-keep-on-exit needs --nft-set");
+	/* nftables is per namespace too: the set of this one holds this one's port. */
+	if (cmd->nft_set && cmd->opts.all_netns)
+		return usage_error("%s", "--nft-set keeps a set of this network namespace: not "
+					 "with --all-netns");
 	cmd->service.firewalld_zone = cmd->firewalld_zone;
+	cmd->service.nft_set = cmd->nft_set;
+	cmd->service.nft_keep_on_exit = cmd->nft_keep_on_exit;
 	/* firewalld filters the namespace it runs in: a port of another is not its business. */
 	if (cmd->firewalld_zone && cmd->opts.all_netns)
 		return usage_error("%s", "--firewalld-zone keeps the zone of the firewalld of this "
@@ -654,7 +687,11 @@ static int serve(struct command *cmd)
 
 static int observe(struct command *cmd)
 {
-	struct firewall_job firewall = { .zone = cmd->firewalld_zone };
+	struct firewall_job firewall = {
+		.zone = cmd->firewalld_zone,
+		.nft_set = cmd->nft_set,
+		.nft_keep_on_exit = cmd->nft_keep_on_exit,
+	};
 	struct teredo_observer *obs;
 	sigset_t wait_mask;
 	int status, err;

@@ -1,24 +1,44 @@
 // SPDX-License-Identifier: MIT
-/* The firewall job (firewall_job.h) over the firewalld backend. */
+/* The firewall job (firewall_job.h) over its backends: firewalld and nftables. */
 #include <stdio.h>
 #include <time.h>
 
 #include "firewall_job.h"
 #include "firewalld.h"
+#include "nft_set.h"
 
 #define WHY_MAX 512
+
+static bool has_backend(const struct firewall_job *job)
+{
+	return job && (job->fwz || job->nft);
+}
 
 int firewall_job_open(struct firewall_job *job)
 {
 	char why[WHY_MAX];
 
-	if (!job || !job->zone)
+	if (!job)
 		return 0;
-	if (firewalld_zone_open(job->zone, &job->fwz, why, sizeof(why)) < 0) {
+	if ((job->nft_set && nft_set_open(job->nft_set, &job->nft, why, sizeof(why)) < 0) ||
+	    (job->zone && firewalld_zone_open(job->zone, &job->fwz, why, sizeof(why)) < 0)) {
 		fprintf(stderr, "teredo-observer: %s\n", why);
+		nft_set_free(job->nft);
+		job->nft = NULL;
 		return -1;
 	}
 	return 0;
+}
+
+/* Every backend holds port: 0, or -1 with the first failure in why. */
+static int set_everywhere(struct firewall_job *job, uint16_t port, char *why, size_t len)
+{
+	/* nftables first: one transaction, well under a millisecond. */
+	int failed = job->nft && nft_set_set_port(job->nft, port, why, len) < 0;
+
+	if (job->fwz && firewalld_zone_set_port(job->fwz, port, why, len) < 0)
+		failed = 1;
+	return failed ? -1 : 0;
 }
 
 /* One try of job->want; a failure is said when it starts, not on every retry. */
@@ -27,19 +47,18 @@ static int try_change(struct firewall_job *job)
 	char why[WHY_MAX];
 	bool was_pending = job->pending;
 
-	job->pending = firewalld_zone_set_port(job->fwz, job->want, why, sizeof(why)) < 0;
+	job->pending = set_everywhere(job, job->want, why, sizeof(why)) < 0;
 	if (job->pending && (!was_pending || !job->started))
 		fprintf(stderr, "teredo-observer: %s%s\n", why,
 			job->started ? "; trying again every second" : "");
 	else if (!job->pending && was_pending && job->started)
-		fprintf(stderr, "teredo-observer: firewalld zone '%s' holds port %u again\n",
-			job->zone, job->want);
+		fprintf(stderr, "teredo-observer: the firewall holds port %u again\n", job->want);
 	return job->pending ? -1 : 0;
 }
 
 int firewall_job_set(struct firewall_job *job, uint16_t port)
 {
-	if (!job || !job->fwz)
+	if (!has_backend(job))
 		return 0;
 	job->want = port;
 	if (try_change(job) < 0 && !job->started)
@@ -63,7 +82,7 @@ int firewall_job_fd(const struct firewall_job *job, short *events)
 
 void firewall_job_service(struct firewall_job *job)
 {
-	if (!job || !job->fwz || !job->started)
+	if (!has_backend(job) || !job->started)
 		return;
 	/* Each try reads the bus again, and may bring more news: at most a few rounds. */
 	for (int round = 0; round < 3; round++) {
@@ -74,17 +93,26 @@ void firewall_job_service(struct firewall_job *job)
 	}
 }
 
+/* Fail closed: every backend lets the port go, but a set kept on purpose. */
 int firewall_job_close(struct firewall_job *job)
 {
 	char why[WHY_MAX];
 	int status = 0;
 
-	if (!job || !job->fwz)
+	if (!has_backend(job))
 		return 0;
-	if (job->started && firewalld_zone_set_port(job->fwz, 0, why, sizeof(why)) < 0) {
+	if (job->started && job->nft && !job->nft_keep_on_exit &&
+	    nft_set_set_port(job->nft, 0, why, sizeof(why)) < 0) {
 		fprintf(stderr, "teredo-observer: on exit: %s\n", why);
 		status = -1;
 	}
+	if (job->started && job->fwz &&
+	    firewalld_zone_set_port(job->fwz, 0, why, sizeof(why)) < 0) {
+		fprintf(stderr, "teredo-observer: on exit: %s\n", why);
+		status = -1;
+	}
+	nft_set_free(job->nft);
+	job->nft = NULL;
 	firewalld_zone_free(job->fwz);
 	job->fwz = NULL;
 	return status;

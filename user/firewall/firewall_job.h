@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The firewall job of the command and of serve: keep the Teredo port open in
- * a firewalld zone (--firewalld-zone), from the first event on; close it on
- * exit. A failure
+ * a firewalld zone (--firewalld-zone) and in an nftables set (--nft-set),
+ * from the first event on; close it on exit. A failure
  * at start ends the command (exit 2); one while running is said once, and
  * the change is tried again each second until it is through. A reload or
  * restart of firewalld empties its runtime configuration: the port is set
@@ -15,16 +15,20 @@
 #include <stdint.h>
 
 struct firewalld_zone;
+struct nft_set;
 
 struct firewall_job {
-	const char *zone; /* --firewalld-zone; NULL: no job */
+	const char *zone;      /* --firewalld-zone; NULL: none */
+	const char *nft_set;   /* --nft-set "FAMILY TABLE SET"; NULL: none */
+	bool nft_keep_on_exit; /* --nft-keep-on-exit */
 	struct firewalld_zone *fwz;
+	struct nft_set *nft;
 	uint16_t want; /* the port the zone should hold */
 	bool pending;  /* want is not through yet */
 	bool started;  /* the first change went through */
 };
 
-/* Reach firewalld and check the zone: 0, or -1 once said why. */
+/* Check the set, reach firewalld and check the zone: 0, or -1 once said why. */
 int firewall_job_open(struct firewall_job *job);
 
 /*

@@ -623,7 +623,7 @@ bool firewalld_zone_process(struct firewalld_zone *z)
 	int r;
 
 	if (!z)
-		return false;
+		return false; /* no firewalld: nothing can have come */
 	/* Signals read during a call wait in sd-bus' queue: dispatch them all. */
 	do
 		r = sd_bus_process(z->bus, NULL);

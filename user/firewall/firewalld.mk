@@ -2,8 +2,11 @@
 # the service, over the firewalld backend (firewalld.c) ---
 # sd-bus (libsystemd) speaks firewalld's D-Bus API; the command links it.
 FIREWALL_DIR    := user/firewall
-FIREWALLD_LIBS  := $(or $(shell $(PKG_CONFIG) --libs libsystemd 2>/dev/null),-lsystemd)
-FIREWALLD_OBJS  := $(BUILD)/firewall/firewall_job.o $(BUILD)/firewall/firewalld.o
+# libnftables (the library nft uses) keeps the nftables set.
+FIREWALLD_LIBS  := $(or $(shell $(PKG_CONFIG) --libs libsystemd 2>/dev/null),-lsystemd) \
+		   $(or $(shell $(PKG_CONFIG) --libs libnftables 2>/dev/null),-lnftables)
+FIREWALLD_OBJS  := $(BUILD)/firewall/firewall_job.o $(BUILD)/firewall/firewalld.o \
+		   $(BUILD)/firewall/nft_set.o
 
 $(BUILD)/firewall/%.o: $(FIREWALL_DIR)/%.c
 	@mkdir -p $(@D)
@@ -24,3 +27,8 @@ firewalld-test: mounts $(CMD) $(UDP_ACTOR)
 # VARIANT=path/to/teredo-observer measures another build beside this one.
 bench-firewalld: mounts $(CMD)
 	./bench/firewalld-latency $(or $(ROUNDS),100) $(CMD) $(VARIANT)
+
+.PHONY: nft-test
+# --nft-set against the real nftables, in network namespaces of its own (tests/run-nft).
+nft-test: mounts $(CMD) $(UDP_ACTOR)
+	./$(FIREWALL_DIR)/tests/run-nft $(CMD) $(UDP_ACTOR)

@@ -677,6 +677,8 @@ static int start(struct server *srv, const struct teredo_options *opts)
 		return -1;
 	}
 	srv->firewall.zone = srv->cfg->firewalld_zone;
+	srv->firewall.nft_set = srv->cfg->nft_set;
+	srv->firewall.nft_keep_on_exit = srv->cfg->nft_keep_on_exit;
 	if (firewall_job_open(&srv->firewall)) {
 		srv->start_status = 2; /* a configuration to fix: no zone, no firewalld */
 		return -1;

@@ -19,6 +19,9 @@ struct serve_config {
 	int (*notify)(const char *state);
 	/* --firewalld-zone: the port kept open in this firewalld zone; NULL: none. */
 	const char *firewalld_zone;
+	/* --nft-set: this nftables set holds the port; --nft-keep-on-exit. */
+	const char *nft_set;
+	bool nft_keep_on_exit;
 };
 
 /* The socket when none is given: $TEREDO_OBSERVER_SOCKET, or the default. */

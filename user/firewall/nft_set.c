@@ -1,0 +1,162 @@
+// SPDX-License-Identifier: MIT
+/* The nftables backend (nft_set.h) over libnftables. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <nftables/libnftables.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nft_set.h"
+
+#define NAME_MAX_ 64
+
+struct nft_set {
+	struct nft_ctx *ctx;
+	char family[16], table[NAME_MAX_ + 1], set[NAME_MAX_ + 1];
+};
+
+static bool is_family(const char *f)
+{
+	static const char *const families[] = { "inet", "ip", "ip6", "bridge", "netdev", "arp" };
+
+	for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++)
+		if (!strcmp(f, families[i]))
+			return true;
+	return false;
+}
+
+/* nft's identifiers: a letter, then letters, digits, '_', '.', '-' (nothing nft would parse). */
+static bool is_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > NAME_MAX_ ||
+	    !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (!(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') && !(c >= '0' && c <= '9') &&
+		    c != '_' && c != '.' && c != '-')
+			return false;
+	}
+	return true;
+}
+
+/* The three words of spec into s; false when they are not three good ones. */
+static bool parse_spec(const char *spec, struct nft_set *s)
+{
+	char extra[2];
+
+	if (!spec || strlen(spec) > 3 * NAME_MAX_)
+		return false;
+	if (sscanf(spec, "%15s %64s %64s %1s", s->family, s->table, s->set, extra) != 3)
+		return false;
+	return is_family(s->family) && is_name(s->table) && is_name(s->set);
+}
+
+const char *nft_set_spec_problem(const char *spec)
+{
+	struct nft_set s;
+
+	if (parse_spec(spec, &s))
+		return NULL;
+	return "is not FAMILY TABLE SET (e.g. 'inet teredo teredo_port'; names of letters, digits, "
+	       "'_', '.', '-')";
+}
+
+/* One buffer of commands, one transaction. On failure nft's first error line goes in why. */
+static int run(struct nft_set *s, const char *cmds, char *why, size_t len)
+{
+	const char *err;
+
+	if (nft_run_cmd_from_buffer(s->ctx, cmds) == 0)
+		return 0;
+	err = nft_ctx_get_error_buffer(s->ctx);
+	snprintf(why, len, "nftables set '%s %s %s': %.*s", s->family, s->table, s->set,
+		 err ? (int)strcspn(err, "\n") : 0, err ? err : "");
+	return -EIO;
+}
+
+static int check_set(struct nft_set *s, char *why, size_t len)
+{
+	char cmd[256];
+	const char *out;
+
+	snprintf(cmd, sizeof(cmd), "list set %s %s %s", s->family, s->table, s->set);
+	if (nft_run_cmd_from_buffer(s->ctx, cmd)) {
+		snprintf(why, len,
+			 "nftables set '%s %s %s' cannot be read (no such set or table, or no "
+			 "permission): create it, e.g. nft -f share/teredo-observer/teredo.nft, "
+			 "and run as root",
+			 s->family, s->table, s->set);
+		return -ENOENT;
+	}
+	out = nft_ctx_get_output_buffer(s->ctx);
+	if (!out || !strstr(out, "type inet_service")) {
+		snprintf(why, len,
+			 "nftables set '%s %s %s' is not of type inet_service: make it "
+			 "'type inet_service' to hold a port",
+			 s->family, s->table, s->set);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int nft_set_open(const char *spec, struct nft_set **out, char *why, size_t len)
+{
+	struct nft_set *s = calloc(1, sizeof(*s));
+	int r;
+
+	*out = NULL;
+	if (!s) {
+		snprintf(why, len, "out of memory");
+		return -ENOMEM;
+	}
+	if (!parse_spec(spec, s)) {
+		snprintf(why, len, "--nft-set '%.64s' %s", spec ? spec : "",
+			 nft_set_spec_problem(spec));
+		free(s);
+		return -EINVAL;
+	}
+	s->ctx = nft_ctx_new(NFT_CTX_DEFAULT);
+	if (!s->ctx || nft_ctx_buffer_output(s->ctx) || nft_ctx_buffer_error(s->ctx)) {
+		snprintf(why, len, "cannot start libnftables");
+		nft_set_free(s);
+		return -ENOMEM;
+	}
+	r = check_set(s, why, len);
+	if (r < 0) {
+		nft_set_free(s);
+		return r;
+	}
+	*out = s;
+	return 0;
+}
+
+int nft_set_set_port(struct nft_set *s, uint16_t port, char *why, size_t len)
+{
+	char cmds[512];
+	int n;
+
+	if (!s) {
+		snprintf(why, len, "no nftables set");
+		return -EINVAL;
+	}
+	n = snprintf(cmds, sizeof(cmds), "flush set %s %s %s\n", s->family, s->table, s->set);
+	if (port)
+		snprintf(cmds + n, sizeof(cmds) - (size_t)n, "add element %s %s %s { %u }\n",
+			 s->family, s->table, s->set, port);
+	return run(s, cmds, why, len);
+}
+
+void nft_set_free(struct nft_set *s)
+{
+	if (!s)
+		return;
+	if (s->ctx)
+		nft_ctx_free(s->ctx);
+	free(s);
+}

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The nftables backend: a set of type inet_service holding exactly the
+ * Teredo client's port, through libnftables (the library nft itself uses;
+ * no process forked). Every change is one buffer of commands, "flush set;
+ * add element", which nftables applies as one transaction: never both
+ * ports, never neither during a change. Reconciling at start is the same
+ * flush: whatever an earlier run left is gone with the first change.
+ */
+#ifndef TEREDO_NFT_SET_H
+#define TEREDO_NFT_SET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct nft_set;
+
+/*
+ * spec: family, table and set, as nft writes them ("inet teredo teredo_port").
+ * NULL when it reads as one, else what is wrong with it.
+ */
+const char *nft_set_spec_problem(const char *spec);
+
+/* Check that the set exists with type inet_service. 0 or -errno, one line in why. */
+int nft_set_open(const char *spec, struct nft_set **out, char *why, size_t len);
+
+/* The set holds port alone (0: nothing), in one transaction. 0 or -errno, one line in why. */
+int nft_set_set_port(struct nft_set *s, uint16_t port, char *why, size_t len);
+
+/* NULL is ignored. */
+void nft_set_free(struct nft_set *s);
+
+#endif
