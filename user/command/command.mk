@@ -31,6 +31,7 @@ install-command: $(CMD)
 	sed 's|@SBINDIR@|$(SBINDIR)|g' systemd/teredo-observer.service.in \
 		> $(DESTDIR)$(UNITDIR)/teredo-observer.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/teredo-observer.service
+	install -m 0644 systemd/teredo-observer.socket $(DESTDIR)$(UNITDIR)/teredo-observer.socket
 	install -D -m 0644 $(COMMAND_DIR)/teredo-observer.8 $(DESTDIR)$(MAN8DIR)/teredo-observer.8
 	install -D -m 0755 examples/nftables/teredo-nft-update \
 		$(DESTDIR)$(EXAMPLESDIR)/teredo-nft-update
@@ -38,7 +39,7 @@ install-command: $(CMD)
 
 uninstall-command:
 	rm -f $(DESTDIR)$(SBINDIR)/teredo-observer \
-		$(DESTDIR)$(UNITDIR)/teredo-observer.service \
+		$(DESTDIR)$(UNITDIR)/teredo-observer.service $(DESTDIR)$(UNITDIR)/teredo-observer.socket \
 		$(DESTDIR)$(MAN8DIR)/teredo-observer.8 \
 		$(DESTDIR)$(EXAMPLESDIR)/teredo-nft-update $(DESTDIR)$(EXAMPLESDIR)/teredo.nft
 
