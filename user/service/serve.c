@@ -638,8 +638,8 @@ static int listen_at(struct server *srv, const char *path)
 		unlink(path);
 	srv->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (srv->listen_fd < 0 || (err = bind_socket_file(srv, &sa))) {
-		say("cannot listen on %s (can its directory be made or written?)",
-		    path, srv->listen_fd < 0 ? errno : err);
+		say("cannot listen on %s (can its directory be made or written?)", path,
+		    srv->listen_fd < 0 ? errno : err);
 		if (srv->listen_fd >= 0)
 			close(srv->listen_fd);
 		srv->listen_fd = -1; /* what is at path is not ours to remove */
