@@ -169,6 +169,25 @@ Test(port_state, same_socket_on_new_port_changes)
 	cr_assert_eq(st.n, 1);
 }
 
+/* The service's cached GetState reply is made again when this moves. */
+Test(port_state, every_change_is_counted)
+{
+	struct teredo_port_event note;
+	uint64_t seen = st.changes;
+
+	feed(TEREDO_EVENT_BOUND, 1, 40000, &note);
+	cr_assert_gt(st.changes, seen, "a bind");
+	seen = st.changes;
+	feed(TEREDO_EVENT_BOUND, 1, 42000, &note);
+	cr_assert_gt(st.changes, seen, "the same socket on a new port");
+	seen = st.changes;
+	feed(TEREDO_EVENT_RELEASED, 1, 42000, &note);
+	cr_assert_gt(st.changes, seen, "a release");
+	seen = st.changes;
+	replace(NULL, 0, &note);
+	cr_assert_gt(st.changes, seen, "a snapshot");
+}
+
 Test(port_state, unknown_release_is_ignored)
 {
 	struct teredo_port_event note;

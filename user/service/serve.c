@@ -11,8 +11,12 @@
  * What one user can make it do is bounded per turn of the loop: a batch of
  * accepts (then the connections already ready get theirs), a few calls per
  * connection (the rest wait for the next turn, and nothing more is read from
- * it meanwhile), one cheap canned reply to a refused connection. A closing
- * connection is only written to, and dropped when its grace time is over.
+ * it meanwhile), one cheap canned reply to a refused connection. The
+ * kernel's news is passed on before the turn and after each connection's
+ * share, and GetState's reply is encoded once per state, so that calls
+ * pipelined on many connections delay a watcher by one connection's share
+ * at most. A closing connection is only written to, and dropped when its
+ * grace time is over.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -68,6 +72,7 @@ struct server {
 	int start_status;	      /* the exit status when start() fails */
 	struct socket_file sock_file; /* path NULL: none of ours to remove */
 	unsigned long turn;	      /* of the loop, counted */
+	unsigned long broadcasts;     /* stream replies queued, counted */
 	bool accept_paused;	      /* out of fds: until a connection closes */
 	size_t freed_bytes;	      /* by closed connections since the last trim */
 	char refusal[160];	      /* TooManyConnections, with its NUL */
@@ -153,7 +158,7 @@ static void close_conn(struct server *srv, size_t i)
 	struct vconn *c = srv->conns[i];
 
 	discard_input(c->fd);
-	close(c->fd);		      /* leaves the epoll set with it */
+	close(c->fd); /* leaves the epoll set with it */
 	srv->freed_bytes += c->in.cap + c->out.cap;
 	pause_accepting(srv, false);
 	vconn_fini(c);
@@ -351,6 +356,7 @@ static void broadcast(struct server *srv, struct json_object *params)
 		if (vbuf_append(&c->out, text, len + 1))
 			cut_off(c);
 	}
+	srv->broadcasts++;
 	json_object_put(msg);
 }
 
@@ -414,6 +420,24 @@ static void flush_all(struct server *srv)
 	}
 }
 
+/*
+ * The kernel's news, passed on and sent at once: looked for before the turn
+ * and after each connection's share of it, so that a watcher waits for at
+ * most one connection's calls, however many connections pipeline theirs.
+ * An empty ring buffer costs no system call. 1: news sent, 0: none, -1: fail.
+ */
+static int pass_news(struct server *srv)
+{
+	unsigned long before = srv->broadcasts;
+
+	if (pump_observer(srv))
+		return -1;
+	if (srv->broadcasts == before)
+		return 0;
+	flush_all(srv);
+	return 1;
+}
+
 static void handle(struct server *srv, const struct epoll_event *ev)
 {
 	if (ev->data.ptr == &listen_tag) {
@@ -430,23 +454,40 @@ static void handle(struct server *srv, const struct epoll_event *ev)
 		}
 }
 
-/* The calls left waiting by the budget of earlier turns. */
-static bool serve_pending(struct server *srv)
+/*
+ * The calls left waiting by the budget of earlier turns, the news between
+ * each connection's. A flush of news may close any connection, so the scan
+ * starts again after one (those served this turn are passed over). -1: fail.
+ */
+static int serve_pending(struct server *srv)
 {
-	bool more = false;
 	size_t i = 0;
+	int news;
 
 	while (i < srv->n_conns) {
 		struct vconn *c = srv->conns[i];
 
-		if (c->pending && c->turn != srv->turn && serve_conn(srv, c, 0)) {
-			close_conn(srv, i);
+		if (!c->pending || c->turn == srv->turn) {
+			i++;
 			continue;
 		}
-		more |= c->pending;
-		i++;
+		if (serve_conn(srv, c, 0))
+			close_conn(srv, i); /* another is at i now */
+		news = pass_news(srv);
+		if (news < 0)
+			return -1;
+		if (news)
+			i = 0;
 	}
-	return more;
+	return 0;
+}
+
+static bool any_pending(const struct server *srv)
+{
+	for (size_t i = 0; i < srv->n_conns; i++)
+		if (srv->conns[i]->pending)
+			return true;
+	return false;
 }
 
 /* Closing connections whose grace time is over; the next deadline, or -1. */
@@ -509,14 +550,6 @@ static int sooner(long long a, long long b)
 	return (int)(b < 0 || a < b ? a : b);
 }
 
-static bool has_tag(const struct epoll_event *evs, int n, const void *tag)
-{
-	for (int i = 0; i < n; i++)
-		if (evs[i].data.ptr == tag)
-			return true;
-	return false;
-}
-
 static int loop(struct server *srv, volatile sig_atomic_t *stop, const sigset_t *wait_mask)
 {
 	struct epoll_event evs[64];
@@ -535,15 +568,18 @@ static int loop(struct server *srv, volatile sig_atomic_t *stop, const sigset_t 
 		srv->turn++;
 		firewall_job_service(&srv->firewall);
 		/* The kernel's news first: no client's calls delay the watchers. */
-		if (has_tag(evs, n, &observer_tag)) {
-			if (pump_observer(srv))
+		if (pass_news(srv) < 0)
+			return 1;
+		for (int i = 0; i < n; i++) {
+			if (evs[i].data.ptr == &firewall_tag || evs[i].data.ptr == &observer_tag)
+				continue;
+			handle(srv, &evs[i]);
+			if (pass_news(srv) < 0)
 				return 1;
-			flush_all(srv);
 		}
-		for (int i = 0; i < n; i++)
-			if (evs[i].data.ptr != &firewall_tag && evs[i].data.ptr != &observer_tag)
-				handle(srv, &evs[i]);
-		more = serve_pending(srv);
+		if (serve_pending(srv))
+			return 1;
+		more = any_pending(srv);
 		(void)drop_overdue(srv);
 		give_back_memory(srv);
 	}
@@ -687,7 +723,7 @@ static int start(struct server *srv, const struct teredo_options *opts)
 		say("%s", "cannot read /proc/self/ns/net", errno);
 		return -1;
 	}
-	srv->vs = (struct vserver){ observer_state(srv->obs), opts, st.st_ino };
+	vserver_init(&srv->vs, observer_state(srv->obs), opts, st.st_ino);
 	observer_set_tap(srv->obs, &tap);
 	srv->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	if (srv->epoll_fd < 0 || make_refusal(srv) || listen_at(srv, srv->cfg->socket_path))
@@ -734,6 +770,7 @@ cleanup:
 	/* Fail closed: the port goes with us (unless we die by SIGKILL). */
 	if (firewall_job_close(&srv.firewall) && status == 0)
 		status = 1;
+	vserver_fini(&srv.vs);
 	teredo_observer_free(srv.obs);
 	return status;
 }

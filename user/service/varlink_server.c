@@ -89,6 +89,18 @@ static const char interface_description[] =
 	"# closed; connect again and Watch for a fresh state.\n"
 	"error TooSlow ()\n";
 
+void vserver_init(struct vserver *srv, const struct port_state *state,
+		  const struct teredo_options *opts, uint32_t netns)
+{
+	*srv = (struct vserver){ .state = state, .opts = opts, .netns = netns };
+	vbuf_init(&srv->state_reply, VCONN_OUT_LIMIT);
+}
+
+void vserver_fini(struct vserver *srv)
+{
+	vbuf_fini(&srv->state_reply);
+}
+
 void vconn_init(struct vconn *c, int fd, uid_t uid)
 {
 	memset(c, 0, sizeof(*c));
@@ -104,8 +116,8 @@ void vconn_fini(struct vconn *c)
 	vbuf_fini(&c->out);
 }
 
-/* A reply with these parameters (taken), continuing or not. */
-static int reply(struct vconn *c, struct json_object *params, bool continues)
+/* A reply with these parameters (taken), continuing or not, put in b. */
+static int reply_to(struct vbuf *b, struct json_object *params, bool continues)
 {
 	struct json_object *msg = json_object_new_object();
 	int err;
@@ -118,9 +130,14 @@ static int reply(struct vconn *c, struct json_object *params, bool continues)
 	json_object_object_add(msg, "parameters", params);
 	if (continues)
 		json_object_object_add(msg, "continues", json_object_new_boolean(true));
-	err = varlink_put(&c->out, msg);
+	err = varlink_put(b, msg);
 	json_object_put(msg);
 	return err;
+}
+
+static int reply(struct vconn *c, struct json_object *params, bool continues)
+{
+	return reply_to(&c->out, params, continues);
 }
 
 int vserver_error(struct vconn *c, const char *error, const char *key, struct json_object *value)
@@ -323,7 +340,21 @@ static const char *method_of(const char *method, const char *iface)
 	return method + n + 1;
 }
 
-static int dispatch(const struct vserver *srv, struct vconn *c, const struct call *call)
+/* GetState: the reply of this state, encoded once. */
+static int get_state(struct vserver *srv, struct vconn *c)
+{
+	struct vbuf *cached = &srv->state_reply;
+
+	if (!cached->len || srv->state_changes != srv->state->changes) {
+		cached->len = 0;
+		srv->state_changes = srv->state->changes;
+		if (reply_to(cached, state_json(srv), false))
+			return -ENOMEM;
+	}
+	return vbuf_append(&c->out, cached->data, cached->len);
+}
+
+static int dispatch(struct vserver *srv, struct vconn *c, const struct call *call)
 {
 	const char *m, *bad;
 
@@ -351,7 +382,7 @@ static int dispatch(const struct vserver *srv, struct vconn *c, const struct cal
 		return service_error(c, "InvalidParameter", "parameter", bad);
 	if (!strcmp(m, "Watch"))
 		return watch(srv, c, call);
-	return reply(c, state_json(srv), false);
+	return get_state(srv, c);
 }
 
 /* Why a message is not a call, or NULL when call was filled from it. */
@@ -393,7 +424,7 @@ static int malformed(struct vconn *c, const char *reason)
 }
 
 /* One message of len bytes (its NUL included) at the start of c->in. */
-static int handle_message(const struct vserver *srv, struct vconn *c, size_t len)
+static int handle_message(struct vserver *srv, struct vconn *c, size_t len)
 {
 	struct json_object *msg, *empty = NULL;
 	const char *why;
@@ -424,7 +455,7 @@ static int handle_message(const struct vserver *srv, struct vconn *c, size_t len
 	return err ? -1 : 0;
 }
 
-int vserver_process(const struct vserver *srv, struct vconn *c, unsigned int max_calls)
+int vserver_process(struct vserver *srv, struct vconn *c, unsigned int max_calls)
 {
 	ssize_t len;
 

@@ -22,7 +22,18 @@ struct vserver {
 	const struct port_state *state; /* the service's own, kept by its observer */
 	const struct teredo_options *opts;
 	uint32_t netns; /* the namespace it watches */
+	/*
+	 * GetState's reply as sent, made again only once the state has changed
+	 * (state->changes moved past state_changes): a client that repeats the
+	 * call as fast as it can costs a copy per call, not a JSON encoding.
+	 */
+	struct vbuf state_reply;
+	uint64_t state_changes;
 };
+
+void vserver_init(struct vserver *srv, const struct port_state *state,
+		  const struct teredo_options *opts, uint32_t netns);
+void vserver_fini(struct vserver *srv);
 
 /* Calls one connection gets answered per turn of the loop: the others' turn comes. */
 #define VCONN_CALLS_PER_TURN 8
@@ -50,7 +61,7 @@ void vconn_fini(struct vconn *c);
  * must end: after a malformed or oversize message (its error reply is in
  * c->out, c->closing set) or when the replies do not fit in c->out.
  */
-int vserver_process(const struct vserver *srv, struct vconn *c, unsigned int max_calls);
+int vserver_process(struct vserver *srv, struct vconn *c, unsigned int max_calls);
 
 /* An error reply, with one parameter (value, taken) when key is not NULL. 0 or -ENOBUFS. */
 int vserver_error(struct vconn *c, const char *error, const char *key, struct json_object *value);

@@ -153,6 +153,7 @@ int port_state_apply(struct port_state *st, const struct teredo_event *ev, note_
 	uint16_t before;
 	int err;
 
+	st->changes++;
 	switch (ev->kind) {
 	case TEREDO_EVENT_BOUND:
 		before = port_in(st, ev->netns);
@@ -198,6 +199,7 @@ int port_state_replace(struct port_state *st, const struct teredo_event *snap, s
 
 	if (!seen)
 		return -ENOMEM;
+	st->changes++;
 	for (size_t k = 0; k < st->n; k++)
 		before_of(seen, &n_seen, st, st->holders[k].bound.netns);
 	for (size_t k = 0; k < n; k++)

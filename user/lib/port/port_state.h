@@ -31,6 +31,8 @@ struct port_state {
 	struct port_holder *holders;
 	size_t n, cap;
 	uint64_t next_order;
+	/* Calls that may have changed it, counted: what shows it is made again when this moves. */
+	uint64_t changes;
 };
 
 void port_state_init(struct port_state *st);

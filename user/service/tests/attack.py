@@ -11,11 +11,12 @@ Usage: attack.py SOCKET MODE [ARGS...]
   fill N              N connections, replies queued as for halfclose but
                       still open; "ready N"; on a line on stdin all close,
                       "closed"; then wait for stdin's end
-  pipeline N SECONDS  N connections, each keeping calls in flight (reading
-                      the replies, so that it is never cut off)
-  latency N           Watch; for N socket records, the time from the kernel's
-                      event (ktime_ns, CLOCK_MONOTONIC) to its reply here;
-                      prints "p50 US max US n N"
+  pipeline N SECONDS  N connections, each keeping 16 calls in flight (reading
+                      the replies, so that it is never cut off); until a line
+                      on stdin or SECONDS, then "pipelined CALLS calls ..."
+  latency N           Watch; for N port changes, the time from the client's
+                      bind() (the event's ktime_ns, CLOCK_MONOTONIC) to its
+                      reply here; prints "p50 US p90 US max US n N"
 """
 import fcntl
 import json
@@ -102,32 +103,41 @@ def fill(path, n):
     sys.stdin.read()
 
 
-def pipeline(path, n, seconds):
-    conns = [connect(path) for _ in range(n)]
-    for s in conns:
-        s.setblocking(False)
-    end = time.monotonic() + seconds
-    calls = 0
-    while time.monotonic() < end:
-        for s in conns:
-            try:
-                s.send(CALL * 50)
-                calls += 50
-            except BlockingIOError:
-                pass
-        r, _, _ = select.select(conns, [], [], 0.01)
+def pipeline(path, n, seconds, window=16):
+    """Each connection keeps window calls in flight, sending more as each
+    reply comes: as many calls as the service will answer, never so many
+    unread replies that it cuts the connection off. Until a line (or the end)
+    on stdin, or seconds; then "pipelined CALLS calls in SECS s, K of N
+    connections left"."""
+    conns = {connect(path): 0 for _ in range(n)}  # socket: calls in flight
+    start = time.monotonic()
+    end, replies = start + seconds, 0
+    while conns and time.monotonic() < end:
+        for s, flying in conns.items():
+            if flying < window:
+                s.sendall(CALL * (window - flying))
+                conns[s] = window
+        r, _, _ = select.select([sys.stdin, *conns], [], [], 1)
+        if sys.stdin in r:
+            break
         for s in r:
             try:
-                if not s.recv(1 << 20):
-                    conns.remove(s)
-            except BlockingIOError:
-                pass
-        if not conns:
-            break
-    print(f"pipelined {calls} calls, {len(conns)} connections left", flush=True)
+                data = s.recv(1 << 20)
+            except ConnectionError:
+                data = b""
+            if not data:
+                del conns[s]  # the service closed it
+                continue
+            got = data.count(b"\0")
+            replies += got
+            conns[s] -= got
+    print(f"pipelined {replies} calls in {time.monotonic() - start:.1f} s, "
+          f"{len(conns)} of {n} connections left", flush=True)
 
 
 def latency(path, n):
+    """The event's ktime_ns is the kernel's clock at the client's bind() (or
+    close), taken by the BPF program: the same clock as CLOCK_MONOTONIC."""
     s = connect(path)
     s.sendall(json.dumps({"method": "io.teredo.Observer.Watch", "more": True}).encode() +
               b"\0")
@@ -141,15 +151,15 @@ def latency(path, n):
         buf += data
         *msgs, buf = buf.split(b"\0")
         for m in msgs:
-            rec = json.loads(m).get("parameters", {}).get("record")
-            if rec:
-                samples.append((now - rec["ktime_ns"]) / 1000)
+            ev = json.loads(m).get("parameters", {}).get("event")
+            if ev and ev["type"] != "initial":
+                samples.append((now - ev["ktime_ns"]) / 1000)
     samples.sort()
     if not samples:
-        print("no records")
+        print("no port changes")
         sys.exit(1)
-    print(f"p50 {samples[len(samples) // 2]:.0f} max {samples[-1]:.0f} n {len(samples)}",
-          flush=True)
+    print(f"p50 {samples[len(samples) // 2]:.0f} p90 {samples[len(samples) * 9 // 10]:.0f} "
+          f"max {samples[-1]:.0f} n {len(samples)}", flush=True)
 
 
 def main():

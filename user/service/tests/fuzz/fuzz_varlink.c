@@ -52,7 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int closed = 0;
 
 	service_state(&st);
-	srv = (struct vserver){ &st, &opts, 4026531840u };
+	vserver_init(&srv, &st, &opts, 4026531840u);
 	vconn_init(&c, -1, 1000);
 	for (size_t off = 0; off < size && !closed; off += chunk) {
 		size_t n = size - off < chunk ? size - off : chunk;
@@ -75,6 +75,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		vbuf_consume(&c.out, c.out.len);
 	}
 	vconn_fini(&c);
+	vserver_fini(&srv);
 	port_state_fini(&st);
 	return 0;
 }
