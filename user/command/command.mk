@@ -1,7 +1,8 @@
 # --- command: teredo-observer (user/command), a client of the library ---
 # Built against include/, the service's serve.h and user/lib/private/ (what
 # the command uses of the library beyond the API, not exported) alone.
-# Installs with its unit (systemd/), man page and nftables example.
+# Installs with its unit (systemd/), man page, the nftables ruleset
+# (share/teredo-observer/teredo.nft) and the --exec example.
 COMMAND_DIR  := user/command
 COMMAND_CPPFLAGS := -I$(SERVICE_DIR) -I$(FIREWALL_DIR) $(LIB_PRIVATE_CPPFLAGS)
 COMMAND_SRCS := $(COMMAND_DIR)/command.c $(COMMAND_DIR)/event_exec.c $(COMMAND_DIR)/sd_notify.c
@@ -20,7 +21,7 @@ $(CMD): $(COMMAND_OBJS) $(SERVICE_OBJS) $(FIREWALLD_OBJS) $(LIB_A)
 SBINDIR     ?= $(PREFIX)/sbin
 UNITDIR     ?= $(PREFIX)/lib/systemd/system
 MAN8DIR     ?= $(PREFIX)/share/man/man8
-EXAMPLESDIR ?= $(PREFIX)/share/teredo-observer
+DATADIR     ?= $(PREFIX)/share/teredo-observer
 
 .PHONY: install-command uninstall-command command-test demo
 
@@ -33,15 +34,14 @@ install-command: $(CMD)
 	chmod 0644 $(DESTDIR)$(UNITDIR)/teredo-observer.service
 	install -m 0644 systemd/teredo-observer.socket $(DESTDIR)$(UNITDIR)/teredo-observer.socket
 	install -D -m 0644 $(COMMAND_DIR)/teredo-observer.8 $(DESTDIR)$(MAN8DIR)/teredo-observer.8
-	install -D -m 0755 examples/nftables/teredo-nft-update \
-		$(DESTDIR)$(EXAMPLESDIR)/teredo-nft-update
-	install -D -m 0755 examples/nftables/teredo.nft $(DESTDIR)$(EXAMPLESDIR)/teredo.nft
+	install -D -m 0755 examples/nftables/teredo-nft-update $(DESTDIR)$(DATADIR)/teredo-nft-update
+	install -D -m 0644 share/teredo-observer/teredo.nft $(DESTDIR)$(DATADIR)/teredo.nft
 
 uninstall-command:
 	rm -f $(DESTDIR)$(SBINDIR)/teredo-observer \
 		$(DESTDIR)$(UNITDIR)/teredo-observer.service $(DESTDIR)$(UNITDIR)/teredo-observer.socket \
 		$(DESTDIR)$(MAN8DIR)/teredo-observer.8 \
-		$(DESTDIR)$(EXAMPLESDIR)/teredo-nft-update $(DESTDIR)$(EXAMPLESDIR)/teredo.nft
+		$(DESTDIR)$(DATADIR)/teredo-nft-update $(DESTDIR)$(DATADIR)/teredo.nft
 
 # Its tests (tests/run-tests): needs root; every observer and client runs in
 # network namespaces of its own.

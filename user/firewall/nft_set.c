@@ -89,8 +89,9 @@ static int check_set(struct nft_set *s, char *why, size_t len)
 	if (nft_run_cmd_from_buffer(s->ctx, cmd)) {
 		snprintf(why, len,
 			 "nftables set '%s %s %s' cannot be read (no such set or table, or no "
-			 "permission): create it, e.g. nft -f share/teredo-observer/teredo.nft, "
-			 "and run as root",
+			 "permission): create it (nft -f a table including "
+			 "/usr/share/teredo-observer/teredo.nft, as its header shows) and run as "
+			 "root",
 			 s->family, s->table, s->set);
 		return -ENOENT;
 	}
