@@ -1,11 +1,17 @@
 // SPDX-License-Identifier: MIT
 /*
  * Callback subscriptions. Every subscription with the same options in a
- * process shares a hub: one observer (one loaded copy of the BPF programs)
- * and one dispatch thread, which queues each event for every subscription.
- * Each subscription has a thread of its own that makes its calls from that
- * queue: calls for one subscription never overlap and come in the kernel's
- * order, and a callback that blocks delays no other subscription.
+ * process shares a hub: one observer (one loaded copy of the BPF programs).
+ * Each subscription has a thread of its own that makes its calls from a
+ * queue of its own. Whichever of those threads is free reads the observer
+ * (one at a time: the hub's reader), queues each event for every
+ * subscription and then makes its own call: the thread the kernel woke makes
+ * the first call, with no hand-over to a thread woken in turn (a wake-up is
+ * tens of microseconds, as much as the rest of the path). Calls for one
+ * subscription never overlap and come in the kernel's order, and a callback
+ * that blocks delays no other subscription: another's thread reads meanwhile.
+ * While every callback blocks, nobody reads: the events wait in the kernel's
+ * ring buffer (or the service's socket), and a loss there is a resync.
  *
  * Handles are ids, never reused, looked up in a table before use: a stale,
  * foreign or doubly-cancelled handle is found missing, never dereferenced.
@@ -14,7 +20,7 @@
  * own cancel, so that CancelMibChangeNotify2 ends any of them.
  *
  * Locks: registry_lock (hubs and handles), then hub->lock (a hub's
- * subscribers and its observer), then sub->lock (a subscription's queue).
+ * subscribers, its observer, its reader, and its subscriptions' queues).
  * No lock is held while a callback runs, so a callback may subscribe and
  * unsubscribe freely.
  */
@@ -23,6 +29,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,11 +54,11 @@ struct teredo_subscription {
 	teredo_port_callback cb;
 	void *ctx;
 	void (*release)(void *ctx);
-	pthread_t thread; /* makes its calls, one at a time */
-	pthread_mutex_t lock;
-	pthread_cond_t wakeup;	 /* a call queued, or cancelled */
-	struct note_queue calls; /* owed, in the kernel's order */
-	bool cancelled;
+	pthread_t thread;	 /* makes its calls, one at a time, and reads for all */
+	pthread_cond_t wakeup;	 /* with hub->lock: a call queued, no reader, or cancelled */
+	struct note_queue calls; /* owed, in the kernel's order (hub->lock) */
+	/* Set under hub->lock; read without it after a call, when the hub may be gone. */
+	atomic_bool cancelled;
 	bool frees_itself; /* cancelled from its own callback: nobody joins it */
 };
 
@@ -60,15 +67,14 @@ struct hub {
 	char comms[TEREDO_OBSERVER_MAX_COMMS][TEREDO_COMM_LEN];
 	char cgroup[PATH_MAX];
 	struct teredo_observer *obs;
-	pthread_t thread;
-	int wake_fd;
+	int wake_fd; /* eventfd: ends the reader's wait (its subscription is cancelled) */
 	pthread_mutex_t lock;
 	struct teredo_subscription **subs;
 	size_t n_subs, cap_subs;
-	uint16_t delivered_port; /* the port as the queued calls know it */
-	unsigned int cancels;	 /* cancels under way (registry_lock): the hub must outlive them */
-	bool ready;		 /* started: until then registry_lock's holders wait on hub_made */
-	bool stopping;
+	struct teredo_subscription *reader; /* waiting on the observer's fd, or NULL */
+	uint16_t delivered_port;	    /* the port as the queued calls know it */
+	unsigned int cancels; /* cancels under way (registry_lock): the hub must outlive them */
+	bool ready;	      /* started: until then registry_lock's holders wait on hub_made */
 	struct hub *next;
 };
 
@@ -81,7 +87,7 @@ static size_t n_handles, cap_handles;
 static uintptr_t next_id = 0x7e7ed000;
 
 /*
- * fork() copies this process's hubs but not their dispatch threads, so in
+ * fork() copies this process's hubs but not the threads that read them, so in
  * the child they would answer from a state nobody updates. The child starts
  * afresh instead: the inherited hubs and handles are forgotten (their memory
  * is left alone; their locks may have been held by threads that do not
@@ -152,75 +158,117 @@ static void wake(struct hub *hub)
 		return;
 }
 
-/* Queue a call (hub->lock held: the hub's order is every subscription's). */
-static void owe_call(struct teredo_subscription *sub, const struct teredo_port_event *ev)
-{
-	pthread_mutex_lock(&sub->lock);
-	/* Out of memory the call is skipped: nothing sane to do but go on. */
-	if (!note_queue_push(&sub->calls, ev))
-		pthread_cond_signal(&sub->wakeup);
-	pthread_mutex_unlock(&sub->lock);
-}
-
-/* The next call to make, waiting for one; false once cancelled. */
-static bool next_call(struct teredo_subscription *sub, struct teredo_port_event *ev)
-{
-	bool got;
-
-	pthread_mutex_lock(&sub->lock);
-	while (!sub->cancelled && !sub->calls.len)
-		pthread_cond_wait(&sub->wakeup, &sub->lock);
-	got = !sub->cancelled && note_queue_pop(&sub->calls, ev);
-	pthread_mutex_unlock(&sub->lock);
-	return got;
-}
-
 static void sub_free(struct teredo_subscription *sub, bool release)
 {
 	if (release && sub->release)
 		sub->release(sub->ctx);
 	note_queue_fini(&sub->calls);
-	pthread_mutex_destroy(&sub->lock);
 	pthread_cond_destroy(&sub->wakeup);
 	free(sub);
 }
 
-/* A subscription's own thread: its calls, until it is cancelled. */
+/* Every event the observer holds, queued for every subscription (hub->lock held). */
+static void fan_out(struct hub *hub)
+{
+	struct teredo_port_event ev;
+
+	while (teredo_observer_receive(hub->obs, &ev) == 1) {
+		if (ev.type == TEREDO_PORT_INITIAL)
+			continue;
+		hub->delivered_port = ev.port;
+		for (size_t i = 0; i < hub->n_subs; i++) {
+			/*
+			 * Out of memory the call is skipped: nothing sane to do but go on.
+			 * Woken all the same, that thread reads while this one calls.
+			 */
+			(void)note_queue_push(&hub->subs[i]->calls, &ev);
+			pthread_cond_signal(&hub->subs[i]->wakeup);
+		}
+	}
+}
+
+/* Until the observer's fd is readable, or wake() is called. */
+static void wait_for_news(struct hub *hub)
+{
+	struct pollfd fds[2] = {
+		{ .fd = teredo_observer_get_fd(hub->obs), .events = POLLIN },
+		{ .fd = hub->wake_fd, .events = POLLIN },
+	};
+	uint64_t count;
+
+	/* Subscribers are never abandoned: a failing poll (no memory) is tried again. */
+	if (poll(fds, 2, -1) < 0) {
+		if (errno != EINTR)
+			usleep(10000);
+		return;
+	}
+	if (fds[1].revents && read(hub->wake_fd, &count, sizeof(count)) < 0)
+		return; /* read by nobody else: EAGAIN cannot happen */
+}
+
+/*
+ * Be the hub's reader for one wait (hub->lock held, and held again on
+ * return): what the observer has goes to every queue, this one's too.
+ * Cancelled meanwhile, it leaves the reading to another free thread.
+ */
+static void read_for_all(struct hub *hub, struct teredo_subscription *sub)
+{
+	hub->reader = sub;
+	pthread_mutex_unlock(&hub->lock);
+	wait_for_news(hub);
+	pthread_mutex_lock(&hub->lock);
+	hub->reader = NULL;
+	if (!atomic_load(&sub->cancelled)) {
+		fan_out(hub);
+		return;
+	}
+	for (size_t i = 0; i < hub->n_subs; i++)
+		pthread_cond_signal(&hub->subs[i]->wakeup);
+}
+
+/* A subscription's own thread: its calls, and the hub's reading when free, until cancelled. */
 static void *make_calls(void *arg)
 {
 	struct teredo_subscription *sub = arg;
+	struct hub *hub = sub->hub;
 	struct teredo_port_event ev;
-	bool frees_itself;
 
 	teredo_ask_short_slice();
-	while (next_call(sub, &ev))
-		sub->cb(sub->ctx, &ev);
-	pthread_mutex_lock(&sub->lock);
-	frees_itself = sub->frees_itself;
-	pthread_mutex_unlock(&sub->lock);
-	if (frees_itself)
+	pthread_mutex_lock(&hub->lock);
+	while (!atomic_load(&sub->cancelled)) {
+		if (note_queue_pop(&sub->calls, &ev)) {
+			pthread_mutex_unlock(&hub->lock);
+			sub->cb(sub->ctx, &ev);
+			/* Cancelled by its own callback, the hub may be gone already. */
+			if (atomic_load(&sub->cancelled))
+				goto done;
+			pthread_mutex_lock(&hub->lock);
+		} else if (!hub->reader) {
+			read_for_all(hub, sub);
+		} else {
+			pthread_cond_wait(&sub->wakeup, &hub->lock);
+		}
+	}
+	pthread_mutex_unlock(&hub->lock);
+done:
+	if (sub->frees_itself)
 		sub_free(sub, true);
 	return NULL;
 }
 
+/* Its thread starts when it joins a hub (add_subscriber). */
 static int sub_new(teredo_port_callback cb, void *ctx, void (*release)(void *ctx),
 		   struct teredo_subscription **out)
 {
 	struct teredo_subscription *sub = calloc(1, sizeof(*sub));
-	int err;
 
 	*out = NULL;
 	if (!sub)
 		return set_last_error(-ENOMEM, "out of memory");
 	*sub = (struct teredo_subscription){ .cb = cb, .ctx = ctx, .release = release };
-	pthread_mutex_init(&sub->lock, NULL);
+	atomic_init(&sub->cancelled, false);
 	pthread_cond_init(&sub->wakeup, NULL);
 	note_queue_init(&sub->calls);
-	err = -library_thread_start(&sub->thread, make_calls, sub);
-	if (err) {
-		sub_free(sub, false);
-		return set_last_error(err, "cannot start a callback thread: %s", strerror(-err));
-	}
 	*out = sub;
 	return 0;
 }
@@ -229,38 +277,26 @@ static int sub_new(teredo_port_callback cb, void *ctx, void (*release)(void *ctx
  * No call after this returns, and none in flight, unless the caller is the
  * subscription's own callback: then its thread ends (and frees it) once that
  * call returns. release runs only for a subscription that was given out.
+ * Its hub lives until this returns.
  */
 static void sub_end(struct teredo_subscription *sub, bool release)
 {
+	struct hub *hub = sub->hub;
 	bool own_thread = pthread_equal(sub->thread, pthread_self());
 
-	pthread_mutex_lock(&sub->lock);
-	sub->cancelled = true;
+	pthread_mutex_lock(&hub->lock);
 	sub->frees_itself = own_thread;
+	atomic_store(&sub->cancelled, true);
 	pthread_cond_signal(&sub->wakeup);
-	pthread_mutex_unlock(&sub->lock);
+	if (hub->reader == sub)
+		wake(hub);
+	pthread_mutex_unlock(&hub->lock);
 	if (own_thread) {
 		pthread_detach(sub->thread);
 		return;
 	}
 	pthread_join(sub->thread, NULL);
 	sub_free(sub, release);
-}
-
-/* Every event the observer holds, queued for every subscription. */
-static void fan_out(struct hub *hub)
-{
-	struct teredo_port_event ev;
-
-	pthread_mutex_lock(&hub->lock);
-	while (!hub->stopping && teredo_observer_receive(hub->obs, &ev) == 1) {
-		if (ev.type == TEREDO_PORT_INITIAL)
-			continue;
-		hub->delivered_port = ev.port;
-		for (size_t i = 0; i < hub->n_subs; i++)
-			owe_call(hub->subs[i], &ev);
-	}
-	pthread_mutex_unlock(&hub->lock);
 }
 
 static void hub_destroy(struct hub *hub)
@@ -271,40 +307,6 @@ static void hub_destroy(struct hub *hub)
 	pthread_mutex_destroy(&hub->lock);
 	free(hub->subs);
 	free(hub);
-}
-
-static bool hub_stopping(struct hub *hub)
-{
-	bool stopping;
-
-	pthread_mutex_lock(&hub->lock);
-	stopping = hub->stopping;
-	pthread_mutex_unlock(&hub->lock);
-	return stopping;
-}
-
-static void *dispatch(void *arg)
-{
-	struct hub *hub = arg;
-	struct pollfd fds[2] = {
-		{ .fd = teredo_observer_get_fd(hub->obs), .events = POLLIN },
-		{ .fd = hub->wake_fd, .events = POLLIN },
-	};
-	uint64_t count;
-
-	teredo_ask_short_slice();
-	while (!hub_stopping(hub)) {
-		/* Subscribers are never abandoned: a failing poll (no memory) is tried again. */
-		if (poll(fds, 2, -1) < 0) {
-			if (errno != EINTR)
-				usleep(10000);
-			continue;
-		}
-		if (fds[1].revents && read(hub->wake_fd, &count, sizeof(count)) < 0)
-			continue;
-		fan_out(hub);
-	}
-	return NULL;
 }
 
 /* A hub not started yet: in the registry, it tells others that it is being made. */
@@ -335,9 +337,6 @@ static int hub_start(struct hub *hub)
 	/* The observer's own initial event is where the callbacks' knowledge starts. */
 	if (teredo_observer_receive(hub->obs, &initial) == 1)
 		hub->delivered_port = initial.port;
-	err = -library_thread_start(&hub->thread, dispatch, hub);
-	if (err)
-		return set_last_error(err, "cannot start the dispatch thread: %s", strerror(-err));
 	return 0;
 }
 
@@ -358,7 +357,10 @@ static void unlink_hub(struct hub *hub)
 		}
 }
 
-/* Its first call, if asked, is the initial one, with the port as its later calls know it. */
+/*
+ * Its first call, if asked, is the initial one, with the port as its later
+ * calls know it; its thread starts here, and waits for hub->lock.
+ */
 static int add_subscriber(struct hub *hub, struct teredo_subscription *sub, bool initial)
 {
 	struct teredo_port_event first = { .type = TEREDO_PORT_INITIAL };
@@ -367,16 +369,18 @@ static int add_subscriber(struct hub *hub, struct teredo_subscription *sub, bool
 	pthread_mutex_lock(&hub->lock);
 	err = grow_array(&hub->subs, &hub->cap_subs, hub->n_subs + 1, sizeof(*hub->subs));
 	first.port = hub->delivered_port;
-	if (!err && initial) {
-		pthread_mutex_lock(&sub->lock);
+	if (!err && initial)
 		err = note_queue_push(&sub->calls, &first);
-		pthread_cond_signal(&sub->wakeup);
-		pthread_mutex_unlock(&sub->lock);
+	if (err) {
+		pthread_mutex_unlock(&hub->lock);
+		return set_last_error(-ENOMEM, "out of memory");
 	}
+	sub->hub = hub;
+	err = -library_thread_start(&sub->thread, make_calls, sub);
 	if (!err)
 		hub->subs[hub->n_subs++] = sub;
 	pthread_mutex_unlock(&hub->lock);
-	return err;
+	return err ? set_last_error(err, "cannot start a callback thread: %s", strerror(-err)) : 0;
 }
 
 /*
@@ -449,14 +453,11 @@ int subscribe_with_release(const struct teredo_options *opts, teredo_port_callba
 	err = hub_for(&resolved, &hub, &created);
 	if (err)
 		goto unlock;
-	err = grow_array(&handles, &cap_handles, n_handles + 1, sizeof(*handles));
-	if (!err) {
-		sub->hub = hub;
-		sub->handle = (struct notify_handle){ next_id++, cancel_subscription };
-		err = add_subscriber(hub, sub, initial);
-	}
+	sub->handle = (struct notify_handle){ next_id++, cancel_subscription };
+	err = grow_array(&handles, &cap_handles, n_handles + 1, sizeof(*handles))
+		      ? set_last_error(-ENOMEM, "out of memory")
+		      : add_subscriber(hub, sub, initial);
 	if (err) {
-		err = set_last_error(-ENOMEM, "out of memory");
 		if (created) {
 			unlink_hub(hub);
 			unused = hub;
@@ -471,7 +472,7 @@ unlock:
 	if (unused)
 		stop_hub(unused);
 	if (sub)
-		sub_end(sub, false);
+		sub_free(sub, false); /* its thread never started */
 	return err;
 }
 
@@ -548,16 +549,12 @@ static void remove_subscriber_locked(struct hub *hub, struct teredo_subscription
 }
 
 /*
- * Stop a hub no subscriber uses any more, already out of the registry. Its
- * thread makes no calls, so even a callback may wait for it.
+ * Stop a hub no subscriber uses any more, already out of the registry: every
+ * thread that read it has been joined, or is the caller's (a callback
+ * cancelling the last subscription), which touches the hub no more.
  */
 static void stop_hub(struct hub *hub)
 {
-	pthread_mutex_lock(&hub->lock);
-	hub->stopping = true;
-	pthread_mutex_unlock(&hub->lock);
-	wake(hub);
-	pthread_join(hub->thread, NULL);
 	hub_destroy(hub);
 }
 
