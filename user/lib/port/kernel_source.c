@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,19 +20,31 @@
 #include <bpf/libbpf.h>
 
 #include "cgroup2.h"
+#include "cgroup_follow.h"
 #include "event_source.h"
 #include "last_error.h"
 #include "libbpf_print.h"
 #include "requirements.h"
 #include "teredo_observer.bpf.skel.h"
 
+/* The cgroup programs, attached at one cgroup. */
+struct attachment {
+	struct bpf_link *links[16];
+	size_t n_links;
+	int cgroup_fd; /* where: kept to compare, and to tell once it is removed */
+};
+
 struct kernel_source {
 	struct event_source base;
 	struct teredo_observer_bpf *skel;
 	struct ring_buffer *ring;
-	struct bpf_link *links[16];
-	size_t n_links;
+	struct attachment hooks;
 	struct bpf_link *scan_link;
+	/* With a cgroup path: where the hooks go as it comes and goes; else the root for good. */
+	struct cgroup_follow *follow;
+	int epoll_fd; /* with follow: the ring and follow's fd, as one */
+	bool rescan;  /* the hooks left a removed cgroup late: a bind may have gone unseen */
+	bool move_failed;
 	uint64_t lost_seen;
 	event_sink sink;
 	void *sink_ctx;
@@ -108,45 +121,138 @@ static int configure(struct teredo_observer_bpf *skel, const struct teredo_optio
 	return 0;
 }
 
-static int keep_link(struct kernel_source *ks, struct bpf_link *link, const char *what)
+static int keep_link(struct attachment *at, struct bpf_link *link, const char *what)
 {
 	if (!link) {
 		int err = -errno;
 
 		return set_last_error(err, "cannot attach %s: %s", what, strerror(-err));
 	}
-	if (ks->n_links == sizeof(ks->links) / sizeof(ks->links[0])) {
+	if (at->n_links == sizeof(at->links) / sizeof(at->links[0])) {
 		bpf_link__destroy(link);
 		return set_last_error(-E2BIG, "more BPF programs than links to hold them");
 	}
-	ks->links[ks->n_links++] = link;
+	at->links[at->n_links++] = link;
 	return 0;
 }
 
-/* The hooks where ports come and go, on the whole machine (the cgroup2 root). */
-static int attach_hooks(struct kernel_source *ks)
+static void detach(struct attachment *at)
 {
-	struct teredo_observer_bpf *skel = ks->skel;
-	struct bpf_program *prog;
-	int cgroup_fd, err = 0;
+	for (size_t i = 0; i < at->n_links; i++)
+		bpf_link__destroy(at->links[i]);
+	at->n_links = 0;
+	if (at->cgroup_fd >= 0)
+		close(at->cgroup_fd);
+	at->cgroup_fd = -1;
+}
 
-	cgroup_fd = cgroup2_root_fd();
-	if (cgroup_fd < 0)
-		return cgroup_fd;
+static bool is_cgroup_hook(struct bpf_program *prog)
+{
+	return bpf_program__type(prog) == BPF_PROG_TYPE_CGROUP_SOCK ||
+	       bpf_program__type(prog) == BPF_PROG_TYPE_CGROUP_SOCK_ADDR;
+}
+
+/*
+ * The hooks where ports come and go, at one cgroup (which takes cgroup_fd):
+ * they run for every process in it and below. Links, so that attaching a
+ * second set elsewhere adds to the first (BPF_F_ALLOW_MULTI's semantics).
+ */
+static int attach_hooks(struct teredo_observer_bpf *skel, int cgroup_fd, struct attachment *at)
+{
+	struct bpf_program *prog;
+	int err = 0;
+
+	*at = (struct attachment){ .cgroup_fd = cgroup_fd };
 	bpf_object__for_each_program(prog, skel->obj)
 	{
 		if (!bpf_program__autoload(prog) || prog == skel->progs.teredo_scan)
 			continue;
-		if (bpf_program__type(prog) == BPF_PROG_TYPE_CGROUP_SOCK ||
-		    bpf_program__type(prog) == BPF_PROG_TYPE_CGROUP_SOCK_ADDR)
-			err = keep_link(ks, bpf_program__attach_cgroup(prog, cgroup_fd),
+		if (is_cgroup_hook(prog))
+			err = keep_link(at, bpf_program__attach_cgroup(prog, cgroup_fd),
 					bpf_program__name(prog));
 		else
-			err = keep_link(ks, bpf_program__attach(prog), bpf_program__name(prog));
+			err = keep_link(at, bpf_program__attach(prog), bpf_program__name(prog));
 		if (err)
 			break;
 	}
-	close(cgroup_fd);
+	if (err)
+		detach(at); /* closes cgroup_fd: it is the attachment's either way */
+	return err;
+}
+
+static bool same_cgroup(int a, int b)
+{
+	struct stat sa, sb;
+
+	return !fstat(a, &sa) && !fstat(b, &sb) && sa.st_ino == sb.st_ino && sa.st_dev == sb.st_dev;
+}
+
+/* A removed cgroup's directory holds nothing, not even cgroup.procs (which the root has too). */
+static bool cgroup_removed(int fd)
+{
+	int procs = openat(fd, "cgroup.procs", O_RDONLY | O_CLOEXEC);
+
+	if (procs >= 0)
+		close(procs);
+	return procs < 0 && errno == ENOENT;
+}
+
+/*
+ * Attach at the new place before detaching from the old, so that no bind
+ * runs between the two without our programs: while both hold, a process
+ * under both runs each program twice, which reports the same socket twice
+ * (the state machine takes the second as nothing new) and releases it once.
+ * Leaving a removed cgroup means its successor may have been made and used
+ * while the programs were still there: a snapshot finds what it holds.
+ */
+static int move_hooks(struct kernel_source *ks, int cgroup_fd)
+{
+	struct attachment moved;
+	int err;
+
+	if (same_cgroup(cgroup_fd, ks->hooks.cgroup_fd)) {
+		close(cgroup_fd);
+		return 0;
+	}
+	err = attach_hooks(ks->skel, cgroup_fd, &moved);
+	if (err)
+		return err; /* still where they were: better than nowhere */
+	if (cgroup_removed(ks->hooks.cgroup_fd))
+		ks->rescan = true;
+	detach(&ks->hooks);
+	ks->hooks = moved;
+	return 0;
+}
+
+/* Where the hooks go first: the root, or the path's place now. */
+static int first_place(struct kernel_source *ks, int *cgroup_fd)
+{
+	if (!ks->follow) {
+		*cgroup_fd = cgroup2_root_fd();
+		return *cgroup_fd < 0 ? *cgroup_fd : 0;
+	}
+	return cgroup_follow_place(ks->follow, cgroup_fd);
+}
+
+static int attach_first(struct kernel_source *ks)
+{
+	int cgroup_fd, err;
+
+	err = first_place(ks, &cgroup_fd);
+	return err ? err : attach_hooks(ks->skel, cgroup_fd, &ks->hooks);
+}
+
+/* What the path's inotify fd says: the hooks follow it (a failure is tried again next time). */
+static int follow_cgroup(struct kernel_source *ks)
+{
+	int cgroup_fd, err;
+
+	if (!ks->follow || (!cgroup_follow_changed(ks->follow) && !ks->move_failed))
+		return 0;
+	err = cgroup_follow_place(ks->follow, &cgroup_fd);
+	if (!err)
+		err = move_hooks(ks, cgroup_fd);
+	ks->move_failed = err != 0;
 	return err;
 }
 
@@ -182,16 +288,19 @@ static int kernel_fd(const struct event_source *src)
 	const struct kernel_source *ks = (const struct kernel_source *)src;
 
 	/* The ring buffer map itself polls: no epoll of libbpf's nested in ours. */
-	return bpf_map__fd(ks->skel->maps.events);
+	return ks->follow ? ks->epoll_fd : bpf_map__fd(ks->skel->maps.events);
 }
 
 static int kernel_drain(struct event_source *src, event_sink sink, void *ctx)
 {
 	struct kernel_source *ks = (struct kernel_source *)src;
-	int n;
+	int n, err;
 
 	if (!ks->ring)
 		return 0; /* a snapshot-only source has no live records */
+	err = follow_cgroup(ks);
+	if (err)
+		return err;
 	ks->sink = sink;
 	ks->sink_ctx = ctx;
 	libbpf_print_enter(ks->verbose);
@@ -205,6 +314,11 @@ static bool kernel_lost_records(struct event_source *src)
 	struct kernel_source *ks = (struct kernel_source *)src;
 	uint64_t lost = __atomic_load_n(&ks->skel->bss->lost_events, __ATOMIC_ACQUIRE);
 
+	if (ks->rescan) {
+		ks->rescan = false;
+		ks->lost_seen = lost;
+		return true;
+	}
 	if (lost == ks->lost_seen)
 		return false;
 	ks->lost_seen = lost;
@@ -242,9 +356,11 @@ static void kernel_destroy(struct event_source *src)
 	libbpf_print_enter(ks->verbose);
 	ring_buffer__free(ks->ring);
 	bpf_link__destroy(ks->scan_link);
-	for (size_t i = 0; i < ks->n_links; i++)
-		bpf_link__destroy(ks->links[i]);
+	detach(&ks->hooks);
 	teredo_observer_bpf__destroy(ks->skel);
+	cgroup_follow_free(ks->follow);
+	if (ks->epoll_fd >= 0)
+		close(ks->epoll_fd);
 	libbpf_print_leave();
 	free(ks);
 }
@@ -283,6 +399,39 @@ static int open_ring(struct kernel_source *ks)
 	return 0;
 }
 
+/* One fd for the ring and the path's watches, which drain both reads. */
+static int poll_both(struct kernel_source *ks)
+{
+	int fds[2] = { bpf_map__fd(ks->skel->maps.events), cgroup_follow_fd(ks->follow) };
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	ks->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (ks->epoll_fd < 0)
+		return set_last_error(-errno, "cannot create an epoll set: %s", strerror(errno));
+	for (int i = 0; i < 2; i++) {
+		ev.data.fd = fds[i];
+		if (epoll_ctl(ks->epoll_fd, EPOLL_CTL_ADD, fds[i], &ev))
+			return set_last_error(-errno, "epoll_ctl: %s", strerror(errno));
+	}
+	return 0;
+}
+
+/* The hooks, at the root or where the cgroup path says, and the ring they write to. */
+static int attach_live(struct kernel_source *ks, const struct teredo_options *opts)
+{
+	int err = 0;
+
+	if (opts->cgroup)
+		err = cgroup_follow_new(opts->cgroup, &ks->follow);
+	if (!err)
+		err = attach_first(ks);
+	if (!err)
+		err = open_ring(ks);
+	if (!err && ks->follow)
+		err = poll_both(ks);
+	return err;
+}
+
 static int open_source(const struct teredo_options *opts, bool live, struct event_source **out)
 {
 	struct kernel_source *ks;
@@ -299,6 +448,7 @@ static int open_source(const struct teredo_options *opts, bool live, struct even
 		return set_last_error(-ENOMEM, "out of memory");
 	ks->base.ops = &kernel_ops;
 	ks->verbose = opts->verbose;
+	ks->hooks.cgroup_fd = ks->epoll_fd = -1;
 	ks->skel = teredo_observer_bpf__open();
 	if (!ks->skel) {
 		err = set_last_error(-errno, "cannot open the BPF object: %s", strerror(errno));
@@ -314,11 +464,9 @@ static int open_source(const struct teredo_options *opts, bool live, struct even
 		err = load_failed(err);
 		goto cleanup;
 	}
-	err = live ? attach_hooks(ks) : 0;
+	err = live ? attach_live(ks, opts) : 0;
 	if (!err)
 		err = attach_scan(ks);
-	if (!err && live)
-		err = open_ring(ks);
 	if (err)
 		goto cleanup;
 	*out = &ks->base;
