@@ -153,11 +153,16 @@ static int run_floor(const struct consumer *c)
 
 /* ---- the library's faces ---- */
 
-static void options_for(const struct consumer *c, struct teredo_options *opts)
+/* The consumer's name alone; NULL (the library said why) when it cannot be made. */
+static struct teredo_selection *selection_for(const struct consumer *c)
 {
-	teredo_options_init(opts);
-	opts->n_comms = 0;
-	teredo_options_add_comm(opts, c->comm);
+	struct teredo_selection *sel = teredo_selection_new();
+
+	if (sel && teredo_selection_add_comm(sel, c->comm)) {
+		teredo_selection_free(sel);
+		sel = NULL;
+	}
+	return sel;
 }
 
 /* Deletes carry port 0 and the port that went away in old_port: report that one. */
@@ -177,11 +182,12 @@ static void on_callback(void *ctx, const struct teredo_port_event *ev)
 
 static int run_callback(const struct consumer *c)
 {
-	struct teredo_options opts;
+	struct teredo_selection *sel = selection_for(c);
 	struct teredo_subscription *sub;
+	int err = sel ? teredo_subscribe(sel, on_callback, NULL, true, &sub) : -ENOMEM;
 
-	options_for(c, &opts);
-	if (teredo_subscribe(&opts, on_callback, NULL, true, &sub))
+	teredo_selection_free(sel);
+	if (err)
 		return fail("teredo_subscribe", teredo_observer_last_error());
 	wait_for_end();
 	return 0;
@@ -288,8 +294,9 @@ static int end_with_service(pid_t serve, const char *sock)
 static int run_service(const struct consumer *c, const struct bench_env *env)
 {
 	struct teredo_subscription *sub;
-	struct teredo_options opts;
+	struct teredo_selection *sel;
 	char sock[108], notify[64];
+	int err;
 	sigset_t term;
 	pid_t serve;
 
@@ -307,8 +314,10 @@ static int run_service(const struct consumer *c, const struct bench_env *env)
 		return fail("service consumer", "cannot set its signal mask or environment");
 	}
 	/* The service serves one selection: its own --comm, the same as ours. */
-	options_for(c, &opts);
-	if (teredo_subscribe(&opts, on_callback, NULL, true, &sub)) {
+	sel = selection_for(c);
+	err = sel ? teredo_subscribe(sel, on_callback, NULL, true, &sub) : -ENOMEM;
+	teredo_selection_free(sel);
+	if (err) {
 		proc_stop(serve, 1000);
 		return fail("teredo_subscribe (service)", teredo_observer_last_error());
 	}
@@ -360,12 +369,13 @@ static int receive_all(struct teredo_observer *obs)
 static int run_fd(const struct consumer *c)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
+	struct teredo_selection *sel = selection_for(c);
 	struct teredo_observer *obs;
-	struct teredo_options opts;
-	int ep, n;
+	int ep, n, err;
 
-	options_for(c, &opts);
-	if (teredo_observer_new(&opts, &obs))
+	err = sel ? teredo_observer_new(sel, &obs) : -ENOMEM;
+	teredo_selection_free(sel);
+	if (err)
 		return fail("teredo_observer_new", teredo_observer_last_error());
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, teredo_observer_get_fd(obs), &ev))

@@ -47,61 +47,94 @@ struct teredo_port_event {
 };
 
 /*
- * What counts as the Teredo client. Every criterion in force must hold: a
- * socket is the client's only if its process has one of the names, runs
- * with one of the real uids, and, where set, is (a child of) pid, is in the
- * cgroup, and sends to port 3544. Selectors narrow, never widen.
+ * What counts as the Teredo client: a selection. Every criterion in force
+ * must hold: a socket is the client's only if its process has one of the
+ * names, runs with one of the real uids, and, where set, is (a child of)
+ * pid, is in the cgroup, and sends to port 3544. Selectors narrow, never
+ * widen.
+ *
+ * A selection is opaque, made and changed only through the functions below,
+ * rather than a struct the caller fills (with a size field first, as
+ * libbpf's LIBBPF_OPTS): a criterion added later then never breaks a program
+ * built today, there is no size to get wrong, and the library owns every
+ * string it holds (nothing borrowed from the caller or the environment).
+ * The functions taking one copy what they need: the caller may change or
+ * free it as soon as they return. NULL where a function takes a selection
+ * means the defaults plus the environment.
  */
-struct teredo_options {
-	const char *comms[TEREDO_OBSERVER_MAX_COMMS]; /* process names; default "miredo" */
-	size_t n_comms;
-	uid_t uids[TEREDO_OBSERVER_MAX_USERS]; /* real uids; default root and user miredo */
-	size_t n_uids;
-	pid_t pid;	    /* this process and its children; 0: not used */
-	const char *cgroup; /* cgroup v2 path below the root (may not exist yet); NULL: any */
-	bool match_traffic; /* only UDP sockets that send to port 3544 */
-	bool all_netns;	    /* every network namespace, not just the caller's */
-	size_t ring_bytes;  /* ring buffer size, a power of two >= 4096; 0: default (256 KiB) */
-	bool verbose;	    /* pass libbpf's diagnostics to stderr */
-};
+struct teredo_selection;
 
 /*
  * Defaults: processes named "miredo" running as root or as the miredo system
  * user (looked up now; root alone where there is none), in the caller's
- * network namespace.
+ * network namespace. NULL when out of memory.
  */
-void teredo_options_init(struct teredo_options *opts);
+struct teredo_selection *teredo_selection_new(void);
+
+/* An independent copy, or NULL when out of memory. */
+struct teredo_selection *teredo_selection_copy(const struct teredo_selection *sel);
+
+/* NULL is ignored. */
+void teredo_selection_free(struct teredo_selection *sel);
+
+/*
+ * Add a process name (1 to 15 characters, as the kernel keeps them), at most
+ * TEREDO_OBSERVER_MAX_COMMS. The first name added replaces the default (or
+ * the environment's) names; later ones add to it. 0 or -EINVAL.
+ */
+int teredo_selection_add_comm(struct teredo_selection *sel, const char *comm);
+
+/*
+ * Add a user the client may run as: a name or a numeric uid, at most
+ * TEREDO_OBSERVER_MAX_USERS. The first one replaces the default (or the
+ * environment's) users. 0 or -EINVAL.
+ */
+int teredo_selection_add_user(struct teredo_selection *sel, const char *user);
+
+/* This process and its children only; 0: any process. 0 or -EINVAL. */
+int teredo_selection_set_pid(struct teredo_selection *sel, pid_t pid);
+
+/*
+ * Only processes in this cgroup v2 path below the root, or below it (it may
+ * not exist yet: it is followed by path); NULL: any. 0 or -EINVAL.
+ */
+int teredo_selection_set_cgroup(struct teredo_selection *sel, const char *path);
+
+/* Only UDP sockets that send to port 3544. */
+void teredo_selection_set_match_traffic(struct teredo_selection *sel, bool on);
+
+/* Every network namespace, not just the caller's. */
+void teredo_selection_set_all_netns(struct teredo_selection *sel, bool on);
+
+/* Ring buffer size: a power of two >= 4096, or 0 for the default (256 KiB). 0 or -EINVAL. */
+int teredo_selection_set_ring_bytes(struct teredo_selection *sel, size_t bytes);
+
+/* Pass libbpf's diagnostics to stderr. */
+void teredo_selection_set_verbose(struct teredo_selection *sel, bool on);
 
 /*
  * Apply the documented environment variables (TEREDO_OBSERVER_COMM, _USER,
- * _PID, _CGROUP, _MATCH_TRAFFIC, _ALL_NETNS, _VERBOSE) over opts. The names
- * from TEREDO_OBSERVER_COMM live in a per-thread buffer until this thread
- * calls again; the other strings belong to the environment. 0, or -EINVAL
- * for a bad value or a selection that could match nothing (an empty list).
+ * _PID, _CGROUP, _MATCH_TRAFFIC, _ALL_NETNS, _VERBOSE) over sel; the lists
+ * replace sel's. 0, or -EINVAL for a bad value or a selection that could
+ * match nothing (an empty list); sel is then unchanged.
  */
-int teredo_options_from_env(struct teredo_options *opts);
-
-/* Add a process name (at most 15 characters, as the kernel keeps them). */
-int teredo_options_add_comm(struct teredo_options *opts, const char *comm);
+int teredo_selection_from_env(struct teredo_selection *sel);
 
 /*
- * Check options as teredo_observer_new() would, without loading anything:
- * 0, or -EINVAL with the reason in teredo_observer_last_error().
+ * Check a selection as teredo_observer_new() would, without loading
+ * anything: 0, or -EINVAL with the reason in teredo_observer_last_error().
  */
-int teredo_options_check(const struct teredo_options *opts);
-
-/* Add a user the client may run as: a name or a numeric uid. 0 or -EINVAL. */
-int teredo_options_add_user(struct teredo_options *opts, const char *user);
+int teredo_selection_check(const struct teredo_selection *sel);
 
 struct teredo_observer;
 
 /*
- * Load and attach the kernel programs and build the current state; opts NULL:
+ * Load and attach the kernel programs and build the current state; sel NULL:
  * defaults plus the environment. The first
  * event received is TEREDO_PORT_INITIAL with the current port. Errors:
  * -EPERM (privileges), -EOPNOTSUPP (kernel lacks a feature), -ENOMEM, -EINVAL.
  */
-int teredo_observer_new(const struct teredo_options *opts, struct teredo_observer **out);
+int teredo_observer_new(const struct teredo_selection *sel, struct teredo_observer **out);
 
 /* Readable (EPOLLIN) when events may be waiting. Owned by the observer. */
 int teredo_observer_get_fd(const struct teredo_observer *obs);
@@ -136,7 +169,7 @@ const char *teredo_port_event_type_name(enum teredo_port_event_type type);
 
 /*
  * Callbacks, for programs without an event loop of their own. Every
- * subscription with the same options in a process shares one loaded copy of
+ * subscription with an equal selection in a process shares one loaded copy of
  * the BPF programs and one dispatch thread, loaded with the first and
  * detached with the last. Calls for a subscription never overlap and come in
  * the order the kernel saw the events.
@@ -147,9 +180,9 @@ struct teredo_subscription;
 
 /*
  * Subscribe; with initial, the first call is TEREDO_PORT_INITIAL carrying the
- * current port. opts NULL: defaults plus the environment. 0 or a negative errno.
+ * current port. sel NULL: defaults plus the environment. 0 or a negative errno.
  */
-int teredo_subscribe(const struct teredo_options *opts, teredo_port_callback cb, void *ctx,
+int teredo_subscribe(const struct teredo_selection *sel, teredo_port_callback cb, void *ctx,
 		     bool initial, struct teredo_subscription **out);
 
 /*
@@ -163,9 +196,9 @@ int teredo_unsubscribe(struct teredo_subscription *sub);
 /*
  * The current Teredo port: 1 and *port, or 0 when no Teredo client runs.
  * Uses a live subscription's state when there is one, otherwise asks the
- * kernel once. opts NULL: defaults plus the environment.
+ * kernel once. sel NULL: defaults plus the environment.
  */
-int teredo_get_port(const struct teredo_options *opts, uint16_t *port);
+int teredo_get_port(const struct teredo_selection *sel, uint16_t *port);
 
 /*
  * Diagnostics of the Windows-compatible layer: each failure there is passed

@@ -23,10 +23,11 @@ $(UDP_ACTOR): tests/helpers/udp_actor.c
 	@mkdir -p $(@D)
 	$(call quiet,CC,$@)$(CC) $(CFLAGS) -o $@ $<
 
-# test_firewalld.c includes the firewalld backend's source (user/firewall/) for its static logic.
-$(UNIT_BIN): $(UNIT_SRCS) $(LIB_A) $(wildcard user/firewall/*.[ch])
+# test_firewalld.c includes the firewalld backend's source (user/firewall/) for its static logic;
+# test_selection.c opens the skeleton (never loads it) to read what a selection configures.
+$(UNIT_BIN): $(UNIT_SRCS) $(LIB_A) $(SKEL) $(wildcard user/firewall/*.[ch])
 	@mkdir -p $(@D)
-	$(call quiet,CC,$@)$(CC) $(CPPFLAGS) $(TEST_INTERNAL_CPPFLAGS) -I$(FIREWALL_DIR) $(CFLAGS) -o $@ \
+	$(call quiet,CC,$@)$(CC) $(CPPFLAGS) $(TEST_INTERNAL_CPPFLAGS) -I$(BUILD) -I$(FIREWALL_DIR) $(CFLAGS) -o $@ \
 		$(UNIT_SRCS) $(LIB_A) $(LDLIBS) $(FIREWALLD_LIBS) -lcriterion
 
 $(STRESS): tests/stress/subscription_stress.c $(OWN_NETNS) $(LIB_A)

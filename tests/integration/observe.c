@@ -15,14 +15,14 @@ void need_root(void)
 		cr_skip_test("needs root (CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN): run as root");
 }
 
-static struct teredo_observer *open_observer(const struct teredo_options *opts,
+static struct teredo_observer *open_observer(const struct teredo_selection *sel,
 					     struct teredo_port_event *initial)
 {
 	struct teredo_observer *obs;
 	int err;
 
 	need_root();
-	err = teredo_observer_new(opts, &obs);
+	err = teredo_observer_new(sel, &obs);
 	if (err == -EPERM || err == -EOPNOTSUPP)
 		cr_skip_test("%s", teredo_observer_last_error());
 	cr_assert_eq(err, 0, "teredo_observer_new: %s", teredo_observer_last_error());
@@ -32,20 +32,20 @@ static struct teredo_observer *open_observer(const struct teredo_options *opts,
 	return obs;
 }
 
-struct teredo_observer *observe(const struct teredo_options *opts, uint16_t initial_port)
+struct teredo_observer *observe(const struct teredo_selection *sel, uint16_t initial_port)
 {
 	struct teredo_port_event ev;
-	struct teredo_observer *obs = open_observer(opts, &ev);
+	struct teredo_observer *obs = open_observer(sel, &ev);
 
 	cr_assert_eq(ev.port, initial_port, "initial port %u, expected %u", ev.port, initial_port);
 	return obs;
 }
 
-struct teredo_observer *observe_any_initial(const struct teredo_options *opts)
+struct teredo_observer *observe_any_initial(const struct teredo_selection *sel)
 {
 	struct teredo_port_event ev;
 
-	return open_observer(opts, &ev);
+	return open_observer(sel, &ev);
 }
 
 static long now_ms(void)
@@ -106,9 +106,27 @@ uint32_t own_netns(void)
 
 struct teredo_observer *obs;
 struct actor *client, *other;
+static struct teredo_selection *selections[8];
+
+struct teredo_selection *new_selection(void)
+{
+	struct teredo_selection *sel = teredo_selection_new();
+	size_t i = 0;
+
+	cr_assert_not_null(sel, "%s", teredo_observer_last_error());
+	while (i < sizeof(selections) / sizeof(selections[0]) && selections[i])
+		i++;
+	cr_assert_lt(i, sizeof(selections) / sizeof(selections[0]), "more selections than kept");
+	selections[i] = sel;
+	return sel;
+}
 
 void fixture_teardown(void)
 {
+	for (size_t i = 0; i < sizeof(selections) / sizeof(selections[0]); i++) {
+		teredo_selection_free(selections[i]);
+		selections[i] = NULL;
+	}
 	actor_kill(client);
 	actor_kill(other);
 	client = other = NULL;

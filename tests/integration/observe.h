@@ -17,12 +17,12 @@ void need_root(void);
  * Open an observer, skipping the test (with the reason) where root or BPF
  * is missing, and take its initial event, which must carry initial_port.
  */
-struct teredo_observer *observe(const struct teredo_options *opts, uint16_t initial_port);
+struct teredo_observer *observe(const struct teredo_selection *sel, uint16_t initial_port);
 /*
  * The same, whatever the initial port: with all namespaces watched, a
  * Teredo client running on the host is part of it.
  */
-struct teredo_observer *observe_any_initial(const struct teredo_options *opts);
+struct teredo_observer *observe_any_initial(const struct teredo_selection *sel);
 /* The next event within timeout_ms, or false. */
 bool next_event(struct teredo_observer *obs, struct teredo_port_event *ev, int timeout_ms);
 /* The next event must be of this type and port. */
@@ -41,5 +41,7 @@ struct actor;
 extern struct teredo_observer *obs;
 extern struct actor *client, *other;
 void fixture_teardown(void);
+/* The defaults (teredo_selection_new), freed by fixture_teardown(). */
+struct teredo_selection *new_selection(void);
 
 #endif

@@ -85,11 +85,12 @@ static void move_into_target(pid_t pid)
 
 static void observe_target(void)
 {
-	struct teredo_options o;
+	struct teredo_selection *o;
 
-	teredo_options_init(&o);
-	o.cgroup = target_path;
-	obs = observe(&o, 0);
+	o = new_selection();
+	cr_assert_eq(teredo_selection_set_cgroup(o, target_path), 0, "%s",
+		     teredo_observer_last_error());
+	obs = observe(o, 0);
 }
 
 /* The post_bind4 programs attached at dir itself (not inherited): at most 8 here. */
@@ -356,7 +357,7 @@ static uint16_t ask(int ctl, char cmd)
 Test(cgroup_attach, socket_passed_in_from_outside)
 {
 	struct teredo_observer *fresh;
-	struct teredo_options o;
+	struct teredo_selection *o;
 	uint16_t port, own;
 	int sv[2], fd;
 
@@ -382,9 +383,10 @@ Test(cgroup_attach, socket_passed_in_from_outside)
 	expect_quiet(obs, 300);
 	cr_assert_eq(teredo_observer_current_port(obs), 0);
 
-	teredo_options_init(&o);
-	o.cgroup = target_path;
-	fresh = observe(&o, port); /* the snapshot finds what the client holds */
+	o = new_selection();
+	cr_assert_eq(teredo_selection_set_cgroup(o, target_path), 0, "%s",
+		     teredo_observer_last_error());
+	fresh = observe(o, port); /* the snapshot finds what the client holds */
 	cr_assert_eq(ask(sv[0], 'c'), 1, "the client could not close it");
 	expect_quiet(fresh, 300);
 	cr_assert_eq(teredo_observer_current_port(fresh), port, "the close was seen after all");

@@ -27,10 +27,10 @@ TestSuite(kernel, .fini = fixture_teardown, .timeout = 60);
 
 static struct teredo_observer *observe_default(uint16_t initial)
 {
-	struct teredo_options o;
+	struct teredo_selection *o;
 
-	teredo_options_init(&o);
-	return observe(&o, initial);
+	o = new_selection();
+	return observe(o, initial);
 }
 
 /* A port nobody holds right now, for the fixed-port cases. */
@@ -318,13 +318,13 @@ Test(kernel, other_netns_ignored_by_default)
 
 Test(kernel, other_netns_seen_with_all_netns)
 {
-	struct teredo_options o;
+	struct teredo_selection *o;
 	struct teredo_port_event ev;
 	long port;
 
-	teredo_options_init(&o);
-	o.all_netns = true;
-	obs = observe_any_initial(&o);
+	o = new_selection();
+	teredo_selection_set_all_netns(o, true);
+	obs = observe_any_initial(o);
 	client = actor_start("miredo");
 	actor_do(client, "netns");
 	port = actor_new_bound(client, "socket4");
@@ -335,13 +335,13 @@ Test(kernel, other_netns_seen_with_all_netns)
 
 Test(kernel, ring_overflow_then_correct_state)
 {
-	struct teredo_options o;
+	struct teredo_selection *o;
 	struct teredo_port_event ev;
 	long survivor;
 
-	teredo_options_init(&o);
-	o.ring_bytes = 4096; /* about 60 records */
-	obs = observe(&o, 0);
+	o = new_selection();
+	cr_assert_eq(teredo_selection_set_ring_bytes(o, 4096), 0); /* about 60 records */
+	obs = observe(o, 0);
 	client = actor_start("miredo");
 	actor_do(client, "socket4");
 	/* 2000 binds and 1999 closes while nobody reads: the ring must overflow. */
@@ -450,7 +450,7 @@ static bool snapshot_inside_a_held_bind(uint16_t port)
  */
 Test(kernel, snapshot_during_a_bind_then_close_leaves_no_port)
 {
-	struct teredo_options o;
+	struct teredo_selection *o;
 	uint16_t port = free_port();
 	uint64_t resyncs = 0;
 	char hold[32];
@@ -458,9 +458,9 @@ Test(kernel, snapshot_during_a_bind_then_close_leaves_no_port)
 
 	snprintf(hold, sizeof(hold), "%u:1500", port);
 	cr_assert_eq(setenv("TEREDO_OBSERVER_TEST_HOLD_BIND", hold, 1), 0);
-	teredo_options_init(&o);
-	o.ring_bytes = 4096; /* about 70 records */
-	obs = observe(&o, 0);
+	o = new_selection();
+	cr_assert_eq(teredo_selection_set_ring_bytes(o, 4096), 0); /* about 70 records */
+	obs = observe(o, 0);
 	unsetenv("TEREDO_OBSERVER_TEST_HOLD_BIND");
 	for (int i = 0; i < 3 && !forced; i++) {
 		forced = snapshot_inside_a_held_bind(port);

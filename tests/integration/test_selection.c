@@ -51,13 +51,12 @@ static void bystander_binds(void)
 
 Test(selection, other_names)
 {
-	struct teredo_options o;
+	struct teredo_selection *o;
 	long port;
 
-	teredo_options_init(&o);
-	o.n_comms = 0;
-	cr_assert_eq(teredo_options_add_comm(&o, "teredo-client"), 0);
-	obs = observe(&o, 0);
+	o = new_selection();
+	cr_assert_eq(teredo_selection_add_comm(o, "teredo-client"), 0);
+	obs = observe(o, 0);
 	other = actor_start("miredo");
 	actor_new_bound(other, "socket4");
 	client = actor_start("teredo-client");
@@ -67,13 +66,13 @@ Test(selection, other_names)
 
 Test(selection, by_pid_and_its_children)
 {
-	struct teredo_options o;
+	struct teredo_selection *o;
 	long port;
 
 	client = actor_start("miredo");
-	teredo_options_init(&o);
-	o.pid = client->pid;
-	obs = observe(&o, 0);
+	o = new_selection();
+	cr_assert_eq(teredo_selection_set_pid(o, client->pid), 0);
+	obs = observe(o, 0);
 	bystander_binds();
 	port = actor_new_bound(client, "socket4");
 	expect_only_client(port);
@@ -84,7 +83,7 @@ Test(selection, by_pid_and_its_children)
 /* miredo's pidfile names the parent; the worker, its child, owns the socket. */
 Test(selection, by_pid_covers_its_children)
 {
-	struct teredo_options o;
+	struct teredo_selection *o;
 	int ports[2];
 	pid_t parent;
 	uint16_t port;
@@ -116,9 +115,9 @@ Test(selection, by_pid_covers_its_children)
 		}
 		pause();
 	}
-	teredo_options_init(&o);
-	o.pid = parent;
-	obs = observe(&o, 0);
+	o = new_selection();
+	cr_assert_eq(teredo_selection_set_pid(o, parent), 0);
+	obs = observe(o, 0);
 	waitpid(parent, NULL, WUNTRACED);
 	kill(parent, SIGCONT);
 	cr_assert_eq(read(ports[0], &port, sizeof(port)), (ssize_t)sizeof(port));
@@ -160,11 +159,12 @@ static void move_into_test_cgroup(pid_t pid)
 
 static void observe_test_cgroup(void)
 {
-	struct teredo_options o;
+	struct teredo_selection *o;
 
-	teredo_options_init(&o);
-	o.cgroup = test_cgroup();
-	obs = observe(&o, 0);
+	o = new_selection();
+	cr_assert_eq(teredo_selection_set_cgroup(o, test_cgroup()), 0, "%s",
+		     teredo_observer_last_error());
+	obs = observe(o, 0);
 }
 
 Test(selection, by_cgroup)
@@ -225,27 +225,31 @@ Test(selection, cgroup_removed_and_made_again)
 
 Test(selection, bad_cgroup_path_is_one_clear_error)
 {
-	struct teredo_options o;
+	struct teredo_selection *o;
 	struct teredo_observer *o2 = NULL;
 
-	teredo_options_init(&o);
-	o.cgroup = "/system.slice/../x";
-	cr_assert_eq(teredo_observer_new(&o, &o2), -EINVAL);
+	o = new_selection();
+	cr_assert_eq(teredo_selection_set_cgroup(o, "/system.slice/../x"), -EINVAL);
+	cr_assert(strstr(teredo_observer_last_error(), "/system.slice/../x"), "%s",
+		  teredo_observer_last_error());
+	cr_assert_eq(teredo_selection_set_cgroup(o, "/"), -EINVAL);
+	cr_assert(strstr(teredo_observer_last_error(), "root"), "%s", teredo_observer_last_error());
+	/* Through the environment, refused by teredo_observer_new before loading. */
+	cr_assert_eq(setenv("TEREDO_OBSERVER_CGROUP", "/system.slice/../x", 1), 0);
+	cr_assert_eq(teredo_observer_new(NULL, &o2), -EINVAL);
+	unsetenv("TEREDO_OBSERVER_CGROUP");
 	cr_assert_null(o2);
 	cr_assert(strstr(teredo_observer_last_error(), "/system.slice/../x"), "%s",
 		  teredo_observer_last_error());
-	o.cgroup = "/";
-	cr_assert_eq(teredo_observer_new(&o, &o2), -EINVAL);
-	cr_assert(strstr(teredo_observer_last_error(), "root"), "%s", teredo_observer_last_error());
 }
 
 static void observe_traffic(void)
 {
-	struct teredo_options o;
+	struct teredo_selection *o;
 
-	teredo_options_init(&o);
-	o.match_traffic = true;
-	obs = observe(&o, 0);
+	o = new_selection();
+	teredo_selection_set_match_traffic(o, true);
+	obs = observe(o, 0);
 }
 
 Test(selection, by_traffic_to_port_3544)
@@ -300,7 +304,7 @@ Test(selection, traffic_narrows_the_name)
 /* Every pair of selectors: meeting one but not the other is not enough. */
 Test(selection, pid_and_cgroup_both_must_hold)
 {
-	struct teredo_options o;
+	struct teredo_selection *o;
 	long port;
 
 	need_root();
@@ -308,10 +312,12 @@ Test(selection, pid_and_cgroup_both_must_hold)
 	client = actor_start("miredo");
 	other = actor_start("miredo");
 	move_into_test_cgroup(other->pid); /* in the cgroup, but not the pid */
-	teredo_options_init(&o);
-	o.pid = client->pid; /* the pid, but not in the cgroup */
-	o.cgroup = test_cgroup();
-	obs = observe(&o, 0);
+	o = new_selection();
+	cr_assert_eq(teredo_selection_set_pid(o, client->pid),
+		     0); /* the pid, but not in the cgroup */
+	cr_assert_eq(teredo_selection_set_cgroup(o, test_cgroup()), 0, "%s",
+		     teredo_observer_last_error());
+	obs = observe(o, 0);
 	actor_new_bound(client, "socket4");
 	actor_new_bound(other, "socket4");
 	expect_quiet(obs, 300);
@@ -322,27 +328,27 @@ Test(selection, pid_and_cgroup_both_must_hold)
 
 Test(selection, name_and_pid_both_must_hold)
 {
-	struct teredo_options o;
+	struct teredo_selection *o;
 
 	client = actor_start("not-miredo");
-	teredo_options_init(&o);
-	o.pid = client->pid;
-	obs = observe(&o, 0);
+	o = new_selection();
+	cr_assert_eq(teredo_selection_set_pid(o, client->pid), 0);
+	obs = observe(o, 0);
 	actor_new_bound(client, "socket4");
 	expect_quiet(obs, 300);
 }
 
 Test(selection, traffic_and_pid_both_must_hold)
 {
-	struct teredo_options o;
+	struct teredo_selection *o;
 	long port;
 
 	client = actor_start("miredo");
 	other = actor_start("miredo");
-	teredo_options_init(&o);
-	o.pid = client->pid;
-	o.match_traffic = true;
-	obs = observe(&o, 0);
+	o = new_selection();
+	cr_assert_eq(teredo_selection_set_pid(o, client->pid), 0);
+	teredo_selection_set_match_traffic(o, true);
+	obs = observe(o, 0);
 	actor_do(other, "socket4");
 	actor_do(other, "sendto 3544");	    /* traffic, not the pid */
 	actor_new_bound(client, "socket4"); /* the pid, no traffic */

@@ -116,14 +116,14 @@ Test(subscriptions, native_callback_with_full_detail)
 {
 	struct native_log log = { .lock = PTHREAD_MUTEX_INITIALIZER };
 	struct teredo_subscription *sub;
-	struct teredo_options o;
+	struct teredo_selection *o;
 	long port;
 
 	need_root();
 	client = actor_start("miredo");
 	port = actor_new_bound(client, "socket6");
-	teredo_options_init(&o);
-	cr_assert_eq(teredo_subscribe(&o, log_native, &log, true, &sub), 0, "%s",
+	o = new_selection();
+	cr_assert_eq(teredo_subscribe(o, log_native, &log, true, &sub), 0, "%s",
 		     teredo_observer_last_error());
 	for (int i = 0; i < 500 && logged(&log) < 1; i++)
 		usleep(10 * 1000);
@@ -140,7 +140,7 @@ Test(subscriptions, native_callback_with_full_detail)
 	cr_assert_eq(teredo_unsubscribe(sub), 0);
 	cr_assert_eq(teredo_unsubscribe(sub), -EBADF);
 	cr_assert_eq(teredo_unsubscribe(NULL), -EINVAL);
-	cr_assert_eq(teredo_subscribe(&o, NULL, NULL, true, &sub), -EINVAL);
+	cr_assert_eq(teredo_subscribe(o, NULL, NULL, true, &sub), -EINVAL);
 	cr_assert_null(sub);
 }
 
@@ -167,7 +167,7 @@ Test(subscriptions, registrations_with_other_users_see_only_their_client)
 	struct native_log root_log = { .lock = PTHREAD_MUTEX_INITIALIZER };
 	struct native_log nobody_log = { .lock = PTHREAD_MUTEX_INITIALIZER };
 	struct teredo_subscription *as_root, *as_nobody;
-	struct teredo_options root_opts, nobody_opts;
+	struct teredo_selection *root_sel, *nobody_sel;
 	struct teredo_port_event ev;
 	uint16_t port;
 	long root_port, nobody_port;
@@ -179,15 +179,14 @@ Test(subscriptions, registrations_with_other_users_see_only_their_client)
 	root_port = actor_new_bound(client, "socket4");
 	other = actor_start_as(NULL, "miredo", "nobody");
 	nobody_port = actor_new_bound(other, "socket4");
-	teredo_options_init(&root_opts);
-	teredo_options_init(&nobody_opts);
-	nobody_opts.n_uids = 0;
-	cr_assert_eq(teredo_options_add_user(&nobody_opts, "nobody"), 0, "%s",
+	root_sel = new_selection();
+	nobody_sel = new_selection();
+	cr_assert_eq(teredo_selection_add_user(nobody_sel, "nobody"), 0, "%s",
 		     teredo_observer_last_error());
 
-	cr_assert_eq(teredo_subscribe(&root_opts, log_native, &root_log, true, &as_root), 0, "%s",
+	cr_assert_eq(teredo_subscribe(root_sel, log_native, &root_log, true, &as_root), 0, "%s",
 		     teredo_observer_last_error());
-	cr_assert_eq(teredo_subscribe(&nobody_opts, log_native, &nobody_log, true, &as_nobody), 0,
+	cr_assert_eq(teredo_subscribe(nobody_sel, log_native, &nobody_log, true, &as_nobody), 0,
 		     "%s", teredo_observer_last_error());
 	cr_assert(first_logged(&root_log, &ev, 1), "no initial event for the default users");
 	cr_assert_eq(ev.port, root_port, "the default users' client is root's");
@@ -195,9 +194,9 @@ Test(subscriptions, registrations_with_other_users_see_only_their_client)
 	cr_assert_eq(ev.port, nobody_port,
 		     "the registration for nobody sees nobody's client (%ld), not root's (%ld)",
 		     nobody_port, root_port);
-	cr_assert_eq(teredo_get_port(&nobody_opts, &port), 1);
+	cr_assert_eq(teredo_get_port(nobody_sel, &port), 1);
 	cr_assert_eq(port, nobody_port, "teredo_get_port answers from nobody's selection");
-	cr_assert_eq(teredo_get_port(&root_opts, &port), 1);
+	cr_assert_eq(teredo_get_port(root_sel, &port), 1);
 	cr_assert_eq(port, root_port);
 
 	actor_do(other, "close");
@@ -218,7 +217,7 @@ static long elapsed_ms(const struct timespec *since)
 }
 
 struct slow_registration {
-	struct teredo_options opts;
+	struct teredo_selection *sel;
 	struct teredo_subscription *sub;
 	int err;
 };
@@ -227,7 +226,7 @@ static void *register_slowly(void *arg)
 {
 	struct slow_registration *r = arg;
 
-	r->err = teredo_subscribe(&r->opts, log_native, NULL, false, &r->sub);
+	r->err = teredo_subscribe(r->sel, log_native, NULL, false, &r->sub);
 	return NULL;
 }
 
@@ -255,7 +254,7 @@ Test(subscriptions, a_slow_hub_creation_blocks_no_other_registration)
 	struct native_log log = { .lock = PTHREAD_MUTEX_INITIALIZER };
 	struct slow_registration slow = { 0 };
 	struct teredo_subscription *fast;
-	struct teredo_options o;
+	struct teredo_selection *o;
 	struct timespec t0;
 	char dir[64], path[96];
 	pthread_t thread;
@@ -265,8 +264,8 @@ Test(subscriptions, a_slow_hub_creation_blocks_no_other_registration)
 
 	need_root();
 	setenv("TEREDO_OBSERVER_SOURCE", "kernel", 1);
-	teredo_options_init(&o);
-	cr_assert_eq(teredo_subscribe(&o, log_native, &log, false, &fast), 0, "%s",
+	o = new_selection();
+	cr_assert_eq(teredo_subscribe(o, log_native, &log, false, &fast), 0, "%s",
 		     teredo_observer_last_error());
 	snprintf(dir, sizeof(dir), "/tmp/races-slow-hub-%d", getpid());
 	cr_assert_eq(mkdir(dir, 0700), 0, "mkdir %s: %s", dir, strerror(errno));
@@ -274,15 +273,14 @@ Test(subscriptions, a_slow_hub_creation_blocks_no_other_registration)
 	listener = silent_service(path);
 	setenv("TEREDO_OBSERVER_SOURCE", "service", 1);
 	setenv("TEREDO_OBSERVER_SOCKET", path, 1);
-	teredo_options_init(&slow.opts);
-	slow.opts.n_uids = 0;
-	cr_assert_eq(teredo_options_add_user(&slow.opts, "nobody"), 0); /* a hub of its own */
+	slow.sel = new_selection();
+	cr_assert_eq(teredo_selection_add_user(slow.sel, "nobody"), 0); /* a hub of its own */
 	cr_assert_eq(pthread_create(&thread, NULL, register_slowly, &slow), 0);
 	conn = accept(listener, NULL, NULL); /* it waits for our first reply now */
 	cr_assert(conn >= 0);
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	cr_assert_geq(teredo_get_port(&o, &port), 0, "%s", teredo_observer_last_error());
+	cr_assert_geq(teredo_get_port(o, &port), 0, "%s", teredo_observer_last_error());
 	ms = elapsed_ms(&t0);
 	cr_expect_lt(ms, 1000, "teredo_get_port waited %ld ms for another hub's creation", ms);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -324,15 +322,15 @@ Test(subscriptions, a_slow_callback_delays_no_other_registration)
 	struct native_log fast_log = { .lock = PTHREAD_MUTEX_INITIALIZER };
 	struct teredo_subscription *slow_sub, *fast_sub;
 	struct teredo_port_event ev;
-	struct teredo_options o;
+	struct teredo_selection *o;
 	struct timespec t0;
 	long port, ms;
 
 	need_root();
-	teredo_options_init(&o);
-	cr_assert_eq(teredo_subscribe(&o, log_slowly, &slow, false, &slow_sub), 0, "%s",
+	o = new_selection();
+	cr_assert_eq(teredo_subscribe(o, log_slowly, &slow, false, &slow_sub), 0, "%s",
 		     teredo_observer_last_error());
-	cr_assert_eq(teredo_subscribe(&o, log_native, &fast_log, false, &fast_sub), 0, "%s",
+	cr_assert_eq(teredo_subscribe(o, log_native, &fast_log, false, &fast_sub), 0, "%s",
 		     teredo_observer_last_error());
 	client = actor_start("miredo");
 	port = actor_new_bound(client, "socket4");

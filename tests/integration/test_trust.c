@@ -103,11 +103,11 @@ static void need_unprivileged_user(void)
 
 Test(trust, nobody_named_miredo_is_never_reported)
 {
-	struct teredo_options o;
+	struct teredo_selection *o;
 
 	need_unprivileged_user();
-	teredo_options_init(&o);
-	obs = observe(&o, 0);
+	o = new_selection();
+	obs = observe(o, 0);
 	start_intruders(UNPRIVILEGED);
 	for (size_t i = 0; i < 3; i++)
 		every_way_to_a_port(intruders[i]);
@@ -118,12 +118,12 @@ Test(trust, nobody_named_miredo_is_never_reported)
 /* The same programs and names, run by root, are the client: the test can fail. */
 Test(trust, root_named_miredo_is_reported_every_way)
 {
-	struct teredo_options o;
+	struct teredo_selection *o;
 	long port;
 
 	need_root();
-	teredo_options_init(&o);
-	obs = observe(&o, 0);
+	o = new_selection();
+	obs = observe(o, 0);
 	start_intruders(NULL);
 	for (size_t i = 0; i < 3; i++) {
 		port = actor_new_bound(intruders[i], "socket4");
@@ -135,12 +135,12 @@ Test(trust, root_named_miredo_is_reported_every_way)
 
 Test(trust, nobody_cannot_displace_the_real_client)
 {
-	struct teredo_options o;
+	struct teredo_selection *o;
 	long port;
 
 	need_unprivileged_user();
-	teredo_options_init(&o);
-	obs = observe(&o, 0);
+	o = new_selection();
+	obs = observe(o, 0);
 	client = actor_start("miredo");
 	port = actor_new_bound(client, "socket4");
 	expect_event(obs, TEREDO_PORT_ADDED, (uint16_t)port, NULL);
@@ -158,7 +158,7 @@ Test(trust, nobody_cannot_displace_the_real_client)
 /* Bound before the observer starts: the start-up snapshot decides the same way. */
 Test(trust, snapshot_ignores_nobody_named_miredo)
 {
-	struct teredo_options o;
+	struct teredo_selection *o;
 	long port;
 
 	need_unprivileged_user();
@@ -168,18 +168,18 @@ Test(trust, snapshot_ignores_nobody_named_miredo)
 	start_intruders(UNPRIVILEGED);
 	for (size_t i = 0; i < 3; i++)
 		actor_new_bound(intruders[i], "socket4");
-	teredo_options_init(&o);
-	obs = observe(&o, (uint16_t)port);
+	o = new_selection();
+	obs = observe(o, (uint16_t)port);
 }
 
 Test(trust, traffic_matching_ignores_nobody)
 {
-	struct teredo_options o;
+	struct teredo_selection *o;
 
 	need_unprivileged_user();
-	teredo_options_init(&o);
-	o.match_traffic = true;
-	obs = observe(&o, 0);
+	o = new_selection();
+	teredo_selection_set_match_traffic(o, true);
+	obs = observe(o, 0);
 	start_intruders(UNPRIVILEGED);
 	for (size_t i = 0; i < 3; i++) {
 		actor_do(intruders[i], "socket4");
@@ -193,14 +193,14 @@ Test(trust, traffic_matching_ignores_nobody)
 /* Debian's miredo runs its worker as the miredo system user: trusted by default. */
 Test(trust, the_miredo_system_user_is_trusted)
 {
-	struct teredo_options o;
+	struct teredo_selection *o;
 	long port;
 
 	need_root();
 	if (!getpwnam("miredo"))
 		cr_skip_test("no miredo system user (apt-get install miredo)");
-	teredo_options_init(&o);
-	obs = observe(&o, 0);
+	o = new_selection();
+	obs = observe(o, 0);
 	client = actor_start_as(NULL, "miredo", "miredo");
 	port = actor_new_bound(client, "socket4");
 	expect_event(obs, TEREDO_PORT_ADDED, (uint16_t)port, NULL);
@@ -209,15 +209,14 @@ Test(trust, the_miredo_system_user_is_trusted)
 /* --user names who else may be the client; the list replaces the default. */
 Test(trust, users_option_names_the_credentials)
 {
-	struct teredo_options o;
+	struct teredo_selection *o;
 	long port;
 
 	need_unprivileged_user();
-	teredo_options_init(&o);
-	o.n_uids = 0;
-	cr_assert_eq(teredo_options_add_user(&o, UNPRIVILEGED), 0, "%s",
+	o = new_selection();
+	cr_assert_eq(teredo_selection_add_user(o, UNPRIVILEGED), 0, "%s",
 		     teredo_observer_last_error());
-	obs = observe(&o, 0);
+	obs = observe(o, 0);
 	other = actor_start("miredo"); /* root, no longer listed */
 	actor_new_bound(other, "socket4");
 	expect_quiet(obs, 300);
@@ -228,20 +227,20 @@ Test(trust, users_option_names_the_credentials)
 
 Test(trust, empty_selections_are_errors)
 {
-	struct teredo_options o;
+	struct teredo_selection *o;
 
-	teredo_options_init(&o);
+	o = new_selection();
 	cr_assert_eq(setenv("TEREDO_OBSERVER_COMM", "", 1), 0);
-	cr_assert_eq(teredo_options_from_env(&o), -EINVAL);
+	cr_assert_eq(teredo_selection_from_env(o), -EINVAL);
 	cr_assert(strstr(teredo_observer_last_error(), "match nothing"), "%s",
 		  teredo_observer_last_error());
 	unsetenv("TEREDO_OBSERVER_COMM");
-	teredo_options_init(&o);
+	o = new_selection();
 	cr_assert_eq(setenv("TEREDO_OBSERVER_USER", ",", 1), 0);
-	cr_assert_eq(teredo_options_from_env(&o), -EINVAL);
+	cr_assert_eq(teredo_selection_from_env(o), -EINVAL);
 	unsetenv("TEREDO_OBSERVER_USER");
-	teredo_options_init(&o);
-	cr_assert_eq(teredo_options_add_user(&o, "no-such-user-here"), -EINVAL);
+	o = new_selection();
+	cr_assert_eq(teredo_selection_add_user(o, "no-such-user-here"), -EINVAL);
 	cr_assert(strstr(teredo_observer_last_error(), "no-such-user-here"), "%s",
 		  teredo_observer_last_error());
 }

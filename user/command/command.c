@@ -35,7 +35,7 @@ enum exit_status {
 };
 
 struct command {
-	struct teredo_options opts;
+	struct teredo_selection *sel; /* what counts as the Teredo client */
 	struct event_exec exec;
 	/* --firewalld-zone: the zone given, and the job once watching. */
 	const char *firewalld_zone;
@@ -152,12 +152,6 @@ static const struct option longopts[] = {
 	{ 0 },
 };
 
-/* Lists given on the command line replace the defaults instead of adding to them. */
-struct given {
-	bool comms;
-	bool users;
-};
-
 static int parse_max_per_user(struct command *cmd, const char *text)
 {
 	char *end;
@@ -172,40 +166,37 @@ static int parse_max_per_user(struct command *cmd, const char *text)
 }
 
 /* One option: EXIT_OK, or EXIT_USAGE once said why. */
-static int apply_option(struct command *cmd, int c, struct given *given)
+static int apply_option(struct command *cmd, int c)
 {
 	char why[PATH_MAX + 128];
+	pid_t pid;
 
 	switch (c) {
 	case OPT_JSON:
 		cmd->json = true;
 		break;
+	/* The first --comm (--user) replaces the default or the environment's list. */
 	case OPT_COMM:
-		if (!given->comms)
-			cmd->opts.n_comms = 0;
-		given->comms = true;
-		if (teredo_options_add_comm(&cmd->opts, optarg))
+		if (teredo_selection_add_comm(cmd->sel, optarg))
 			return usage_error("%s", teredo_observer_last_error());
 		break;
 	case OPT_USER:
-		if (!given->users)
-			cmd->opts.n_uids = 0;
-		given->users = true;
-		if (teredo_options_add_user(&cmd->opts, optarg))
+		if (teredo_selection_add_user(cmd->sel, optarg))
 			return usage_error("%s", teredo_observer_last_error());
 		break;
 	case OPT_PID:
-		if (teredo_parse_pid(optarg, &cmd->opts.pid))
+		if (teredo_parse_pid(optarg, &pid) || teredo_selection_set_pid(cmd->sel, pid))
 			return usage_error("%s", teredo_observer_last_error());
 		break;
 	case OPT_CGROUP:
-		cmd->opts.cgroup = optarg;
+		if (teredo_selection_set_cgroup(cmd->sel, optarg))
+			return usage_error("%s", teredo_observer_last_error());
 		break;
 	case OPT_MATCH_TRAFFIC:
-		cmd->opts.match_traffic = true;
+		teredo_selection_set_match_traffic(cmd->sel, true);
 		break;
 	case OPT_ALL_NETNS:
-		cmd->opts.all_netns = true;
+		teredo_selection_set_all_netns(cmd->sel, true);
 		break;
 	case OPT_EXEC:
 		if (event_exec_check(optarg, why, sizeof(why)))
@@ -244,7 +235,7 @@ static int apply_option(struct command *cmd, int c, struct given *given)
 		cmd->nft_keep_on_exit = true;
 		break;
 	case 'v':
-		cmd->opts.verbose = true;
+		teredo_selection_set_verbose(cmd->sel, true);
 		break;
 	}
 	return EXIT_OK;
@@ -252,15 +243,18 @@ static int apply_option(struct command *cmd, int c, struct given *given)
 
 static int parse_args(struct command *cmd, int argc, char **argv, bool *done)
 {
-	struct given given = { 0 };
 	int c, status;
 
 	*done = false;
-	teredo_options_init(&cmd->opts);
+	cmd->sel = teredo_selection_new();
+	if (!cmd->sel) {
+		fprintf(stderr, "teredo-observer: %s\n", teredo_observer_last_error());
+		return EXIT_FAILURE_;
+	}
 	cmd->exec.timeout_s = EVENT_EXEC_DEFAULT_TIMEOUT;
 	cmd->service.max_per_user = SERVE_DEFAULT_MAX_PER_USER;
 	cmd->service.notify = sd_notify_send;
-	if (teredo_options_from_env(&cmd->opts))
+	if (teredo_selection_from_env(cmd->sel))
 		return usage_error("%s", teredo_observer_last_error());
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":vhV", longopts, NULL)) != -1) {
@@ -278,7 +272,7 @@ static int parse_args(struct command *cmd, int argc, char **argv, bool *done)
 		case '?':
 			return usage_error("unknown option %s", argv[optind - 1]);
 		default:
-			status = apply_option(cmd, c, &given);
+			status = apply_option(cmd, c);
 			if (status != EXIT_OK)
 				return status;
 		}
@@ -303,19 +297,19 @@ static int parse_args(struct command *cmd, int argc, char **argv, bool *done)
 	if (cmd->nft_keep_on_exit && !cmd->nft_set)
 		return usage_error("%s", "--nft-keep-on-exit needs --nft-set");
 	/* nftables is per namespace too: the set of this one holds this one's port. */
-	if (cmd->nft_set && cmd->opts.all_netns)
+	if (cmd->nft_set && teredo_selection_all_netns(cmd->sel))
 		return usage_error("%s", "--nft-set keeps a set of this network namespace: not "
 					 "with --all-netns");
 	cmd->service.firewalld_zone = cmd->firewalld_zone;
 	cmd->service.nft_set = cmd->nft_set;
 	cmd->service.nft_keep_on_exit = cmd->nft_keep_on_exit;
 	/* firewalld filters the namespace it runs in: a port of another is not its business. */
-	if (cmd->firewalld_zone && cmd->opts.all_netns)
+	if (cmd->firewalld_zone && teredo_selection_all_netns(cmd->sel))
 		return usage_error("%s", "--firewalld-zone keeps the zone of the firewalld of this "
 					 "network namespace: not with --all-netns");
 	if (!cmd->service.socket_path)
 		cmd->service.socket_path = serve_socket_path();
-	if (teredo_options_check(&cmd->opts))
+	if (teredo_selection_check(cmd->sel))
 		return usage_error("%s", teredo_observer_last_error());
 	return EXIT_OK;
 }
@@ -625,7 +619,7 @@ static int run_get(const struct command *cmd)
 	uint16_t port;
 	int status, found, n;
 
-	found = teredo_get_port(&cmd->opts, &port);
+	found = teredo_get_port(cmd->sel, &port);
 	if (found < 0) {
 		fprintf(stderr, "teredo-observer: %s\n", teredo_observer_last_error());
 		return EXIT_FAILURE_;
@@ -682,7 +676,7 @@ static int serve(struct command *cmd)
 		fprintf(stderr, "teredo-observer: sigprocmask: %s\n", strerror(-err));
 		return EXIT_FAILURE_;
 	}
-	return serve_run(&cmd->opts, &cmd->service, &stop_requested, &wait_mask);
+	return serve_run(cmd->sel, &cmd->service, &stop_requested, &wait_mask);
 }
 
 static int observe(struct command *cmd)
@@ -696,7 +690,7 @@ static int observe(struct command *cmd)
 	sigset_t wait_mask;
 	int status, err;
 
-	if (teredo_observer_new(&cmd->opts, &obs)) {
+	if (teredo_observer_new(cmd->sel, &obs)) {
 		fprintf(stderr, "teredo-observer: %s\n", teredo_observer_last_error());
 		return EXIT_FAILURE_;
 	}
@@ -743,6 +737,19 @@ static int occupy_standard_fds(void)
 	return 0;
 }
 
+static int run(struct command *cmd)
+{
+	int err = catch_stop_signals(SA_RESTART);
+
+	if (err) {
+		fprintf(stderr, "teredo-observer: sigaction: %s\n", strerror(-err));
+		return EXIT_FAILURE_;
+	}
+	if (cmd->serve)
+		return serve(cmd);
+	return cmd->get ? run_get(cmd) : observe(cmd);
+}
+
 int main(int argc, char **argv)
 {
 	struct command cmd = { 0 };
@@ -757,14 +764,8 @@ int main(int argc, char **argv)
 		return EXIT_FAILURE_;
 	}
 	status = parse_args(&cmd, argc, argv, &done);
-	if (status != EXIT_OK || done)
-		return status;
-	err = catch_stop_signals(SA_RESTART);
-	if (err) {
-		fprintf(stderr, "teredo-observer: sigaction: %s\n", strerror(-err));
-		return EXIT_FAILURE_;
-	}
-	if (cmd.serve)
-		return serve(&cmd);
-	return cmd.get ? run_get(&cmd) : observe(&cmd);
+	if (status == EXIT_OK && !done)
+		status = run(&cmd);
+	teredo_selection_free(cmd.sel);
+	return status;
 }

@@ -40,7 +40,9 @@ $(BUILD)/lib/%.o: $(LIB_DIR)/%.c | $(SKEL)
 
 -include $(LIB_OBJS:.o=.d)
 
+# Made afresh: an object whose source is gone must not linger in it.
 $(LIB_A): $(LIB_OBJS)
+	@rm -f $@
 	$(call quiet,AR,$@)$(AR) rcs $@ $^
 
 # One relocatable object of them all (ld -r), its hidden names made local.

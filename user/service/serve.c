@@ -703,12 +703,12 @@ static void raise_fd_limit(void)
 	}
 }
 
-static int start(struct server *srv, const struct teredo_options *opts)
+static int start(struct server *srv, const struct teredo_selection *sel)
 {
 	struct observer_tap tap = { tap_record, tap_replaced, srv };
 	struct stat st;
 
-	if (observer_new(opts, SOURCE_KERNEL, &srv->obs)) {
+	if (observer_new(sel, SOURCE_KERNEL, &srv->obs)) {
 		say("%s", teredo_observer_last_error(), 0);
 		return -1;
 	}
@@ -723,7 +723,7 @@ static int start(struct server *srv, const struct teredo_options *opts)
 		say("%s", "cannot read /proc/self/ns/net", errno);
 		return -1;
 	}
-	vserver_init(&srv->vs, observer_state(srv->obs), opts, st.st_ino);
+	vserver_init(&srv->vs, observer_state(srv->obs), sel, st.st_ino);
 	observer_set_tap(srv->obs, &tap);
 	srv->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	if (srv->epoll_fd < 0 || make_refusal(srv) || listen_at(srv, srv->cfg->socket_path))
@@ -738,7 +738,7 @@ static int start(struct server *srv, const struct teredo_options *opts)
 	return pump_observer(srv);
 }
 
-int serve_run(const struct teredo_options *opts, const struct serve_config *cfg,
+int serve_run(const struct teredo_selection *sel, const struct serve_config *cfg,
 	      volatile sig_atomic_t *stop, const sigset_t *wait_mask)
 {
 	struct server srv = {
@@ -747,7 +747,7 @@ int serve_run(const struct teredo_options *opts, const struct serve_config *cfg,
 	int status = 1, err;
 
 	raise_fd_limit();
-	if (start(&srv, opts)) {
+	if (start(&srv, sel)) {
 		status = srv.start_status;
 		goto cleanup;
 	}

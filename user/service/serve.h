@@ -30,11 +30,11 @@ const char *serve_socket_path(void);
 const char *serve_default_socket_path(void);
 
 /*
- * Watch with opts and serve until *stop is set (signals unblocked only in
+ * Watch with sel and serve until *stop is set (signals unblocked only in
  * the wait, as wait_mask says), keeping the firewall too when asked. The
  * exit status of the command: 2 when the firewall cannot be kept at start.
  */
-int serve_run(const struct teredo_options *opts, const struct serve_config *cfg,
+int serve_run(const struct teredo_selection *sel, const struct serve_config *cfg,
 	      volatile sig_atomic_t *stop, const sigset_t *wait_mask);
 
 #endif

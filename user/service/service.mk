@@ -24,15 +24,17 @@ $(SERVICE_CONSUMER): $(SERVICE_DIR)/tests/consumer.c $(LIB_A)
 	@mkdir -p $(@D)
 	$(call quiet,CC,$@)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
 
-# Only the protocol: no kernel, no observer, so it runs anywhere.
+# Only the protocol: no kernel, no observer, so it runs anywhere (selection.c
+# knows the BPF program's configuration too: the skeleton and libbpf come along,
+# nothing is loaded).
 FUZZ_SRCS := $(SERVICE_DIR)/tests/fuzz/fuzz_varlink.c $(SERVICE_DIR)/varlink_server.c \
-	     $(addprefix $(LIB_DIR)/,service_client/varlink.c port/port_state.c util/grow.c port/options.c \
-	     port/cgroup2.c util/last_error.c)
+	     $(addprefix $(LIB_DIR)/,service_client/varlink.c port/port_state.c util/grow.c \
+	     port/selection.c port/cgroup2.c util/last_error.c)
 
-$(FUZZ_VARLINK): $(FUZZ_SRCS) $(LIB_HDRS) $(wildcard $(SERVICE_DIR)/*.h)
+$(FUZZ_VARLINK): $(FUZZ_SRCS) $(LIB_HDRS) $(wildcard $(SERVICE_DIR)/*.h) | $(SKEL)
 	@mkdir -p $(@D)
 	$(call quiet,CLANG,$@)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined $(CPPFLAGS) $(TEST_INTERNAL_CPPFLAGS) \
-		-I$(SERVICE_DIR) $(JSONC_CFLAGS) -o $@ $(FUZZ_SRCS) $(JSONC_LIBS)
+		-I$(BUILD) -I$(SERVICE_DIR) $(JSONC_CFLAGS) -o $@ $(FUZZ_SRCS) $(JSONC_LIBS) $(LIBBPF_LIBS)
 
 service-test: mounts $(CMD) $(UDP_ACTOR) $(SERVICE_CONSUMER)
 	./$(SERVICE_DIR)/tests/run-tests $(CMD) $(UDP_ACTOR) $(SERVICE_CONSUMER)

@@ -90,9 +90,9 @@ static const char interface_description[] =
 	"error TooSlow ()\n";
 
 void vserver_init(struct vserver *srv, const struct port_state *state,
-		  const struct teredo_options *opts, uint32_t netns)
+		  const struct teredo_selection *sel, uint32_t netns)
 {
-	*srv = (struct vserver){ .state = state, .opts = opts, .netns = netns };
+	*srv = (struct vserver){ .state = state, .sel = sel, .netns = netns };
 	vbuf_init(&srv->state_reply, VCONN_OUT_LIMIT);
 }
 
@@ -211,7 +211,7 @@ static struct json_object *state_json(const struct vserver *srv)
 	json_object_object_add(o, "port", json_object_new_int(initial.port));
 	json_object_object_add(o, "event", varlink_event_json(&initial));
 	json_object_object_add(o, "sockets", sockets_json(srv->state));
-	json_object_object_add(o, "selection", varlink_selection_json(srv->opts, srv->netns));
+	json_object_object_add(o, "selection", selection_to_json(srv->sel, srv->netns));
 	return o;
 }
 

@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "port_state.h"
+#include "selection.h"
 #include "varlink.h"
 
 /* What a connection may hold: a call, and replies a slow reader has not taken. */
@@ -19,9 +20,9 @@
 #define VCONN_OUT_LIMIT (256 * 1024)
 
 struct vserver {
-	const struct port_state *state; /* the service's own, kept by its observer */
-	const struct teredo_options *opts;
-	uint32_t netns; /* the namespace it watches */
+	const struct port_state *state;	    /* the service's own, kept by its observer */
+	const struct teredo_selection *sel; /* served: what counts as the client */
+	uint32_t netns;			    /* the namespace it watches */
 	/*
 	 * GetState's reply as sent, made again only once the state has changed
 	 * (state->changes moved past state_changes): a client that repeats the
@@ -32,7 +33,7 @@ struct vserver {
 };
 
 void vserver_init(struct vserver *srv, const struct port_state *state,
-		  const struct teredo_options *opts, uint32_t netns);
+		  const struct teredo_selection *sel, uint32_t netns);
 void vserver_fini(struct vserver *srv);
 
 /* Calls one connection gets answered per turn of the loop: the others' turn comes. */

@@ -49,17 +49,17 @@ struct event_source {
 #define SOURCE_UNREACHABLE (-ENOTCONN)
 
 /* The BPF programs in the running kernel. */
-int kernel_source_open(const struct teredo_options *opts, struct event_source **out);
+int kernel_source_open(const struct teredo_selection *sel, struct event_source **out);
 
 /* The same for one snapshot only: no hook attached, no live records. */
-int kernel_snapshot_open(const struct teredo_options *opts, struct event_source **out);
+int kernel_snapshot_open(const struct teredo_selection *sel, struct event_source **out);
 
 /*
  * The host's teredo-observer service (teredo-observer serve), through its
  * socket, varlink_socket_path(): no privileges, no BPF in this process.
  * live: Watch, reconnecting and resyncing by itself; else one GetState.
  */
-int service_source_open(const struct teredo_options *opts, bool live, struct event_source **out);
+int service_source_open(const struct teredo_selection *sel, bool live, struct event_source **out);
 
 enum source_choice {
 	SOURCE_AUTO,	/* the service where its socket is, else the kernel where allowed */
@@ -71,7 +71,7 @@ enum source_choice {
 int source_choice_from_env(enum source_choice *out);
 
 /* The source the library uses, chosen as README's "The service" says. */
-int event_source_open(const struct teredo_options *opts, enum source_choice choice, bool live,
+int event_source_open(const struct teredo_selection *sel, enum source_choice choice, bool live,
 		      struct event_source **out);
 
 #endif

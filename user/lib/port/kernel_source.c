@@ -25,6 +25,7 @@
 #include "last_error.h"
 #include "libbpf_print.h"
 #include "requirements.h"
+#include "selection.h"
 #include "teredo_observer.bpf.skel.h"
 
 /* The cgroup programs, attached at one cgroup. */
@@ -61,17 +62,6 @@ static int own_netns(uint32_t *ino)
 	return 0;
 }
 
-static void configure_names(struct teredo_observer_bpf__rodata *cfg,
-			    const struct teredo_options *opts)
-{
-	for (size_t i = 0; i < opts->n_comms; i++)
-		strncpy((char *)cfg->comm_words[i], opts->comms[i], TEREDO_COMM_LEN - 1);
-	cfg->n_comms = opts->n_comms;
-	for (size_t i = 0; i < opts->n_uids; i++)
-		cfg->uids[i] = opts->uids[i];
-	cfg->n_uids = opts->n_uids;
-}
-
 /*
  * For the race tests only: TEREDO_OBSERVER_TEST_HOLD_BIND=PORT:MS makes a
  * client's bind() to PORT wait up to MS ms (at most 2000) in the kernel,
@@ -89,36 +79,16 @@ static void configure_test_hold(struct teredo_observer_bpf__rodata *cfg)
 	cfg->test_hold_bind_ms = ms;
 }
 
-static int configure(struct teredo_observer_bpf *skel, const struct teredo_options *opts)
+/* The selection's part is selection.c's; the test hook is the loader's own. */
+static int configure(struct teredo_observer_bpf *skel, const struct teredo_selection *sel)
 {
-	struct teredo_observer_bpf__rodata *cfg = skel->rodata;
 	uint32_t netns = 0;
-	int err;
+	int err = own_netns(&netns);
 
-	configure_names(cfg, opts);
-	configure_test_hold(cfg);
-	cfg->target_pid = opts->pid;
-	cfg->match_traffic = opts->match_traffic;
-	if (opts->cgroup) {
-		err = cgroup2_path_names(opts->cgroup,
-					 (char(*)[TEREDO_CGROUP_NAME_LEN])cfg->cgroup_names,
-					 &cfg->cgroup_levels);
-		if (err)
-			return err;
-	}
-	if (!opts->all_netns) {
-		err = own_netns(&netns);
-		if (err)
-			return err;
-	}
-	cfg->target_netns = netns;
-	if (opts->ring_bytes) {
-		err = bpf_map__set_max_entries(skel->maps.events, opts->ring_bytes);
-		if (err)
-			return set_last_error(err, "ring buffer size %zu refused: %s",
-					      opts->ring_bytes, strerror(-err));
-	}
-	return 0;
+	if (err)
+		return err;
+	configure_test_hold(skel->rodata);
+	return selection_configure_bpf(sel, skel, netns);
 }
 
 static int keep_link(struct attachment *at, struct bpf_link *link, const char *what)
@@ -417,12 +387,12 @@ static int poll_both(struct kernel_source *ks)
 }
 
 /* The hooks, at the root or where the cgroup path says, and the ring they write to. */
-static int attach_live(struct kernel_source *ks, const struct teredo_options *opts)
+static int attach_live(struct kernel_source *ks, const struct teredo_selection *sel)
 {
 	int err = 0;
 
-	if (opts->cgroup)
-		err = cgroup_follow_new(opts->cgroup, &ks->follow);
+	if (selection_cgroup(sel))
+		err = cgroup_follow_new(selection_cgroup(sel), &ks->follow);
 	if (!err)
 		err = attach_first(ks);
 	if (!err)
@@ -432,7 +402,7 @@ static int attach_live(struct kernel_source *ks, const struct teredo_options *op
 	return err;
 }
 
-static int open_source(const struct teredo_options *opts, bool live, struct event_source **out)
+static int open_source(const struct teredo_selection *sel, bool live, struct event_source **out)
 {
 	struct kernel_source *ks;
 	int err;
@@ -447,14 +417,14 @@ static int open_source(const struct teredo_options *opts, bool live, struct even
 	if (!ks)
 		return set_last_error(-ENOMEM, "out of memory");
 	ks->base.ops = &kernel_ops;
-	ks->verbose = opts->verbose;
+	ks->verbose = selection_verbose(sel);
 	ks->hooks.cgroup_fd = ks->epoll_fd = -1;
 	ks->skel = teredo_observer_bpf__open();
 	if (!ks->skel) {
 		err = set_last_error(-errno, "cannot open the BPF object: %s", strerror(errno));
 		goto cleanup;
 	}
-	err = configure(ks->skel, opts);
+	err = configure(ks->skel, sel);
 	if (err)
 		goto cleanup;
 	if (!live)
@@ -464,7 +434,7 @@ static int open_source(const struct teredo_options *opts, bool live, struct even
 		err = load_failed(err);
 		goto cleanup;
 	}
-	err = live ? attach_live(ks, opts) : 0;
+	err = live ? attach_live(ks, sel) : 0;
 	if (!err)
 		err = attach_scan(ks);
 	if (err)
@@ -477,23 +447,23 @@ cleanup:
 }
 
 /* What libbpf says while we open, load and attach is ours (libbpf_print.h). */
-static int open_source_printing(const struct teredo_options *opts, bool live,
+static int open_source_printing(const struct teredo_selection *sel, bool live,
 				struct event_source **out)
 {
 	int err;
 
-	libbpf_print_enter(opts->verbose);
-	err = open_source(opts, live, out);
+	libbpf_print_enter(selection_verbose(sel));
+	err = open_source(sel, live, out);
 	libbpf_print_leave();
 	return err;
 }
 
-int kernel_source_open(const struct teredo_options *opts, struct event_source **out)
+int kernel_source_open(const struct teredo_selection *sel, struct event_source **out)
 {
-	return open_source_printing(opts, true, out);
+	return open_source_printing(sel, true, out);
 }
 
-int kernel_snapshot_open(const struct teredo_options *opts, struct event_source **out)
+int kernel_snapshot_open(const struct teredo_selection *sel, struct event_source **out)
 {
-	return open_source_printing(opts, false, out);
+	return open_source_printing(sel, false, out);
 }

@@ -20,7 +20,7 @@
 #include "last_error.h"
 #include "note_queue.h"
 #include "observer.h"
-#include "options.h"
+#include "selection.h"
 #include "port_state.h"
 #include "teredo_observer.h"
 #include "public.h"
@@ -176,10 +176,10 @@ static int open_fds(struct teredo_observer *obs)
 	return err ? err : watch(obs->epoll_fd, obs->pending_fd);
 }
 
-int observer_new(const struct teredo_options *opts, enum source_choice choice,
+int observer_new(const struct teredo_selection *sel, enum source_choice choice,
 		 struct teredo_observer **out)
 {
-	struct teredo_options resolved;
+	struct teredo_selection *resolved;
 	struct teredo_port_event initial;
 	struct teredo_observer *obs;
 	int err;
@@ -187,16 +187,19 @@ int observer_new(const struct teredo_options *opts, enum source_choice choice,
 	if (!out)
 		return set_last_error(-EINVAL, "teredo_observer_new: out is NULL");
 	*out = NULL;
-	err = resolve_options(opts, &resolved);
+	err = selection_resolve(sel, &resolved);
 	if (err)
 		return err;
 	obs = calloc(1, sizeof(*obs));
-	if (!obs)
+	if (!obs) {
+		teredo_selection_free(resolved);
 		return set_last_error(-ENOMEM, "out of memory");
+	}
 	obs->epoll_fd = obs->pending_fd = -1;
 	port_state_init(&obs->state);
 	note_queue_init(&obs->queue);
-	err = event_source_open(&resolved, choice, true, &obs->source);
+	err = event_source_open(resolved, choice, true, &obs->source);
+	teredo_selection_free(resolved);
 	if (!err)
 		err = open_fds(obs);
 	/* From an empty start the snapshot's changes are no news: the initial event says it. */
@@ -217,12 +220,12 @@ cleanup:
 	return err;
 }
 
-_public_ int teredo_observer_new(const struct teredo_options *opts, struct teredo_observer **out)
+_public_ int teredo_observer_new(const struct teredo_selection *sel, struct teredo_observer **out)
 {
 	enum source_choice choice;
 	int err = source_choice_from_env(&choice);
 
-	return err ? err : observer_new(opts, choice, out);
+	return err ? err : observer_new(sel, choice, out);
 }
 
 void observer_set_tap(struct teredo_observer *obs, const struct observer_tap *tap)
@@ -293,20 +296,21 @@ _public_ void teredo_observer_free(struct teredo_observer *obs)
 	free(obs);
 }
 
-int observer_port_once(const struct teredo_options *opts, uint16_t *port)
+int observer_port_once(const struct teredo_selection *sel, uint16_t *port)
 {
-	struct teredo_options resolved;
+	struct teredo_selection *resolved;
 	struct event_source *source;
 	enum source_choice choice;
 	struct port_state state;
 	int err;
 
 	*port = 0;
-	err = resolve_options(opts, &resolved);
+	err = selection_resolve(sel, &resolved);
 	if (!err)
 		err = source_choice_from_env(&choice);
 	if (!err)
-		err = event_source_open(&resolved, choice, false, &source);
+		err = event_source_open(resolved, choice, false, &source);
+	teredo_selection_free(resolved);
 	if (err)
 		return err;
 	port_state_init(&state);

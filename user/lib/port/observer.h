@@ -14,10 +14,10 @@
  * snapshot iterator is loaded, nothing is attached to the machine's hooks.
  * 0 or a negative errno.
  */
-int observer_port_once(const struct teredo_options *opts, uint16_t *port);
+int observer_port_once(const struct teredo_selection *sel, uint16_t *port);
 
 /* teredo_observer_new() with the source chosen by the caller, not the environment. */
-int observer_new(const struct teredo_options *opts, enum source_choice choice,
+int observer_new(const struct teredo_selection *sel, enum source_choice choice,
 		 struct teredo_observer **out);
 
 /*

@@ -6,6 +6,8 @@
 
 #include "grow.h"
 #include "port_state.h"
+#include "public.h"
+#include "teredo_observer.h"
 
 void port_state_init(struct port_state *st)
 {
@@ -226,4 +228,19 @@ void port_state_initial(const struct port_state *st, struct teredo_port_event *n
 	const struct port_holder *h = port_state_current(st);
 
 	fill_note(note, TEREDO_PORT_INITIAL, h ? h->bound.port : 0, 0, h ? &h->bound : NULL);
+}
+
+_public_ const char *teredo_port_event_type_name(enum teredo_port_event_type type)
+{
+	switch (type) {
+	case TEREDO_PORT_INITIAL:
+		return "initial";
+	case TEREDO_PORT_ADDED:
+		return "add";
+	case TEREDO_PORT_CHANGED:
+		return "change";
+	case TEREDO_PORT_DELETED:
+		return "delete";
+	}
+	return "unknown";
 }

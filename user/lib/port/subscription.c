@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Callback subscriptions. Every subscription with the same options in a
+ * Callback subscriptions. Every subscription with an equal selection in a
  * process shares a hub: one observer (one loaded copy of the BPF programs).
  * Each subscription has a thread of its own that makes its calls from a
  * queue of its own. Whichever of those threads is free reads the observer
@@ -40,6 +40,7 @@
 #include "last_error.h"
 #include "note_queue.h"
 #include "observer.h"
+#include "selection.h"
 #include "subscription.h"
 #include "teredo_event.h"
 #include "thread.h"
@@ -63,9 +64,7 @@ struct teredo_subscription {
 };
 
 struct hub {
-	struct teredo_options opts; /* strings point into the arrays below */
-	char comms[TEREDO_OBSERVER_MAX_COMMS][TEREDO_COMM_LEN];
-	char cgroup[PATH_MAX];
+	struct teredo_selection *sel; /* its own copy: equal ones share the hub */
 	struct teredo_observer *obs;
 	int wake_fd; /* eventfd: ends the reader's wait (its subscription is cancelled) */
 	pthread_mutex_t lock;
@@ -117,36 +116,6 @@ static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
 static void handle_fork(void)
 {
 	pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);
-}
-
-static bool same_options(const struct teredo_options *a, const struct teredo_options *b)
-{
-	if (a->n_comms != b->n_comms || a->pid != b->pid || a->match_traffic != b->match_traffic ||
-	    a->all_netns != b->all_netns || a->ring_bytes != b->ring_bytes ||
-	    !a->cgroup != !b->cgroup || (a->cgroup && strcmp(a->cgroup, b->cgroup)))
-		return false;
-	if (a->n_uids != b->n_uids)
-		return false;
-	for (size_t i = 0; i < a->n_uids; i++)
-		if (a->uids[i] != b->uids[i])
-			return false;
-	for (size_t i = 0; i < a->n_comms; i++)
-		if (strcmp(a->comms[i], b->comms[i]))
-			return false;
-	return true;
-}
-
-static void copy_options(struct hub *hub, const struct teredo_options *opts)
-{
-	hub->opts = *opts;
-	for (size_t i = 0; i < opts->n_comms; i++) {
-		strncpy(hub->comms[i], opts->comms[i], TEREDO_COMM_LEN - 1);
-		hub->opts.comms[i] = hub->comms[i];
-	}
-	if (opts->cgroup) {
-		strncpy(hub->cgroup, opts->cgroup, sizeof(hub->cgroup) - 1);
-		hub->opts.cgroup = hub->cgroup;
-	}
 }
 
 static void wake(struct hub *hub)
@@ -302,6 +271,7 @@ static void sub_end(struct teredo_subscription *sub, bool release)
 static void hub_destroy(struct hub *hub)
 {
 	teredo_observer_free(hub->obs);
+	teredo_selection_free(hub->sel);
 	if (hub->wake_fd >= 0)
 		close(hub->wake_fd);
 	pthread_mutex_destroy(&hub->lock);
@@ -310,13 +280,17 @@ static void hub_destroy(struct hub *hub)
 }
 
 /* A hub not started yet: in the registry, it tells others that it is being made. */
-static struct hub *hub_alloc(const struct teredo_options *opts)
+static struct hub *hub_alloc(const struct teredo_selection *sel)
 {
 	struct hub *hub = calloc(1, sizeof(*hub));
 
 	if (!hub)
 		return NULL;
-	copy_options(hub, opts);
+	hub->sel = teredo_selection_copy(sel);
+	if (!hub->sel) {
+		free(hub);
+		return NULL;
+	}
 	pthread_mutex_init(&hub->lock, NULL);
 	hub->wake_fd = -1;
 	return hub;
@@ -331,7 +305,7 @@ static int hub_start(struct hub *hub)
 	hub->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (hub->wake_fd < 0)
 		return set_last_error(-errno, "eventfd: %s", strerror(errno));
-	err = teredo_observer_new(&hub->opts, &hub->obs);
+	err = teredo_observer_new(hub->sel, &hub->obs);
 	if (err)
 		return err;
 	/* The observer's own initial event is where the callbacks' knowledge starts. */
@@ -340,10 +314,10 @@ static int hub_start(struct hub *hub)
 	return 0;
 }
 
-static struct hub *find_hub(const struct teredo_options *opts)
+static struct hub *find_hub(const struct teredo_selection *sel)
 {
 	for (struct hub *h = hubs; h; h = h->next)
-		if (same_options(&h->opts, opts))
+		if (selection_equal(h->sel, sel))
 			return h;
 	return NULL;
 }
@@ -389,21 +363,21 @@ static int add_subscriber(struct hub *hub, struct teredo_subscription *sub, bool
  * it makes a hub: loading the programs, or the service's first reply (up to
  * 5 s), must not stall every other registration, cancel, teredo_get_port and
  * fork() of the process. The hub is in the registry meanwhile, not ready, so
- * that a registration with the same options waits for it instead of loading
+ * that a registration with an equal selection waits for it instead of loading
  * a copy of its own.
  */
-static int hub_for(const struct teredo_options *opts, struct hub **out, bool *created)
+static int hub_for(const struct teredo_selection *sel, struct hub **out, bool *created)
 {
 	struct hub *hub;
 	int err;
 
 	*created = false;
-	while ((hub = find_hub(opts)) && !hub->ready)
+	while ((hub = find_hub(sel)) && !hub->ready)
 		pthread_cond_wait(&hub_made, &registry_lock);
 	*out = hub;
 	if (hub)
 		return 0;
-	hub = hub_alloc(opts);
+	hub = hub_alloc(sel);
 	if (!hub)
 		return set_last_error(-ENOMEM, "out of memory");
 	hub->next = hubs;
@@ -428,11 +402,11 @@ static int hub_for(const struct teredo_options *opts, struct hub **out, bool *cr
 static void stop_hub(struct hub *hub);
 static int cancel_subscription(struct notify_handle *handle);
 
-int subscribe_with_release(const struct teredo_options *opts, teredo_port_callback cb, void *ctx,
+int subscribe_with_release(const struct teredo_selection *sel, teredo_port_callback cb, void *ctx,
 			   void (*release)(void *ctx), bool initial,
 			   struct teredo_subscription **out)
 {
-	struct teredo_options resolved;
+	struct teredo_selection *resolved = NULL;
 	struct teredo_subscription *sub;
 	struct hub *hub, *unused = NULL;
 	bool created;
@@ -442,15 +416,17 @@ int subscribe_with_release(const struct teredo_options *opts, teredo_port_callba
 		*out = NULL;
 	if (!cb || !out)
 		return set_last_error(-EINVAL, "a callback and a place for the handle are needed");
-	err = resolve_options(opts, &resolved);
+	err = selection_resolve(sel, &resolved);
 	if (err)
 		return err;
 	pthread_once(&fork_once, handle_fork);
 	err = sub_new(cb, ctx, release, &sub);
-	if (err)
+	if (err) {
+		teredo_selection_free(resolved);
 		return err;
+	}
 	pthread_mutex_lock(&registry_lock);
-	err = hub_for(&resolved, &hub, &created);
+	err = hub_for(resolved, &hub, &created);
 	if (err)
 		goto unlock;
 	sub->handle = (struct notify_handle){ next_id++, cancel_subscription };
@@ -469,6 +445,7 @@ int subscribe_with_release(const struct teredo_options *opts, teredo_port_callba
 	sub = NULL;
 unlock:
 	pthread_mutex_unlock(&registry_lock);
+	teredo_selection_free(resolved);
 	if (unused)
 		stop_hub(unused);
 	if (sub)
@@ -476,10 +453,10 @@ unlock:
 	return err;
 }
 
-_public_ int teredo_subscribe(const struct teredo_options *opts, teredo_port_callback cb, void *ctx,
-			      bool initial, struct teredo_subscription **out)
+_public_ int teredo_subscribe(const struct teredo_selection *sel, teredo_port_callback cb,
+			      void *ctx, bool initial, struct teredo_subscription **out)
 {
-	return subscribe_with_release(opts, cb, ctx, NULL, initial, out);
+	return subscribe_with_release(sel, cb, ctx, NULL, initial, out);
 }
 
 int notify_handle_add(struct notify_handle *handle, int (*cancel)(struct notify_handle *handle))
@@ -614,26 +591,28 @@ static int port_from_hub(struct hub *hub, uint16_t *port)
 	return err ? err : *port != 0;
 }
 
-_public_ int teredo_get_port(const struct teredo_options *opts, uint16_t *port)
+_public_ int teredo_get_port(const struct teredo_selection *sel, uint16_t *port)
 {
-	struct teredo_options resolved;
+	struct teredo_selection *resolved;
 	struct hub *hub;
 	int err;
 
 	if (!port)
 		return set_last_error(-EINVAL, "the place for the port is NULL");
 	*port = 0;
-	err = resolve_options(opts, &resolved);
+	err = selection_resolve(sel, &resolved);
 	if (err)
 		return err;
 	pthread_mutex_lock(&registry_lock);
-	hub = find_hub(&resolved);
+	hub = find_hub(resolved);
 	if (hub && hub->ready) {
 		err = port_from_hub(hub, port);
 		pthread_mutex_unlock(&registry_lock);
-		return err;
+	} else {
+		pthread_mutex_unlock(&registry_lock);
+		err = observer_port_once(resolved, port);
+		err = err ? err : *port != 0;
 	}
-	pthread_mutex_unlock(&registry_lock);
-	err = observer_port_once(&resolved, port);
-	return err ? err : *port != 0;
+	teredo_selection_free(resolved);
+	return err;
 }

@@ -6,14 +6,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "options.h"
 #include "teredo_observer.h"
 
 /*
  * As teredo_subscribe(), and release(ctx) runs once no call for this
  * subscription can start or is still running (NULL: nothing to release).
  */
-int subscribe_with_release(const struct teredo_options *opts, teredo_port_callback cb, void *ctx,
+int subscribe_with_release(const struct teredo_selection *sel, teredo_port_callback cb, void *ctx,
 			   void (*release)(void *ctx), bool initial,
 			   struct teredo_subscription **out);
 

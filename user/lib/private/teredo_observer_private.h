@@ -8,7 +8,13 @@
 #ifndef TEREDO_OBSERVER_PRIVATE_H
 #define TEREDO_OBSERVER_PRIVATE_H
 
+#include <stdbool.h>
 #include <sys/types.h>
+
+struct teredo_selection;
+
+/* Whether sel watches every network namespace (the command's firewall is this one's). */
+bool teredo_selection_all_netns(const struct teredo_selection *sel);
 
 /* Parse a positive process id from text: 0 or -EINVAL with a message. */
 int teredo_parse_pid(const char *text, pid_t *pid);

@@ -29,6 +29,7 @@
 #include "event_source.h"
 #include "grow.h"
 #include "last_error.h"
+#include "selection.h"
 #include "varlink.h"
 
 /* A resync reply lists every Teredo socket: room for thousands. */
@@ -39,9 +40,7 @@
 
 struct service_source {
 	struct event_source base;
-	struct teredo_options opts; /* strings point into the arrays below */
-	char comms[TEREDO_OBSERVER_MAX_COMMS][TEREDO_COMM_LEN];
-	char cgroup[PATH_MAX];
+	struct teredo_selection *sel; /* its own copy */
 	bool any_selection; /* the caller asked for nothing special: the service's will do */
 	bool live;
 	uint32_t netns;
@@ -55,109 +54,49 @@ struct service_source {
 	bool lost;
 };
 
-static bool is_default_selection(const struct teredo_options *opts)
-{
-	struct teredo_options def;
-
-	teredo_options_init(&def);
-	if (opts->n_comms != def.n_comms || opts->n_uids != def.n_uids || opts->pid ||
-	    opts->cgroup || opts->match_traffic)
-		return false;
-	for (size_t i = 0; i < def.n_comms; i++)
-		if (strcmp(opts->comms[i], def.comms[i]))
-			return false;
-	for (size_t i = 0; i < def.n_uids; i++)
-		if (opts->uids[i] != def.uids[i])
-			return false;
-	return true;
-}
-
-static void copy_options(struct service_source *ss, const struct teredo_options *opts)
-{
-	ss->opts = *opts;
-	for (size_t i = 0; i < opts->n_comms; i++) {
-		strncpy(ss->comms[i], opts->comms[i], TEREDO_COMM_LEN - 1);
-		ss->opts.comms[i] = ss->comms[i];
-	}
-	if (opts->cgroup) {
-		strncpy(ss->cgroup, opts->cgroup, sizeof(ss->cgroup) - 1);
-		ss->opts.cgroup = ss->cgroup;
-	}
-}
-
-static bool same_strings(struct json_object *arr, const char *const *list, size_t n)
-{
-	if (!json_object_is_type(arr, json_type_array) || json_object_array_length(arr) != n)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		const char *s = json_object_get_string(json_object_array_get_idx(arr, i));
-
-		if (!s || strcmp(s, list[i]))
-			return false;
-	}
-	return true;
-}
-
-static bool same_uids(struct json_object *arr, const uid_t *uids, size_t n)
-{
-	if (!json_object_is_type(arr, json_type_array) || json_object_array_length(arr) != n)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (json_object_get_int64(json_object_array_get_idx(arr, i)) != uids[i])
-			return false;
-	return true;
-}
-
-static bool same_narrowing(const struct teredo_options *o, struct json_object *sel)
-{
-	struct json_object *comms, *uids, *cgroup, *traffic;
-	uint64_t pid;
-
-	if (!json_object_object_get_ex(sel, "comms", &comms) ||
-	    !json_object_object_get_ex(sel, "uids", &uids) ||
-	    !json_object_object_get_ex(sel, "match_traffic", &traffic) ||
-	    varlink_get_u64(sel, "pid", &pid))
-		return false;
-	json_object_object_get_ex(sel, "cgroup", &cgroup);
-	if (!cgroup != !o->cgroup || (cgroup && strcmp(json_object_get_string(cgroup), o->cgroup)))
-		return false;
-	return same_strings(comms, o->comms, o->n_comms) && same_uids(uids, o->uids, o->n_uids) &&
-	       (pid_t)pid == o->pid && json_object_get_boolean(traffic) == o->match_traffic;
-}
-
 /*
  * The service serves one selection, its own. A caller with the default
  * selection takes it (the host's administrator chose it); one that asked for
  * another gets the service only where the two are the same. The namespace
  * watched must be the caller's in every case.
  */
-static int check_selection(struct service_source *ss, struct json_object *sel)
+static int check_theirs(struct service_source *ss, const struct teredo_selection *theirs,
+			uint32_t netns, struct json_object *sel)
 {
-	struct json_object *all;
-	uint64_t netns;
+	bool all = teredo_selection_all_netns(theirs);
 
-	if (!json_object_object_get_ex(sel, "all_netns", &all) ||
-	    varlink_get_u64(sel, "netns", &netns))
-		return set_last_error(-EPROTO,
-				      "the service at %s sent no selection: is it "
-				      "teredo-observer serve?",
-				      ss->path);
-	if (json_object_get_boolean(all) != ss->opts.all_netns ||
-	    (!ss->opts.all_netns && netns != ss->netns))
+	if (all != teredo_selection_all_netns(ss->sel) || (!all && netns != ss->netns))
 		return set_last_error(-EXDEV,
 				      "the service at %s watches network namespace %llu%s, not "
 				      "this one (%u): run one in this namespace, or use "
 				      "TEREDO_OBSERVER_SOURCE=kernel as root",
 				      ss->path, (unsigned long long)netns,
-				      json_object_get_boolean(all) ? " and every other" : "",
-				      ss->netns);
-	if (!ss->any_selection && !same_narrowing(&ss->opts, sel))
+				      all ? " and every other" : "", ss->netns);
+	if (!ss->any_selection && !selection_same_clients(ss->sel, theirs))
 		return set_last_error(-EXDEV,
 				      "the service at %s watches another selection of the Teredo "
 				      "client (%s): use the default selection, or "
 				      "TEREDO_OBSERVER_SOURCE=kernel as root",
 				      ss->path, json_object_to_json_string(sel));
 	return 0;
+}
+
+static int check_selection(struct service_source *ss, struct json_object *sel)
+{
+	struct teredo_selection *theirs;
+	uint32_t netns;
+	int err = selection_from_json(sel, &theirs, &netns);
+
+	if (err == -ENOMEM)
+		return err;
+	if (err)
+		return set_last_error(-EPROTO,
+				      "the service at %s sent no selection, or a malformed one: is "
+				      "it teredo-observer serve?",
+				      ss->path);
+	err = check_theirs(ss, theirs, netns, sel);
+	teredo_selection_free(theirs);
+	return err;
 }
 
 static int keep_snapshot(struct service_source *ss, struct json_object *params)
@@ -497,6 +436,7 @@ static void service_destroy(struct event_source *src)
 		close(ss->more_fd);
 	vbuf_fini(&ss->in);
 	free(ss->snap);
+	teredo_selection_free(ss->sel);
 	free(ss);
 }
 
@@ -532,7 +472,7 @@ static int open_fds(struct service_source *ss)
 	return err ? err : epoll_add(ss, ss->more_fd);
 }
 
-int service_source_open(const struct teredo_options *opts, bool live, struct event_source **out)
+int service_source_open(const struct teredo_selection *sel, bool live, struct event_source **out)
 {
 	struct service_source *ss;
 	const char *path = varlink_socket_path();
@@ -552,9 +492,9 @@ int service_source_open(const struct teredo_options *opts, bool live, struct eve
 	ss->retry_ms = RETRY_MIN_MS;
 	strcpy(ss->path, path);
 	vbuf_init(&ss->in, CLIENT_IN_LIMIT);
-	copy_options(ss, opts);
-	ss->any_selection = is_default_selection(opts);
-	err = own_netns(&ss->netns);
+	ss->sel = teredo_selection_copy(sel);
+	ss->any_selection = ss->sel && selection_default_clients(ss->sel);
+	err = ss->sel ? own_netns(&ss->netns) : -ENOMEM;
 	if (!err)
 		err = open_fds(ss);
 	if (!err)

@@ -36,9 +36,9 @@ int source_choice_from_env(enum source_choice *out)
 			      "TEREDO_OBSERVER_SOURCE=%s: expected auto, kernel or service", v);
 }
 
-static int kernel_open(const struct teredo_options *opts, bool live, struct event_source **out)
+static int kernel_open(const struct teredo_selection *sel, bool live, struct event_source **out)
 {
-	return live ? kernel_source_open(opts, out) : kernel_snapshot_open(opts, out);
+	return live ? kernel_source_open(sel, out) : kernel_snapshot_open(sel, out);
 }
 
 static bool service_socket_present(void)
@@ -70,24 +70,24 @@ static int no_way(int service_err, const char *service_reason)
 			      varlink_socket_path(), reason);
 }
 
-int event_source_open(const struct teredo_options *opts, enum source_choice choice, bool live,
+int event_source_open(const struct teredo_selection *sel, enum source_choice choice, bool live,
 		      struct event_source **out)
 {
 	char service_reason[256] = "";
 	int service_err = -ENOENT, kernel_err;
 
 	if (choice == SOURCE_KERNEL)
-		return kernel_open(opts, live, out);
+		return kernel_open(sel, live, out);
 	if (choice == SOURCE_SERVICE)
-		return service_source_open(opts, live, out);
+		return service_source_open(sel, live, out);
 	if (service_socket_present()) {
-		service_err = service_source_open(opts, live, out);
+		service_err = service_source_open(sel, live, out);
 		if (!service_err)
 			return 0;
 		snprintf(service_reason, sizeof(service_reason), "%s",
 			 teredo_observer_last_error());
 	}
-	kernel_err = kernel_open(opts, live, out);
+	kernel_err = kernel_open(sel, live, out);
 	if (kernel_err != -EPERM)
 		return kernel_err;
 	return no_way(service_err, service_reason);

@@ -193,29 +193,3 @@ struct json_object *varlink_event_json(const struct teredo_port_event *ev)
 		   ev->cookie);
 	return o;
 }
-
-struct json_object *varlink_selection_json(const struct teredo_options *opts, uint32_t netns)
-{
-	struct json_object *o = json_object_new_object(), *comms = json_object_new_array(),
-			   *uids = json_object_new_array();
-
-	if (!o || !comms || !uids) {
-		json_object_put(o);
-		json_object_put(comms);
-		json_object_put(uids);
-		return NULL;
-	}
-	for (size_t i = 0; i < opts->n_comms; i++)
-		json_object_array_add(comms, json_object_new_string(opts->comms[i]));
-	for (size_t i = 0; i < opts->n_uids; i++)
-		json_object_array_add(uids, json_object_new_int64(opts->uids[i]));
-	json_object_object_add(o, "comms", comms);
-	json_object_object_add(o, "uids", uids);
-	json_object_object_add(o, "pid", json_object_new_int64(opts->pid));
-	json_object_object_add(o, "cgroup",
-			       opts->cgroup ? json_object_new_string(opts->cgroup) : NULL);
-	json_object_object_add(o, "match_traffic", json_object_new_boolean(opts->match_traffic));
-	json_object_object_add(o, "all_netns", json_object_new_boolean(opts->all_netns));
-	json_object_object_add(o, "netns", json_object_new_int64(netns));
-	return o;
-}

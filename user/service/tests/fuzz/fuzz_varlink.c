@@ -43,16 +43,17 @@ static void service_state(struct port_state *st)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const char *comms[] = { "miredo" };
-	struct teredo_options opts = { .comms = { comms[0] }, .n_comms = 1, .n_uids = 1 };
+	static struct teredo_selection *sel;
 	struct port_state st;
 	struct vserver srv;
 	struct vconn c;
 	size_t chunk = size ? (size_t)data[0] % 64 + 1 : 1;
 	int closed = 0;
 
+	if (!sel)
+		sel = teredo_selection_new(); /* kept: one for the whole run */
 	service_state(&st);
-	vserver_init(&srv, &st, &opts, 4026531840u);
+	vserver_init(&srv, &st, sel, 4026531840u);
 	vconn_init(&c, -1, 1000);
 	for (size_t off = 0; off < size && !closed; off += chunk) {
 		size_t n = size - off < chunk ? size - off : chunk;
