@@ -26,7 +26,9 @@ LIB_A     := $(BUILD)/libteredo_observer.a
 LIB_PUBLIC_A := $(BUILD)/public/libteredo_observer.a
 LIB_SO    := $(BUILD)/libteredo_observer.so
 LIB_MAP   := $(LIB_DIR)/libteredo_observer.map
-SONAME    := libteredo_observer.so.0
+# One SONAME per incompatible ABI: .so.1 since the selection became opaque
+# (struct teredo_options gone); the symbols are versioned (the map).
+SONAME    := libteredo_observer.so.1
 VERSION   := $(shell sed -n 's/^\#define TEREDO_OBSERVER_VERSION "\(.*\)"/\1/p' include/teredo_observer.h)
 MAN3      := $(wildcard $(LIB_DIR)/man/*.3)
 
