@@ -6,18 +6,23 @@
 # Teredo client, the peer, in a namespace of its own (198.51.100.0/24, routed
 # by the server's namespace), sends through the tunnel:
 # - the client qualifies through that firewall, and the set holds its port;
-# - ICMPv6 echo both ways;
+# - ICMPv6 echo both ways, carried by the rules for the port (both ways) and
+#   let in by the ICMPv6 rule;
 # - an unsolicited UDP datagram over the tunnel, to a port the host's own
 #   table opens, is dropped by the ruleset's edge traversal rule (its counter
 #   moves, the listener hears nothing);
 # - a port put in teredo_open gets through, and no longer once removed;
 # - after a restart of Miredo on a new port the set and the tunnel follow;
-# - the observer's SIGTERM empties the set (fail closed).
+# - the observer's SIGTERM empties the set (fail closed);
+# - in a table of its own whose chains accept by default (the header's other
+#   form), the unsolicited datagram is still dropped, the opened port and
+#   echo still pass.
 
 NS_PEER=te2e-peer-$TAG
 PEER_GW=198.51.100.1 # TEST-NET-2: the server's namespace, routing
 PEER_ADDR=198.51.100.2
-FW_SET="inet filter teredo_port"
+FW_TABLE="inet filter" # the table that includes the ruleset, and its set
+FW_SET="$FW_TABLE teredo_port"
 FW_LISTEN_PORT=9000
 PEER_PID=
 FW_CLI6=  # the client's and the peer's Teredo addresses
@@ -67,14 +72,35 @@ EOF
 		fail "the ruleset does not load: nft -f $WORK/nftables.conf" || return 1
 }
 
+# The header's other form: a table of its own, accepting by default.
+fw_load_own_table() {
+	in_ns "$NS_CLI" nft delete table "$FW_TABLE" || return 1
+	FW_TABLE="inet teredo"
+	FW_SET="$FW_TABLE teredo_port"
+	in_ns "$NS_CLI" nft -f - <<EOF || fail "the ruleset does not load in a table of its own"
+table inet teredo {
+	include "$E2E_TOP/share/teredo-observer/teredo.nft"
+	chain input {
+		type filter hook input priority filter; policy accept;
+		jump teredo_input
+	}
+	chain output {
+		type filter hook output priority filter; policy accept;
+		jump teredo_output
+	}
+}
+EOF
+}
+
 fw_unload() {
 	in_ns "$NS_CLI" nft delete table inet filter 2>/dev/null
+	in_ns "$NS_CLI" nft delete table inet teredo 2>/dev/null
 	ip -n "$NS_CLI" route del 198.51.100.0/24 2>/dev/null
 }
 
 # fw_counter COMMENT: the packets the ruleset's rule with that comment counted.
 fw_counter() {
-	in_ns "$NS_CLI" nft -j list table inet filter | python3 -c 'import json, sys
+	in_ns "$NS_CLI" nft -j list table "$FW_TABLE" | python3 -c 'import json, sys
 for o in json.load(sys.stdin)["nftables"]:
     r = o.get("rule")
     if r and r.get("comment") == sys.argv[1]:
@@ -121,7 +147,7 @@ peer_sends() {
 heard() { grep -q "^got $1 from $FW_PEER6\$" "$WORK/listen.out"; }
 
 fw_qualifies() {
-	local rc=0 n c
+	local rc=0
 	fw_network || fail "the peer's namespace and routes could not be made" || return 1
 	fw_load || return 1
 	start_observer fw "$NS_CLI" --nft-set "$FW_SET" || return 1
@@ -135,22 +161,38 @@ fw_qualifies() {
 			"it said: $(tail -n 5 "$WORK/peer-miredo.log" | tr '\n' '|')" || return 1
 	info "peer up: $FW_PEER6"
 	expect_fw_set "$TRUTH_PORT" || rc=1
-	# Qualification went through the ruleset's rules for the port, not around them.
-	for c in "Teredo: UDP to the client's port" "Teredo: UDP from the client's port"; do
-		n=$(fw_counter "$c")
-		((${n:-0} > 0)) || fail "the rule '$c' counted ${n:-nothing}" || rc=1
-	done
 	return $rc
 }
 
+# The packets of the rules with these comments, one line ("none" for a rule
+# not there).
+fw_counters() {
+	local c n
+	for c in "$@"; do
+		n=$(fw_counter "$c")
+		printf '%s ' "${n:-none}"
+	done
+}
+
+# Rules that must carry the echo: the tunnel's UDP both ways (the set, now
+# that it holds the port; qualification may have gone before it did) and
+# ICMPv6 in.
+FW_ECHO_RULES=("Teredo: UDP to the client's port" "Teredo: UDP from the client's port"
+	"ICMPv6 from the Teredo tunnel: errors, echo, discovery")
+
 fw_echo() {
-	local rc=0 before after
-	before=$(fw_counter "ICMPv6 from the Teredo tunnel: errors, echo, discovery")
+	local rc=0 i
+	local -a before after
+	read -ra before <<<"$(fw_counters "${FW_ECHO_RULES[@]}")"
 	# The peer's echo request is unsolicited: only the ICMPv6 rule lets it in.
 	ping6_from "$NS_PEER" "$FW_CLI6" || rc=1
-	after=$(fw_counter "ICMPv6 from the Teredo tunnel: errors, echo, discovery")
-	((after > before)) || fail "the ICMPv6 rule counted nothing ($before, then $after)" || rc=1
 	ping6_from "$NS_CLI" "$FW_PEER6" || rc=1
+	read -ra after <<<"$(fw_counters "${FW_ECHO_RULES[@]}")"
+	for i in "${!FW_ECHO_RULES[@]}"; do
+		[[ ${after[i]} =~ ^[0-9]+$ && ${before[i]} =~ ^[0-9]+$ ]] && ((after[i] > before[i])) ||
+			fail "the rule '${FW_ECHO_RULES[i]}' counted nothing (${before[i]}, then ${after[i]})" ||
+			rc=1
+	done
 	return $rc
 }
 
@@ -174,11 +216,11 @@ fw_unsolicited_dropped() {
 }
 
 fw_opened_port() {
-	in_ns "$NS_CLI" nft add element inet filter teredo_open "{ udp . $FW_LISTEN_PORT }" || return 1
+	in_ns "$NS_CLI" nft add element "$FW_TABLE" teredo_open "{ udp . $FW_LISTEN_PORT }" || return 1
 	peer_sends opened || return 1
 	poll_until "$T_EVENT" heard opened ||
 		fail "udp/$FW_LISTEN_PORT in teredo_open: the datagram did not arrive" || return 1
-	in_ns "$NS_CLI" nft delete element inet filter teredo_open "{ udp . $FW_LISTEN_PORT }" ||
+	in_ns "$NS_CLI" nft delete element "$FW_TABLE" teredo_open "{ udp . $FW_LISTEN_PORT }" ||
 		return 1
 	peer_sends closed-again || return 1
 	sleep "$T_QUIET"
@@ -200,6 +242,28 @@ fw_stop_empties() {
 	fw_set_is "" || fail "after the observer's SIGTERM the set holds '$(fw_set_elements)'"
 }
 
+# Nothing else drops here: the edge traversal rule alone keeps the tunnel out.
+fw_own_table() {
+	local rc=0 before after
+	fw_load_own_table || return 1
+	start_observer fw2 "$NS_CLI" --nft-set "$FW_SET" || return 1
+	expect_fw_set "$TRUTH_PORT" || rc=1
+	ping6_from "$NS_PEER" "$FW_CLI6" || rc=1
+	before=$(fw_counter "unsolicited inbound IPv6 over Teredo (edge traversal)")
+	peer_sends own-closed || return 1
+	sleep "$T_QUIET"
+	after=$(fw_counter "unsolicited inbound IPv6 over Teredo (edge traversal)")
+	! heard own-closed || fail "in a table of its own, an unsolicited datagram got through" ||
+		rc=1
+	((after > before)) || fail "the edge traversal rule counted nothing" || rc=1
+	in_ns "$NS_CLI" nft add element "$FW_TABLE" teredo_open "{ udp . $FW_LISTEN_PORT }" || return 1
+	peer_sends own-opened || return 1
+	poll_until "$T_EVENT" heard own-opened ||
+		fail "in a table of its own, udp/$FW_LISTEN_PORT in teredo_open did not get through" ||
+		rc=1
+	return $rc
+}
+
 group_firewall() {
 	command -v nft >/dev/null || {
 		SKIPPED+="firewall: needs nft (apt-get install nftables) "
@@ -213,7 +277,9 @@ group_firewall() {
 	run_test "a port in teredo_open gets through; removed, it no longer does" fw_opened_port
 	run_test "miredo restarted on a new port: the set and the tunnel follow" fw_restart
 	run_test "SIGTERM to the observer empties the set" fw_stop_empties
-	end_group fw listen
+	run_test "in a table of its own that accepts by default: unsolicited dropped, opened port and echo pass" \
+		fw_own_table
+	end_group fw fw2 listen
 	stop_pid "$PEER_PID"
 	PEER_PID=
 	fw_unload
