@@ -295,3 +295,28 @@ Test(port_state, release_is_known_by_cookie_alone)
 	cr_assert_eq(note.old_port, 40000);
 	cr_assert_eq(note.netns, 100, "the namespace is the socket's, as it was bound");
 }
+
+/* --all-netns at start: every namespace's port, not just the most recent one. */
+Test(port_state, each_netns_tells_every_namespace_once)
+{
+	struct teredo_port_event note;
+
+	feed_in(TEREDO_EVENT_BOUND, 1, 40000, 100, &note);
+	feed_in(TEREDO_EVENT_BOUND, 2, 41000, 200, &note);
+	feed_in(TEREDO_EVENT_BOUND, 3, 42000, 100, &note);
+	n_notes = 0;
+	cr_assert_eq(port_state_each_netns(&st, collect, NULL), 0);
+	cr_assert_eq(n_notes, 2, "two namespaces, one note each");
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(notes[i].type, TEREDO_PORT_INITIAL);
+		cr_assert_eq(notes[i].port, notes[i].netns == 100 ? 42000 : 41000,
+			     "namespace %u: its most recent holder's port", notes[i].netns);
+		cr_assert_eq(notes[i].pid, notes[i].netns == 100 ? 103 : 102);
+	}
+	cr_assert_neq(notes[0].netns, notes[1].netns);
+	port_state_fini(&st);
+	port_state_init(&st);
+	n_notes = 0;
+	cr_assert_eq(port_state_each_netns(&st, collect, NULL), 0);
+	cr_assert_eq(n_notes, 0, "no namespace has a port");
+}

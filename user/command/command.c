@@ -296,10 +296,6 @@ static int parse_args(struct command *cmd, int argc, char **argv, bool *done)
 				   "not for get");
 	if (cmd->nft_keep_on_exit && !cmd->nft_set)
 		return usage_error("%s", "--nft-keep-on-exit needs --nft-set");
-	/* nftables is per namespace too: the set of this one holds this one's port. */
-	if (cmd->nft_set && teredo_selection_all_netns(cmd->sel))
-		return usage_error("%s", "--nft-set keeps a set of this network namespace: not "
-					 "with --all-netns");
 	cmd->service.firewalld_zone = cmd->firewalld_zone;
 	cmd->service.nft_set = cmd->nft_set;
 	cmd->service.nft_keep_on_exit = cmd->nft_keep_on_exit;
@@ -537,7 +533,7 @@ static int handle_event(const struct command *cmd, const struct teredo_port_even
 	int status;
 
 	/* The firewall first: it is what the port is waited for by. */
-	if (firewall_job_set(cmd->firewall, ev->port))
+	if (firewall_job_set(cmd->firewall, ev))
 		return EXIT_USAGE;
 	status = print_event(cmd, ev);
 
@@ -685,6 +681,7 @@ static int observe(struct command *cmd)
 		.zone = cmd->firewalld_zone,
 		.nft_set = cmd->nft_set,
 		.nft_keep_on_exit = cmd->nft_keep_on_exit,
+		.all_netns = teredo_selection_all_netns(cmd->sel),
 	};
 	struct teredo_observer *obs;
 	sigset_t wait_mask;
@@ -695,7 +692,7 @@ static int observe(struct command *cmd)
 		return EXIT_FAILURE_;
 	}
 	cmd->firewall = &firewall;
-	if (firewall_job_open(&firewall)) {
+	if (firewall_job_open(&firewall, obs)) {
 		teredo_observer_free(obs);
 		return EXIT_USAGE;
 	}

@@ -5,26 +5,40 @@
 
 #include "firewall_job.h"
 #include "firewalld.h"
+#include "nft_netns.h"
 #include "nft_set.h"
+#include "teredo_observer.h"
 
 #define WHY_MAX 512
 
 static bool has_backend(const struct firewall_job *job)
 {
-	return job && (job->fwz || job->nft);
+	return job && (job->fwz || job->nft || job->nftns);
 }
 
-int firewall_job_open(struct firewall_job *job)
+static int open_nft(struct firewall_job *job, const struct teredo_observer *obs, char *why,
+		    size_t len)
+{
+	if (!job->nft_set)
+		return 0;
+	if (job->all_netns)
+		return nft_netns_open(job->nft_set, obs, &job->nftns, why, len);
+	return nft_set_open(job->nft_set, &job->nft, why, len);
+}
+
+int firewall_job_open(struct firewall_job *job, const struct teredo_observer *obs)
 {
 	char why[WHY_MAX];
 
 	if (!job)
 		return 0;
-	if ((job->nft_set && nft_set_open(job->nft_set, &job->nft, why, sizeof(why)) < 0) ||
+	if (open_nft(job, obs, why, sizeof(why)) < 0 ||
 	    (job->zone && firewalld_zone_open(job->zone, &job->fwz, why, sizeof(why)) < 0)) {
 		fprintf(stderr, "teredo-observer: %s\n", why);
 		nft_set_free(job->nft);
 		job->nft = NULL;
+		nft_netns_close(job->nftns, true);
+		job->nftns = NULL;
 		return -1;
 	}
 	return 0;
@@ -56,13 +70,17 @@ static int try_change(struct firewall_job *job)
 	return job->pending ? -1 : 0;
 }
 
-int firewall_job_set(struct firewall_job *job, uint16_t port)
+int firewall_job_set(struct firewall_job *job, const struct teredo_port_event *ev)
 {
 	if (!has_backend(job))
 		return 0;
-	job->want = port;
-	if (try_change(job) < 0 && !job->started)
-		return -1;
+	if (job->nftns)
+		nft_netns_set(job->nftns, ev);
+	if (job->nft || job->fwz) {
+		job->want = ev->port;
+		if (try_change(job) < 0 && !job->started)
+			return -1;
+	}
 	job->started = true;
 	firewall_job_service(job);
 	return 0;
@@ -72,7 +90,7 @@ const struct timespec *firewall_job_retry_after(const struct firewall_job *job)
 {
 	static const struct timespec one_second = { .tv_sec = 1 };
 
-	return job && job->pending ? &one_second : NULL;
+	return job && (job->pending || nft_netns_pending(job->nftns)) ? &one_second : NULL;
 }
 
 int firewall_job_fd(const struct firewall_job *job, short *events)
@@ -83,6 +101,10 @@ int firewall_job_fd(const struct firewall_job *job, short *events)
 void firewall_job_service(struct firewall_job *job)
 {
 	if (!has_backend(job) || !job->started)
+		return;
+	if (nft_netns_pending(job->nftns))
+		nft_netns_retry(job->nftns);
+	if (!job->nft && !job->fwz)
 		return;
 	/* Each try reads the bus again, and may bring more news: at most a few rounds. */
 	for (int round = 0; round < 3; round++) {
@@ -111,6 +133,10 @@ int firewall_job_close(struct firewall_job *job)
 		fprintf(stderr, "teredo-observer: on exit: %s\n", why);
 		status = -1;
 	}
+	/* Each namespace's port was set at open already, started or not. */
+	if (nft_netns_close(job->nftns, job->nft_keep_on_exit))
+		status = -1;
+	job->nftns = NULL;
 	nft_set_free(job->nft);
 	job->nft = NULL;
 	firewalld_zone_free(job->fwz);

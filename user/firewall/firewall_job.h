@@ -15,27 +15,37 @@
 #include <stdint.h>
 
 struct firewalld_zone;
+struct nft_netns;
 struct nft_set;
+struct teredo_observer;
+struct teredo_port_event;
 
 struct firewall_job {
 	const char *zone;      /* --firewalld-zone; NULL: none */
 	const char *nft_set;   /* --nft-set "FAMILY TABLE SET"; NULL: none */
 	bool nft_keep_on_exit; /* --nft-keep-on-exit */
+	bool all_netns;	       /* --all-netns: the set of each event's namespace */
 	struct firewalld_zone *fwz;
 	struct nft_set *nft;
-	uint16_t want; /* the port the zone should hold */
-	bool pending;  /* want is not through yet */
-	bool started;  /* the first change went through */
+	struct nft_netns *nftns; /* with all_netns, instead of nft */
+	uint16_t want;		 /* the port the zone should hold */
+	bool pending;		 /* want is not through yet */
+	bool started;		 /* the first change went through */
 };
 
-/* Check the set, reach firewalld and check the zone: 0, or -1 once said why. */
-int firewall_job_open(struct firewall_job *job);
+/*
+ * Check the set, reach firewalld and check the zone: 0, or -1 once said why.
+ * With all_netns, every namespace's set is made to match obs's state now.
+ */
+int firewall_job_open(struct firewall_job *job, const struct teredo_observer *obs);
 
 /*
- * The port is now port: open it, closing the old one in the same step.
- * 0, or -1 when this was the first change and it failed (said why).
+ * The port is now ev->port (in ev->netns): open it, closing the old one in
+ * the same step. 0, or -1 when this was the first change and it failed
+ * (said why). With all_netns a namespace's failure is its own: said once,
+ * retried, never -1.
  */
-int firewall_job_set(struct firewall_job *job, uint16_t port);
+int firewall_job_set(struct firewall_job *job, const struct teredo_port_event *ev);
 
 /* ppoll's timeout: NULL when nothing waits to be retried. */
 const struct timespec *firewall_job_retry_after(const struct firewall_job *job);

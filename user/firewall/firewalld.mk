@@ -2,15 +2,17 @@
 # the service, over the firewalld backend (firewalld.c) ---
 # sd-bus (libsystemd) speaks firewalld's D-Bus API; the command links it.
 FIREWALL_DIR    := user/firewall
-# libnftables (the library nft uses) keeps the nftables set.
+# libnftables (the library nft uses) keeps the nftables set; with --all-netns
+# (nft_netns.c) each namespace's, asking the library (its private part) for
+# each one's port at start.
 FIREWALLD_LIBS  := $(or $(shell $(PKG_CONFIG) --libs libsystemd 2>/dev/null),-lsystemd) \
 		   $(or $(shell $(PKG_CONFIG) --libs libnftables 2>/dev/null),-lnftables)
 FIREWALLD_OBJS  := $(BUILD)/firewall/firewall_job.o $(BUILD)/firewall/firewalld.o \
-		   $(BUILD)/firewall/nft_set.o
+		   $(BUILD)/firewall/nft_set.o $(BUILD)/firewall/nft_netns.o
 
 $(BUILD)/firewall/%.o: $(FIREWALL_DIR)/%.c
 	@mkdir -p $(@D)
-	$(call quiet,CC,$@)$(CC) $(CPPFLAGS) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
+	$(call quiet,CC,$@)$(CC) $(CPPFLAGS) $(LIB_PRIVATE_CPPFLAGS) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
 
 -include $(FIREWALLD_OBJS:.o=.d)
 

@@ -2,11 +2,14 @@
 /* The nftables backend (nft_set.h) over libnftables. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <nftables/libnftables.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "nft_set.h"
 
@@ -15,7 +18,40 @@
 struct nft_set {
 	struct nft_ctx *ctx;
 	char family[16], table[NAME_MAX_ + 1], set[NAME_MAX_ + 1];
+	int netns_fd, home_fd; /* another namespace's set, and ours to come back to; -1: ours */
 };
+
+/*
+ * Into the set's namespace for one call into libnftables (its netlink socket
+ * is made and used there), and straight back. The thread only: the
+ * library's threads and the rest of the process stay where they are.
+ */
+static int enter(const struct nft_set *s)
+{
+	return s->netns_fd < 0 || !setns(s->netns_fd, CLONE_NEWNET) ? 0 : -errno;
+}
+
+static void leave(const struct nft_set *s)
+{
+	if (s->netns_fd < 0 || !setns(s->home_fd, CLONE_NEWNET))
+		return;
+	/* Going on in another namespace would do everything after this there. */
+	fprintf(stderr, "teredo-observer: cannot return to our own network namespace: %s\n",
+		strerror(errno));
+	_exit(1);
+}
+
+/* nft_run_cmd_from_buffer in the set's namespace. */
+static int run_cmd(struct nft_set *s, const char *cmds)
+{
+	int r = enter(s);
+
+	if (r)
+		return r;
+	r = nft_run_cmd_from_buffer(s->ctx, cmds);
+	leave(s);
+	return r;
+}
 
 static bool is_family(const char *f)
 {
@@ -72,7 +108,7 @@ static int run(struct nft_set *s, const char *cmds, char *why, size_t len)
 {
 	const char *err;
 
-	if (nft_run_cmd_from_buffer(s->ctx, cmds) == 0)
+	if (run_cmd(s, cmds) == 0)
 		return 0;
 	err = nft_ctx_get_error_buffer(s->ctx);
 	snprintf(why, len, "nftables set '%s %s %s': %.*s", s->family, s->table, s->set,
@@ -86,7 +122,7 @@ static int check_set(struct nft_set *s, char *why, size_t len)
 	const char *out;
 
 	snprintf(cmd, sizeof(cmd), "list set %s %s %s", s->family, s->table, s->set);
-	if (nft_run_cmd_from_buffer(s->ctx, cmd)) {
+	if (run_cmd(s, cmd)) {
 		snprintf(why, len,
 			 "nftables set '%s %s %s' cannot be read (no such set or table, or no "
 			 "permission): create it (nft -f a table including "
@@ -106,25 +142,39 @@ static int check_set(struct nft_set *s, char *why, size_t len)
 	return 0;
 }
 
-int nft_set_open(const char *spec, struct nft_set **out, char *why, size_t len)
+/* A context whose netlink socket is in the set's namespace. */
+static int new_ctx(struct nft_set *s)
+{
+	if (enter(s))
+		return -1;
+	s->ctx = nft_ctx_new(NFT_CTX_DEFAULT);
+	leave(s);
+	return s->ctx && !nft_ctx_buffer_output(s->ctx) && !nft_ctx_buffer_error(s->ctx) ? 0 : -1;
+}
+
+int nft_set_open_in(const char *spec, int netns_fd, struct nft_set **out, char *why, size_t len)
 {
 	struct nft_set *s = calloc(1, sizeof(*s));
 	int r;
 
 	*out = NULL;
 	if (!s) {
+		if (netns_fd >= 0)
+			close(netns_fd);
 		snprintf(why, len, "out of memory");
 		return -ENOMEM;
 	}
+	s->netns_fd = netns_fd;
+	s->home_fd = netns_fd < 0 ? -1 : open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
 	if (!parse_spec(spec, s)) {
 		snprintf(why, len, "--nft-set '%.64s' %s", spec ? spec : "",
 			 nft_set_spec_problem(spec));
-		free(s);
+		nft_set_free(s);
 		return -EINVAL;
 	}
-	s->ctx = nft_ctx_new(NFT_CTX_DEFAULT);
-	if (!s->ctx || nft_ctx_buffer_output(s->ctx) || nft_ctx_buffer_error(s->ctx)) {
-		snprintf(why, len, "cannot start libnftables");
+	if ((netns_fd >= 0 && s->home_fd < 0) || new_ctx(s)) {
+		snprintf(why, len, "cannot start libnftables%s",
+			 netns_fd >= 0 ? " in that network namespace" : "");
 		nft_set_free(s);
 		return -ENOMEM;
 	}
@@ -135,6 +185,11 @@ int nft_set_open(const char *spec, struct nft_set **out, char *why, size_t len)
 	}
 	*out = s;
 	return 0;
+}
+
+int nft_set_open(const char *spec, struct nft_set **out, char *why, size_t len)
+{
+	return nft_set_open_in(spec, -1, out, why, len);
 }
 
 int nft_set_set_port(struct nft_set *s, uint16_t port, char *why, size_t len)
@@ -159,5 +214,9 @@ void nft_set_free(struct nft_set *s)
 		return;
 	if (s->ctx)
 		nft_ctx_free(s->ctx);
+	if (s->netns_fd >= 0)
+		close(s->netns_fd);
+	if (s->home_fd >= 0)
+		close(s->home_fd);
 	free(s);
 }

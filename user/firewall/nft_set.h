@@ -24,6 +24,14 @@ const char *nft_set_spec_problem(const char *spec);
 /* Check that the set exists with type inet_service. 0 or -errno, one line in why. */
 int nft_set_open(const char *spec, struct nft_set **out, char *why, size_t len);
 
+/*
+ * The same for the set in another network namespace, netns_fd (taken:
+ * closed with the set, or at once on failure); every command to it runs
+ * there (setns(2) on the calling thread, and back), so the calling thread
+ * must be one whose namespace nothing else relies on meanwhile.
+ */
+int nft_set_open_in(const char *spec, int netns_fd, struct nft_set **out, char *why, size_t len);
+
 /* The set holds port alone (0: nothing), in one transaction. 0 or -errno, one line in why. */
 int nft_set_set_port(struct nft_set *s, uint16_t port, char *why, size_t len);
 

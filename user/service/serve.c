@@ -394,7 +394,7 @@ static int pump_observer(struct server *srv)
 
 	while ((n = teredo_observer_receive(srv->obs, &ev)) == 1) {
 		/* The firewall first: it is what the port is waited for by. */
-		if (firewall_job_set(&srv->firewall, ev.port)) {
+		if (firewall_job_set(&srv->firewall, &ev)) {
 			srv->start_status = 2;
 			return -1;
 		}
@@ -715,7 +715,8 @@ static int start(struct server *srv, const struct teredo_selection *sel)
 	srv->firewall.zone = srv->cfg->firewalld_zone;
 	srv->firewall.nft_set = srv->cfg->nft_set;
 	srv->firewall.nft_keep_on_exit = srv->cfg->nft_keep_on_exit;
-	if (firewall_job_open(&srv->firewall)) {
+	srv->firewall.all_netns = teredo_selection_all_netns(sel);
+	if (firewall_job_open(&srv->firewall, srv->obs)) {
 		srv->start_status = 2; /* a configuration to fix: no zone, no firewalld */
 		return -1;
 	}

@@ -23,6 +23,7 @@
 #include "selection.h"
 #include "port_state.h"
 #include "teredo_observer.h"
+#include "teredo_observer_private.h"
 #include "public.h"
 
 struct teredo_observer {
@@ -236,6 +237,14 @@ void observer_set_tap(struct teredo_observer *obs, const struct observer_tap *ta
 const struct port_state *observer_state(const struct teredo_observer *obs)
 {
 	return &obs->state;
+}
+
+int teredo_observer_each_netns(const struct teredo_observer *obs,
+			       int (*fn)(void *ctx, const struct teredo_port_event *ev), void *ctx)
+{
+	if (!obs || !fn)
+		return set_last_error(-EINVAL, "teredo_observer_each_netns: NULL argument");
+	return port_state_each_netns(&obs->state, fn, ctx);
 }
 
 _public_ int teredo_observer_get_fd(const struct teredo_observer *obs)

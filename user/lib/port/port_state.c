@@ -244,3 +244,31 @@ _public_ const char *teredo_port_event_type_name(enum teredo_port_event_type typ
 	}
 	return "unknown";
 }
+
+/* True when a holder before i is in the same namespace: i's was already told. */
+static bool netns_seen_before(const struct port_state *st, size_t i)
+{
+	for (size_t k = 0; k < i; k++)
+		if (st->holders[k].bound.netns == st->holders[i].bound.netns)
+			return true;
+	return false;
+}
+
+int port_state_each_netns(const struct port_state *st, note_sink sink, void *ctx)
+{
+	struct teredo_port_event note;
+	int err;
+
+	for (size_t i = 0; i < st->n; i++) {
+		const struct port_holder *h;
+
+		if (netns_seen_before(st, i))
+			continue;
+		h = latest(st, false, st->holders[i].bound.netns);
+		fill_note(&note, TEREDO_PORT_INITIAL, h->bound.port, 0, &h->bound);
+		err = sink(ctx, &note);
+		if (err < 0)
+			return err;
+	}
+	return 0;
+}

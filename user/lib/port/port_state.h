@@ -62,4 +62,11 @@ int port_state_replace(struct port_state *st, const struct teredo_event *snap, s
 /* The TEREDO_PORT_INITIAL event for the current state. */
 void port_state_initial(const struct port_state *st, struct teredo_port_event *note);
 
+/*
+ * Each namespace's port now: one TEREDO_PORT_INITIAL note to sink per
+ * namespace that has one, about its most recent holder (the initial event
+ * above names only the most recent of all). A negative return is passed on.
+ */
+int port_state_each_netns(const struct port_state *st, note_sink sink, void *ctx);
+
 #endif

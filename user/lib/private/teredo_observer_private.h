@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+struct teredo_observer;
+struct teredo_port_event;
 struct teredo_selection;
 
 /* Whether sel watches every network namespace (the command's firewall is this one's). */
@@ -30,5 +32,16 @@ int teredo_parse_pid(const char *text, pid_t *pid);
  * scheduling.
  */
 void teredo_ask_short_slice(void);
+
+/*
+ * With all_netns, each network namespace's Teredo port as obs knows it now,
+ * events not yet received counted: fn once per namespace that has one, with
+ * a TEREDO_PORT_INITIAL event about its most recent holder (pid, netns).
+ * The initial event names only the most recent namespace of all; the
+ * command's firewall job needs each one's at start. 0, or fn's negative
+ * return.
+ */
+int teredo_observer_each_netns(const struct teredo_observer *obs,
+			       int (*fn)(void *ctx, const struct teredo_port_event *ev), void *ctx);
 
 #endif
