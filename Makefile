@@ -64,8 +64,12 @@ all:
 BUILD_DEPS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc libmnl-dev libjson-c-dev \
 	      libsystemd-dev libnftables-dev
 RUN_DEPS   := man-db
+# What make deb builds the packages with; make deb-test then makes a Debian
+# root with mmdebstrap and boots it with systemd-nspawn (systemd-container).
+DEB_TOOLS  := debhelper lintian dpkg-dev
 TEST_DEPS  := libcriterion-dev iproute2 miredo miredo-server nftables libcap2-bin python3 \
-	      systemd man-db procps libclang-rt-14-dev qemu-system-x86 busybox-static kmod firewalld dbus
+	      systemd man-db procps libclang-rt-14-dev qemu-system-x86 busybox-static kmod firewalld dbus \
+	      $(DEB_TOOLS) mmdebstrap systemd-container
 
 deps:
 	@./scripts/install-deps $(BUILD_DEPS) $(RUN_DEPS)
@@ -157,16 +161,18 @@ bench-compare: bench-deps
 	./$(BENCH) --only $(BENCH_COMPARE_JOBS)
 
 # --- deb: the Debian packages (debian/), built from a clean copy of the tree
-# into build/deb/, then checked by lintian (no error, no warning). ---
+# into build/deb/, then checked by lintian (no error, no warning). The debug
+# symbols' packages go on to build/deb/dbgsym/, so that build/deb/*.deb is
+# exactly the packages of debian/control: `apt install ./build/deb/*.deb`. ---
 .PHONY: deb
 DEB_DIR := $(BUILD)/deb
-DEB_TOOLS := debhelper lintian dpkg-dev
 deb:
 	@./scripts/install-deps $(BUILD_DEPS) $(DEB_TOOLS)
 	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/src
 	tar -c --exclude=./$(BUILD) --exclude=./.git . | tar -x -C $(DEB_DIR)/src
 	cd $(DEB_DIR)/src && dpkg-buildpackage -us -uc -b
 	lintian --fail-on error,warning $(DEB_DIR)/*.changes
+	mkdir -p $(DEB_DIR)/dbgsym && mv $(DEB_DIR)/*-dbgsym_*.deb $(DEB_DIR)/dbgsym/
 	@ls $(DEB_DIR)/*.deb
 
 format:

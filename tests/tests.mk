@@ -12,12 +12,13 @@ STRESS     := $(BUILD)/tests/subscription-stress
 # Test programs that watch the kernel run in a network namespace of their own.
 OWN_NETNS  := tests/helpers/own_netns.c
 
-.PHONY: unit-test integration-test e2e-test example-test abi-test tsan-test asan-test kernel-matrix
+.PHONY: unit-test integration-test e2e-test example-test abi-test tsan-test asan-test deb-test \
+	kernel-matrix
 
 # Every suite, in the order make check (and make test) runs them; the
 # command's, the service's and the firewall's are defined in their fragments.
 CHECK_SUITES ?= unit-test integration-test command-test e2e-test example-test abi-test \
-		service-test firewalld-test nft-test fuzz-test tsan-test asan-test kernel-matrix
+		service-test firewalld-test nft-test fuzz-test tsan-test asan-test deb-test kernel-matrix
 
 $(UDP_ACTOR): tests/helpers/udp_actor.c
 	@mkdir -p $(@D)
@@ -94,6 +95,15 @@ asan-test:
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan \
 		SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer" \
 		unit-test integration-test
+
+# The Debian packages as a user installs them: make deb (lintian included),
+# then apt in a fresh minimal Debian 12 root, cached in
+# /var/cache/teredo-observer/deb-test and booted with systemd under
+# systemd-nspawn: the socket, the service it starts for an unprivileged
+# program, README's C example, systemd-analyze verify, dpkg --purge
+# (tests/deb/run).
+deb-test:
+	./tests/deb/run
 
 # --- kernel matrix ---
 # The integration, command and e2e suites again on Debian 12's 6.1 and 6.12
