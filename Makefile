@@ -138,7 +138,13 @@ $(BENCH_CLIENT): bench/client.c bench/bench.h
 	@mkdir -p $(@D)
 	$(call quiet,CC,$@)$(CC) $(CFLAGS) -Ibench -o $@ $<
 
-.PHONY: bench bench-compare bench-deps
+# The firewall job's client and clock: nftables' notifications, stamped as they come.
+BENCH_FW := $(BENCH_DIR)/tbench-fw
+$(BENCH_FW): bench/fw_latency.c
+	@mkdir -p $(@D)
+	$(call quiet,CC,$@)$(CC) $(CFLAGS) -o $@ $<
+
+.PHONY: bench bench-compare bench-deps bench-firewall
 # bpftrace and ss are what bench-compare measures us against.
 bench-deps:
 	@./scripts/install-deps $(BUILD_DEPS) bpftrace iproute2
@@ -154,6 +160,13 @@ bench: bench-deps
 	@$(MAKE) --no-print-directory $(BENCH) $(BENCH_CLIENT) $(CMD)
 	./$(BENCH) --only $(BENCH_JOBS)
 	./bench/hook-cost current=$(abspath $(CMD))
+	@$(MAKE) --no-print-directory bench-firewall
+
+# The firewall job alone: bind() -> the set (or firewalld's rule) holds the
+# port, for --nft-set, --exec teredo-nft-update and --firewalld-zone, each
+# twice (A/A), in namespaces of their own (bench/firewall-latency).
+bench-firewall: mounts $(CMD) $(BENCH_FW)
+	./bench/firewall-latency $(or $(ROUNDS),100) $(CMD) $(BENCH_FW)
 
 bench-compare: bench-deps
 	@./scripts/ensure-mounts --tracefs
