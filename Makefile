@@ -110,7 +110,8 @@ install: all install-lib install-command
 
 # --- bench: the benchmarks of BENCHMARKS.md (bench/) ---
 # sudo make bench: the benchmarks of BENCHMARKS.md, in a network namespace of
-# their own (bench/main.c). About 2.5 minutes; prints the tables and the targets.
+# their own (bench/main.c), then the service soak (bench-soak, 10 minutes).
+# About 13 minutes; prints the tables and the targets.
 BENCH_DIR    := $(BUILD)/bench
 BENCH        := $(BENCH_DIR)/tbench
 BENCH_CLIENT := $(BENCH_DIR)/tbench-client
@@ -144,7 +145,7 @@ $(BENCH_FW): bench/fw_latency.c
 	@mkdir -p $(@D)
 	$(call quiet,CC,$@)$(CC) $(CFLAGS) -o $@ $<
 
-.PHONY: bench bench-compare bench-deps bench-firewall
+.PHONY: bench bench-compare bench-deps bench-firewall bench-soak
 # bpftrace and ss are what bench-compare measures us against.
 bench-deps:
 	@./scripts/install-deps $(BUILD_DEPS) bpftrace iproute2
@@ -161,12 +162,18 @@ bench: bench-deps
 	./$(BENCH) --only $(BENCH_JOBS)
 	./bench/hook-cost current=$(abspath $(CMD))
 	@$(MAKE) --no-print-directory bench-firewall
+	@$(MAKE) --no-print-directory bench-soak
 
 # The firewall job alone: bind() -> the set (or firewalld's rule) holds the
 # port, for --nft-set, --exec teredo-nft-update and --firewalld-zone, each
 # twice (A/A), in namespaces of their own (bench/firewall-latency).
 bench-firewall: mounts $(CMD) $(BENCH_FW)
 	./bench/firewall-latency $(or $(ROUNDS),100) $(CMD) $(BENCH_FW)
+
+# The service against user nobody's mixed attacks, 100 honest consumers and a
+# client restarting every second: SOAK_SECONDS (600) of it, then a table.
+bench-soak: mounts $(CMD) $(UDP_ACTOR) $(SERVICE_CONSUMER)
+	./bench/service-soak $(CMD) $(UDP_ACTOR) $(SERVICE_CONSUMER)
 
 bench-compare: bench-deps
 	@./scripts/ensure-mounts --tracefs

@@ -17,6 +17,16 @@ Usage: attack.py SOCKET MODE [ARGS...]
   latency N           Watch; for N port changes, the time from the client's
                       bind() (the event's ktime_ns, CLOCK_MONOTONIC) to its
                       reply here; prints "p50 US p90 US max US n N"
+  changes             Watch; one line per port change, "TYPE PORT US" (US as
+                      for latency), until the service closes the connection
+  soak KIND SECONDS   for bench/service-soak: KIND over and over for SECONDS,
+                      every refusal, reset and cut-off taken in its stride;
+                      then "KIND rounds R calls C closed-by-service X"
+                      KIND: slowloris (16 connections, 64 bytes a second of a
+                      call that grows to MessageTooLarge), halfclose (8 at a
+                      time, held past the service's grace), malformed,
+                      oversized, watchcancel (Watch, its first reply or
+                      none, close), pipeline (16 connections, as above)
 """
 import fcntl
 import json
@@ -162,6 +172,199 @@ def latency(path, n):
           f"max {samples[-1]:.0f} n {len(samples)}", flush=True)
 
 
+def changes(path):
+    s = connect(path)
+    s.sendall(json.dumps({"method": "io.teredo.Observer.Watch", "more": True}).encode() +
+              b"\0")
+    buf = b""
+    print("watching", flush=True)
+    while True:
+        data = s.recv(1 << 16)
+        now = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+        if not data:
+            break
+        buf += data
+        *msgs, buf = buf.split(b"\0")
+        for m in msgs:
+            ev = json.loads(m).get("parameters", {}).get("event")
+            if ev and ev["type"] != "initial":
+                print(f"{ev['type']} {ev['port']} {(now - ev['ktime_ns']) / 1000:.0f}",
+                      flush=True)
+
+
+# --- the soak's attacks: each round returns (calls, closed by the service) ---
+
+def read_to_close(s, replies, limit=16 << 20):
+    """The service's replies until it closes, or until that many have come
+    (or limit bytes, or the socket's timeout): True when it closed."""
+    got = b""
+    try:
+        while len(got) < limit and got.count(b"\0") < replies:
+            data = s.recv(1 << 16)
+            if not data:
+                return True
+            got += data
+    except ConnectionError:
+        return True
+    except socket.timeout:
+        pass
+    return False
+
+
+def round_malformed(path, i):
+    bad = [b"not json", b"[1,2]", b'{"method": 5}', b'{"method": "x", "parameters": 1}',
+           b'{"method": "io.teredo.Observer.GetState", "more": "yes"}',
+           b'{"method": "io.teredo.Observer.GetState", "upgrade": true}',
+           b"\xff\xfe{", b"[" * 5000, b'{"method": "io.teredo.Observer.Nope"}',
+           b'{"method": "io.teredo.Observer.GetState", "parameters": {"x": 1}}']
+    s = connect(path)
+    s.settimeout(5)
+    with s:
+        # A message that is no call closes the connection; a wrong call gets
+        # an error, and the call after it a reply.
+        s.sendall(bad[i % len(bad)] + b"\0" + CALL)
+        closed = read_to_close(s, 2)
+    return 1, closed
+
+
+def round_oversized(path, i):
+    s = connect(path)
+    s.settimeout(5)
+    with s:
+        try:
+            s.sendall(b'{"method": "io.teredo.Observer.GetState", "x": "' + b"a" * 20000)
+        except OSError:
+            return 1, True
+        closed = read_to_close(s, 2)
+    return 1, closed
+
+
+def round_watchcancel(path, i):
+    s = connect(path)
+    s.settimeout(5)
+    with s:
+        s.sendall(json.dumps({"method": "io.teredo.Observer.Watch",
+                              "more": True}).encode() + b"\0")
+        if i % 2:
+            got = b""
+            while b"\0" not in got:
+                data = s.recv(1 << 16)
+                if not data:
+                    return 1, True
+                got += data
+    return 1, False
+
+
+def round_halfclose(path, i):
+    conns, closed = [], 0
+    try:
+        for _ in range(8):
+            s = connect(path)
+            queue_replies(s)
+            s.shutdown(socket.SHUT_WR)
+            conns.append(s)
+        time.sleep(12)  # past the service's 10 s grace: it drops them
+        for s in conns:
+            s.settimeout(1)
+            closed += read_to_close(s, 1 << 30)
+    finally:
+        for s in conns:
+            s.close()
+    return len(conns), closed
+
+
+def round_slowloris(path, i, end):
+    head = b'{"method": "io.teredo.Observer.GetState", "parameters": {"x": "'
+    conns = {}
+    calls = closed = 0
+    while time.monotonic() < end:
+        while len(conns) < 16:
+            try:
+                s = connect(path)
+            except OSError:
+                break
+            s.setblocking(False)
+            conns[s] = 0
+            calls += 1
+        for s in list(conns):
+            try:
+                s.send(head if conns[s] == 0 else b"a" * 64)
+                conns[s] += 1
+                if s.recv(1 << 16) == b"":
+                    raise ConnectionError
+            except BlockingIOError:
+                pass
+            except OSError:
+                closed += 1
+                s.close()
+                del conns[s]
+        time.sleep(1)
+    for s in conns:
+        s.close()
+    return calls, closed
+
+
+def round_pipeline(path, i, end):
+    """As pipeline(), its connections made again when the service closes one."""
+    conns = {}
+    calls = closed = 0
+    while time.monotonic() < end:
+        while len(conns) < 16:
+            try:
+                conns[connect(path)] = 0
+            except OSError:
+                break
+        for s, flying in list(conns.items()):
+            try:
+                if flying < 16:
+                    s.sendall(CALL * (16 - flying))
+                    conns[s] = 16
+            except OSError:
+                closed += 1
+                s.close()
+                del conns[s]
+        r, _, _ = select.select(list(conns), [], [], 0.5)
+        for s in r:
+            try:
+                data = s.recv(1 << 20)
+            except OSError:
+                data = b""
+            if not data:
+                closed += 1
+                s.close()
+                del conns[s]
+                continue
+            calls += data.count(b"\0")
+            conns[s] -= data.count(b"\0")
+    for s in conns:
+        s.close()
+    return calls, closed
+
+
+def soak(path, kind, seconds):
+    rounds = {"malformed": round_malformed, "oversized": round_oversized,
+              "watchcancel": round_watchcancel, "halfclose": round_halfclose}
+    long_rounds = {"slowloris": round_slowloris, "pipeline": round_pipeline}
+    if kind not in rounds and kind not in long_rounds:
+        sys.exit(f"attack.py: unknown soak kind {kind}")
+    end = time.monotonic() + seconds
+    n = calls = closed = errors = 0
+    while time.monotonic() < end:
+        try:
+            if kind in long_rounds:
+                c, x = long_rounds[kind](path, n, end)
+            else:
+                c, x = rounds[kind](path, n)
+            calls += c
+            closed += x
+        except OSError:
+            errors += 1  # refused (over the per-user limit), reset, cut off
+            time.sleep(0.01)
+        n += 1
+    print(f"{kind} rounds {n} calls {calls} closed-by-service {closed} errors {errors}",
+          flush=True)
+
+
 def main():
     path, mode, args = sys.argv[1], sys.argv[2], sys.argv[3:]
     if mode == "flood":
@@ -174,6 +377,10 @@ def main():
         pipeline(path, int(args[0]), float(args[1]))
     elif mode == "latency":
         latency(path, int(args[0]))
+    elif mode == "changes":
+        changes(path)
+    elif mode == "soak":
+        soak(path, args[0], float(args[1]))
     else:
         sys.exit(f"attack.py: unknown mode {mode}")
 
