@@ -25,11 +25,16 @@ $(UDP_ACTOR): tests/helpers/udp_actor.c
 	$(call quiet,CC,$@)$(CC) $(CFLAGS) -o $@ $<
 
 # test_firewalld.c includes the firewalld backend's source (user/firewall/) for its static logic;
-# test_selection.c opens the skeleton (never loads it) to read what a selection configures.
-$(UNIT_BIN): $(UNIT_SRCS) $(LIB_A) $(SKEL) $(wildcard user/firewall/*.[ch])
+# test_selection.c opens the skeleton (never loads it) to read what a selection configures;
+# test_event_json.c compares the command's --json line with the service's Watch reply
+# (user/service/varlink_server.c, the protocol without I/O, as the fuzz target has it).
+UNIT_SERVICE_SRCS := user/service/varlink_server.c
+$(UNIT_BIN): $(UNIT_SRCS) $(UNIT_SERVICE_SRCS) $(LIB_A) $(SKEL) $(wildcard user/firewall/*.[ch]) \
+	     $(wildcard user/service/*.h)
 	@mkdir -p $(@D)
-	$(call quiet,CC,$@)$(CC) $(CPPFLAGS) $(TEST_INTERNAL_CPPFLAGS) -I$(BUILD) -I$(FIREWALL_DIR) $(CFLAGS) -o $@ \
-		$(UNIT_SRCS) $(LIB_A) $(LDLIBS) $(FIREWALLD_LIBS) -lcriterion
+	$(call quiet,CC,$@)$(CC) $(CPPFLAGS) $(TEST_INTERNAL_CPPFLAGS) -I$(BUILD) -I$(FIREWALL_DIR) \
+		-I$(SERVICE_DIR) $(CFLAGS) -o $@ $(UNIT_SRCS) $(UNIT_SERVICE_SRCS) $(LIB_A) $(LDLIBS) \
+		$(FIREWALLD_LIBS) -lcriterion
 
 $(STRESS): tests/stress/subscription_stress.c $(OWN_NETNS) $(LIB_A)
 	@mkdir -p $(@D)

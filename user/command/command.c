@@ -333,23 +333,6 @@ static void format_time(char *buf, size_t len)
 		 tm.tm_gmtoff < 0 ? '-' : '+', off / 3600, off / 60 % 60);
 }
 
-/* Bytes outside printable ASCII are escaped, so every line stays valid JSON. */
-static void print_json_string(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20 || c >= 0x7f)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
-}
-
 /* The status to exit with: a reader that went away (EPIPE) ends us quietly. */
 static int output_error(int err)
 {
@@ -420,29 +403,6 @@ static int write_output(const struct command *cmd, const char *buf, size_t len)
 	return stopping(cmd) ? EXIT_OK : KEEP_WATCHING;
 }
 
-static const char *family_name(uint16_t family)
-{
-	switch (family) {
-	case AF_INET:
-		return "ipv4";
-	case AF_INET6:
-		return "ipv6";
-	}
-	return ""; /* no socket concerned (an initial event with no client) */
-}
-
-static void print_json_event(FILE *f, const struct teredo_port_event *ev, const char *when)
-{
-	fprintf(f,
-		"{\"type\": \"%s\", \"port\": %u, \"old_port\": %u, \"family\": \"%s\", "
-		"\"pid\": %d, \"comm\": ",
-		teredo_port_event_type_name(ev->type), ev->port, ev->old_port,
-		family_name(ev->family), (int)ev->pid);
-	print_json_string(f, ev->comm);
-	fprintf(f, ", \"netns\": %u, \"ktime_ns\": %llu, \"cookie\": %llu, \"time\": \"%s\"}\n",
-		ev->netns, (unsigned long long)ev->ktime_ns, (unsigned long long)ev->cookie, when);
-}
-
 /*
  * For people, only what is known: an initial event has no port before it,
  * and with no client running no process either ("initial port 0").
@@ -476,14 +436,17 @@ static int format_event(const struct command *cmd, const struct teredo_port_even
 	char when[64];
 	FILE *f;
 
+	format_time(when, sizeof(when));
+	/* The service's encoder (the library's): the same fields, the same bytes of comm. */
+	if (cmd->json) {
+		*line = teredo_event_json_line(ev, when);
+		*len = *line ? strlen(*line) : 0;
+		return *line ? 0 : -ENOMEM;
+	}
 	f = open_memstream(line, len);
 	if (!f)
 		return -errno;
-	format_time(when, sizeof(when));
-	if (cmd->json)
-		print_json_event(f, ev, when);
-	else
-		print_human_event(f, ev, when);
+	print_human_event(f, ev, when);
 	return fclose(f) ? -errno : 0;
 }
 

@@ -29,7 +29,7 @@ $(SERVICE_CONSUMER): $(SERVICE_DIR)/tests/consumer.c $(LIB_A)
 # nothing is loaded).
 FUZZ_SRCS := $(SERVICE_DIR)/tests/fuzz/fuzz_varlink.c $(SERVICE_DIR)/varlink_server.c \
 	     $(addprefix $(LIB_DIR)/,service_client/varlink.c port/port_state.c util/grow.c \
-	     port/selection.c port/cgroup2.c util/last_error.c)
+	     port/selection.c port/event_json.c port/cgroup2.c util/last_error.c)
 
 $(FUZZ_VARLINK): $(FUZZ_SRCS) $(LIB_HDRS) $(wildcard $(SERVICE_DIR)/*.h) | $(SKEL)
 	@mkdir -p $(@D)

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "event_json.h"
 #include "varlink_server.h"
 
 #define SERVICE_INTERFACE "org.varlink.service"
@@ -209,7 +210,7 @@ static struct json_object *state_json(const struct vserver *srv)
 		return NULL;
 	port_state_initial(srv->state, &initial);
 	json_object_object_add(o, "port", json_object_new_int(initial.port));
-	json_object_object_add(o, "event", varlink_event_json(&initial));
+	json_object_object_add(o, "event", event_json(&initial));
 	json_object_object_add(o, "sockets", sockets_json(srv->state));
 	json_object_object_add(o, "selection", selection_to_json(srv->sel, srv->netns));
 	return o;
@@ -245,7 +246,7 @@ struct json_object *vserver_record_reply(const struct teredo_event *ev)
 
 struct json_object *vserver_event_reply(const struct teredo_port_event *ev)
 {
-	return update_reply("event", varlink_event_json(ev));
+	return update_reply("event", event_json(ev));
 }
 
 static struct json_object *info_json(void)

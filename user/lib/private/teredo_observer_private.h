@@ -15,6 +15,13 @@ struct teredo_observer;
 struct teredo_port_event;
 struct teredo_selection;
 
+/*
+ * The event as one line of JSON (--json), ending in a newline: the fields
+ * and encoder of the service's Watch replies (event_json.c), spaced for
+ * people, with "time" when it is not NULL. malloc'd; NULL: no memory.
+ */
+char *teredo_event_json_line(const struct teredo_port_event *ev, const char *time);
+
 /* Whether sel watches every network namespace (the command's firewall is this one's). */
 bool teredo_selection_all_netns(const struct teredo_selection *sel);
 

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "event_json.h"
 #include "varlink.h"
 
 void vbuf_init(struct vbuf *b, size_t limit)
@@ -73,7 +74,9 @@ ssize_t vbuf_message_len(const struct vbuf *b)
 int varlink_put(struct vbuf *b, struct json_object *msg)
 {
 	size_t n;
-	const char *text = json_object_to_json_string_length(msg, JSON_C_TO_STRING_PLAIN, &n);
+	/* '/' as it is, as teredo_event_json_line writes it: one spelling of a name. */
+	const char *text = json_object_to_json_string_length(
+		msg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
 	size_t before = b->len;
 	int err;
 
@@ -92,29 +95,6 @@ const char *varlink_socket_path(void)
 	return path && path[0] ? path : VARLINK_DEFAULT_SOCKET;
 }
 
-static const char *family_name(uint16_t family)
-{
-	return family == AF_INET ? "ipv4" : family == AF_INET6 ? "ipv6" : "";
-}
-
-static uint16_t family_value(const char *name)
-{
-	return !strcmp(name, "ipv4") ? AF_INET : !strcmp(name, "ipv6") ? AF_INET6 : 0;
-}
-
-static void add_detail(struct json_object *o, uint16_t family, uint32_t pid, const char *comm,
-		       size_t comm_len, uint32_t netns, uint64_t ktime_ns, uint64_t cookie)
-{
-	json_object_object_add(o, "family", json_object_new_string(family_name(family)));
-	json_object_object_add(o, "pid", json_object_new_int64(pid));
-	json_object_object_add(o, "comm",
-			       json_object_new_string_len(comm, strnlen(comm, comm_len)));
-	json_object_object_add(o, "netns", json_object_new_int64(netns));
-	/* Varlink's int is a JSON number: 64-bit values go through int64. */
-	json_object_object_add(o, "ktime_ns", json_object_new_int64((int64_t)ktime_ns));
-	json_object_object_add(o, "cookie", json_object_new_int64((int64_t)cookie));
-}
-
 struct json_object *varlink_record_json(const struct teredo_event *ev)
 {
 	struct json_object *o = json_object_new_object();
@@ -125,8 +105,8 @@ struct json_object *varlink_record_json(const struct teredo_event *ev)
 		o, "kind",
 		json_object_new_string(ev->kind == TEREDO_EVENT_BOUND ? "bound" : "released"));
 	json_object_object_add(o, "port", json_object_new_int(ev->port));
-	add_detail(o, ev->family, ev->pid, ev->comm, sizeof(ev->comm), ev->netns, ev->ktime_ns,
-		   ev->cookie);
+	event_json_detail(o, ev->family, ev->pid, ev->comm, sizeof(ev->comm), ev->netns,
+			  ev->ktime_ns, ev->cookie);
 	return o;
 }
 
@@ -134,9 +114,15 @@ int varlink_get_u64(struct json_object *obj, const char *key, uint64_t *out)
 {
 	struct json_object *v;
 
+	int64_t n;
+
 	if (!json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, json_type_int))
 		return -EINVAL;
-	*out = (uint64_t)json_object_get_int64(v);
+	/* json-c holds a number above INT64_MAX as unsigned, and clamps it for get_int64. */
+	n = json_object_get_int64(v);
+	if (n < 0)
+		return -EINVAL;
+	*out = n == INT64_MAX ? json_object_get_uint64(v) : (uint64_t)n;
 	return 0;
 }
 
@@ -170,26 +156,11 @@ int varlink_record_parse(struct json_object *obj, struct teredo_event *ev)
 	if (!ev->kind)
 		return -EINVAL;
 	ev->port = port;
-	ev->family = family_value(family);
+	ev->family = event_family_value(family);
 	ev->pid = pid;
 	strncpy(ev->comm, comm, sizeof(ev->comm) - 1);
 	ev->netns = netns;
 	ev->ktime_ns = ktime;
 	ev->cookie = cookie;
 	return 0;
-}
-
-struct json_object *varlink_event_json(const struct teredo_port_event *ev)
-{
-	struct json_object *o = json_object_new_object();
-
-	if (!o)
-		return NULL;
-	json_object_object_add(o, "type",
-			       json_object_new_string(teredo_port_event_type_name(ev->type)));
-	json_object_object_add(o, "port", json_object_new_int(ev->port));
-	json_object_object_add(o, "old_port", json_object_new_int(ev->old_port));
-	add_detail(o, ev->family, ev->pid, ev->comm, sizeof(ev->comm), ev->netns, ev->ktime_ns,
-		   ev->cookie);
-	return o;
 }

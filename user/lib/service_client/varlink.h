@@ -3,8 +3,8 @@
  * What the service (teredo-observer serve) and the library's service client
  * share: the Varlink framing (NUL-terminated JSON messages on a stream unix
  * socket, https://varlink.org), bounded buffers, the socket path, and the
- * JSON form of socket records and port events (json-c; selections are
- * selection.c's).
+ * JSON form of socket records (json-c; port events are event_json.c's,
+ * selections selection.c's).
  */
 #ifndef TEREDO_VARLINK_H
 #define TEREDO_VARLINK_H
@@ -49,8 +49,6 @@ const char *varlink_socket_path(void);
 /* A socket record (kind "bound" or "released") and back: 0 or -EINVAL. */
 struct json_object *varlink_record_json(const struct teredo_event *ev);
 int varlink_record_parse(struct json_object *obj, struct teredo_event *ev);
-
-struct json_object *varlink_event_json(const struct teredo_port_event *ev);
 
 /* Small json-c helpers: 0, or -EINVAL when missing or of another type. */
 int varlink_get_u64(struct json_object *obj, const char *key, uint64_t *out);
