@@ -95,11 +95,13 @@ void vserver_init(struct vserver *srv, const struct port_state *state,
 {
 	*srv = (struct vserver){ .state = state, .sel = sel, .netns = netns };
 	vbuf_init(&srv->state_reply, VCONN_OUT_LIMIT);
+	vbuf_init(&srv->info_reply, VCONN_OUT_LIMIT);
 }
 
 void vserver_fini(struct vserver *srv)
 {
 	vbuf_fini(&srv->state_reply);
+	vbuf_fini(&srv->info_reply);
 }
 
 void vconn_init(struct vconn *c, int fd, uid_t uid)
@@ -355,6 +357,16 @@ static int get_state(struct vserver *srv, struct vconn *c)
 	return vbuf_append(&c->out, cached->data, cached->len);
 }
 
+/* GetInfo: one reply for the whole run, encoded once. */
+static int get_info(struct vserver *srv, struct vconn *c)
+{
+	struct vbuf *cached = &srv->info_reply;
+
+	if (!cached->len && reply_to(cached, info_json(), false))
+		return -ENOMEM;
+	return vbuf_append(&c->out, cached->data, cached->len);
+}
+
 static int dispatch(struct vserver *srv, struct vconn *c, const struct call *call)
 {
 	const char *m, *bad;
@@ -366,7 +378,7 @@ static int dispatch(struct vserver *srv, struct vconn *c, const struct call *cal
 			return service_error(c, "MethodNotFound", "method", call->method);
 		bad = unexpected_parameter(call->params, NULL);
 		return bad ? service_error(c, "InvalidParameter", "parameter", bad)
-			   : reply(c, info_json(), false);
+			   : get_info(srv, c);
 	}
 	if (!(m = method_of(call->method, VARLINK_INTERFACE))) {
 		char iface[256];

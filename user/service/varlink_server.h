@@ -30,6 +30,7 @@ struct vserver {
 	 */
 	struct vbuf state_reply;
 	uint64_t state_changes;
+	struct vbuf info_reply; /* GetInfo's, which never changes: made once */
 };
 
 void vserver_init(struct vserver *srv, const struct port_state *state,

@@ -11,9 +11,14 @@ Usage: attack.py SOCKET MODE [ARGS...]
   fill N              N connections, replies queued as for halfclose but
                       still open; "ready N"; on a line on stdin all close,
                       "closed"; then wait for stdin's end
-  pipeline N SECONDS  N connections, each keeping 16 calls in flight (reading
-                      the replies, so that it is never cut off); until a line
-                      on stdin or SECONDS, then "pipelined CALLS calls ..."
+  pipeline N SECONDS [WINDOW:METHOD...]
+                      N connections, each keeping WINDOW calls of METHOD in
+                      flight (16 of GetState unless told; several kinds are
+                      taken by the connections in turn), reading the replies
+                      so that it is never cut off; until a line on stdin or
+                      SECONDS, then "pipelined CALLS calls ..."
+  calls N             N GetState calls in a row, each timed from its send to
+                      its reply; prints "p50 US p90 US max US n N"
   latency N           Watch; for N port changes, the time from the client's
                       bind() (the event's ktime_ns, CLOCK_MONOTONIC) to its
                       reply here; prints "p50 US p90 US max US n N"
@@ -113,20 +118,24 @@ def fill(path, n):
     sys.stdin.read()
 
 
-def pipeline(path, n, seconds, window=16):
-    """Each connection keeps window calls in flight, sending more as each
-    reply comes: as many calls as the service will answer, never so many
-    unread replies that it cuts the connection off. Until a line (or the end)
-    on stdin, or seconds; then "pipelined CALLS calls in SECS s, K of N
+def pipeline(path, n, seconds, kinds):
+    """Each connection keeps its window of calls in flight, sending more as
+    each reply comes: as many calls as the service will answer, never so
+    many unread replies that it cuts the connection off. kinds, (window,
+    call) pairs, are taken by the connections in turn. Until a line (or the
+    end) on stdin, or seconds; then "pipelined CALLS calls in SECS s, K of N
     connections left"."""
-    conns = {connect(path): 0 for _ in range(n)}  # socket: calls in flight
+    conns = {}  # socket: [calls in flight, window, call]
+    for i in range(n):
+        window, call = kinds[i % len(kinds)]
+        conns[connect(path)] = [0, window, call]
     start = time.monotonic()
     end, replies = start + seconds, 0
     while conns and time.monotonic() < end:
-        for s, flying in conns.items():
-            if flying < window:
-                s.sendall(CALL * (window - flying))
-                conns[s] = window
+        for s, c in conns.items():
+            if c[0] < c[1]:
+                s.sendall(c[2] * (c[1] - c[0]))
+                c[0] = c[1]
         r, _, _ = select.select([sys.stdin, *conns], [], [], 1)
         if sys.stdin in r:
             break
@@ -140,7 +149,7 @@ def pipeline(path, n, seconds, window=16):
                 continue
             got = data.count(b"\0")
             replies += got
-            conns[s] -= got
+            conns[s][0] -= got
     print(f"pipelined {replies} calls in {time.monotonic() - start:.1f} s, "
           f"{len(conns)} of {n} connections left", flush=True)
 
@@ -168,6 +177,27 @@ def latency(path, n):
     if not samples:
         print("no port changes")
         sys.exit(1)
+    print(f"p50 {samples[len(samples) // 2]:.0f} p90 {samples[len(samples) * 9 // 10]:.0f} "
+          f"max {samples[-1]:.0f} n {len(samples)}", flush=True)
+
+
+def calls(path, n):
+    """N GetState calls one after another on one connection, each timed from
+    its send to its whole reply; prints "p50 US p90 US max US n N"."""
+    s = connect(path)
+    samples = []
+    for _ in range(n):
+        t0 = time.monotonic_ns()
+        s.sendall(CALL)
+        got = b""
+        while not got.endswith(b"\0"):
+            data = s.recv(1 << 20)
+            if not data:
+                sys.exit("the service closed the connection")
+            got += data
+        samples.append((time.monotonic_ns() - t0) / 1000)
+        time.sleep(0.005)
+    samples.sort()
     print(f"p50 {samples[len(samples) // 2]:.0f} p90 {samples[len(samples) * 9 // 10]:.0f} "
           f"max {samples[-1]:.0f} n {len(samples)}", flush=True)
 
@@ -374,9 +404,15 @@ def main():
     elif mode == "fill":
         fill(path, int(args[0]))
     elif mode == "pipeline":
-        pipeline(path, int(args[0]), float(args[1]))
+        kinds = []
+        for kind in args[2:] or ["16:io.teredo.Observer.GetState"]:
+            window, method = kind.split(":", 1)
+            kinds.append((int(window), json.dumps({"method": method}).encode() + b"\0"))
+        pipeline(path, int(args[0]), float(args[1]), kinds)
     elif mode == "latency":
         latency(path, int(args[0]))
+    elif mode == "calls":
+        calls(path, int(args[0]))
     elif mode == "changes":
         changes(path)
     elif mode == "soak":
