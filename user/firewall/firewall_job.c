@@ -88,9 +88,15 @@ int firewall_job_set(struct firewall_job *job, const struct teredo_port_event *e
 
 const struct timespec *firewall_job_retry_after(const struct firewall_job *job)
 {
-	static const struct timespec one_second = { .tv_sec = 1 };
+	static struct timespec after;
+	long ms = job ? nft_netns_next_wake_ms(job->nftns) : -1;
 
-	return job && (job->pending || nft_netns_pending(job->nftns)) ? &one_second : NULL;
+	if (job && job->pending && (ms < 0 || ms > 1000))
+		ms = 1000;
+	if (ms < 0)
+		return NULL;
+	after = (struct timespec){ .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 };
+	return &after;
 }
 
 int firewall_job_fd(const struct firewall_job *job, short *events)
@@ -102,8 +108,7 @@ void firewall_job_service(struct firewall_job *job)
 {
 	if (!has_backend(job) || !job->started)
 		return;
-	if (nft_netns_pending(job->nftns))
-		nft_netns_retry(job->nftns);
+	nft_netns_service(job->nftns);
 	if (!job->nft && !job->fwz)
 		return;
 	/* Each try reads the bus again, and may bring more news: at most a few rounds. */

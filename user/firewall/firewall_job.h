@@ -47,7 +47,8 @@ int firewall_job_open(struct firewall_job *job, const struct teredo_observer *ob
  */
 int firewall_job_set(struct firewall_job *job, const struct teredo_port_event *ev);
 
-/* ppoll's timeout: NULL when nothing waits to be retried. */
+/* ppoll's timeout: NULL when nothing waits (a change to retry; with all_netns, a namespace to let
+ * go). */
 const struct timespec *firewall_job_retry_after(const struct firewall_job *job);
 
 /* The fd to poll too (-1: none), and its events. */

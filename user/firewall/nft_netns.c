@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "nft_netns.h"
@@ -16,6 +17,14 @@
 #include "teredo_observer_private.h"
 
 #define WHY_MAX 512
+/*
+ * How long a namespace whose port went is kept, its set empty: a client's
+ * restart then finds the set's context ready. Making one costs the first
+ * transaction about a millisecond, and letting one go (closing its netlink
+ * socket, in another namespace) blocks the kernel for 10-20 ms, which would
+ * delay the next event behind it.
+ */
+#define LINGER_NS (60ull * 1000000000ull)
 
 /* A namespace that has a port, or had one and is not yet empty. */
 struct netns_entry {
@@ -24,6 +33,7 @@ struct netns_entry {
 	struct nft_set *set; /* NULL: not reached yet */
 	uint16_t want;	     /* the port its set should hold */
 	bool pending;	     /* want is not through */
+	uint64_t idle_until; /* its set emptied: let it go then (CLOCK_MONOTONIC ns); 0: busy */
 };
 
 struct nft_netns {
@@ -171,6 +181,14 @@ static int apply(struct nft_netns *nn, struct netns_entry *e, char *why, size_t 
 	return nft_set_set_port(e->set, e->want, why, len) < 0 ? -1 : 0;
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 /* One try of e->want; said when a failure starts and when it is over. */
 static void try_entry(struct nft_netns *nn, struct netns_entry *e)
 {
@@ -179,16 +197,16 @@ static void try_entry(struct nft_netns *nn, struct netns_entry *e)
 	bool failed = apply(nn, e, why, sizeof(why)) < 0;
 
 	/* No port and no set (or no namespace) to hold one: nothing is open there. */
-	if (!e->want && (failed ? !e->set : true)) {
+	if (!e->want && failed && !e->set) {
 		drop_entry(nn, e);
 		return;
 	}
+	e->idle_until = !e->want && !failed ? mono_ns() + LINGER_NS : 0;
 	e->pending = failed;
 	if (failed && !was_pending)
 		fprintf(stderr,
 			"teredo-observer: network namespace %lu: %s; its Teredo port %u stays "
-			"closed "
-			"there, trying again every second\n",
+			"closed there, trying again every second\n",
 			e->ino, why, e->want);
 	else if (!failed && was_pending)
 		fprintf(stderr, "teredo-observer: network namespace %lu: the set holds port %u\n",
@@ -216,20 +234,37 @@ void nft_netns_set(struct nft_netns *nn, const struct teredo_port_event *ev)
 	try_entry(nn, e);
 }
 
-bool nft_netns_pending(const struct nft_netns *nn)
+long nft_netns_next_wake_ms(const struct nft_netns *nn)
 {
-	for (size_t i = 0; nn && i < nn->n; i++)
-		if (nn->v[i].pending)
-			return true;
-	return false;
+	uint64_t now = mono_ns();
+	long ms = -1;
+
+	for (size_t i = 0; nn && i < nn->n; i++) {
+		const struct netns_entry *e = &nn->v[i];
+		long wait = e->pending ? 1000 : -1;
+
+		if (e->idle_until)
+			wait = e->idle_until > now ? (long)((e->idle_until - now) / 1000000) + 1
+						   : 0;
+		if (wait >= 0 && (ms < 0 || wait < ms))
+			ms = wait;
+	}
+	return ms;
 }
 
-void nft_netns_retry(struct nft_netns *nn)
+void nft_netns_service(struct nft_netns *nn)
 {
+	uint64_t now = mono_ns();
+
 	/* Backwards: a try may drop its entry, moving the last one into its place. */
-	for (size_t i = nn ? nn->n : 0; i-- > 0;)
-		if (nn->v[i].pending)
-			try_entry(nn, &nn->v[i]);
+	for (size_t i = nn ? nn->n : 0; i-- > 0;) {
+		struct netns_entry *e = &nn->v[i];
+
+		if (e->pending)
+			try_entry(nn, e);
+		else if (e->idle_until && e->idle_until <= now)
+			drop_entry(nn, e);
+	}
 }
 
 /* At start: a namespace with a client, its port to be set once the sweep is done. */

@@ -11,9 +11,10 @@
  * (/proc/PID/ns/net, its inode checked against the event's), or else any
  * found in /run/netns or /proc/ * /ns/net with that inode. Commands run
  * there through nft_set_open_in (setns(2) and back, one transaction each).
- * A namespace is held (its fd kept) only while it has a port: once the
- * port goes and its set is empty it is let go, so that a namespace being
- * deleted is not kept alive by us.
+ * A namespace is held (its fd and libnftables context kept) while it has a
+ * port and for a minute after its set was emptied (so that a restarting
+ * client finds it ready); then it is let go, so that a namespace being
+ * deleted is not kept alive by us for longer.
  *
  * At start every namespace found is made to match: the port of each that
  * has a client (the library's state, teredo_observer_each_netns), and the
@@ -40,11 +41,12 @@ int nft_netns_open(const char *spec, const struct teredo_observer *obs, struct n
 /* The event's namespace's set holds its port. Failures are said here, once, and retried. */
 void nft_netns_set(struct nft_netns *nn, const struct teredo_port_event *ev);
 
-/* A namespace waits for its change to be tried again. */
-bool nft_netns_pending(const struct nft_netns *nn);
+/* Milliseconds until nft_netns_service has something to do (a retry, a namespace to let go); -1:
+ * never. */
+long nft_netns_next_wake_ms(const struct nft_netns *nn);
 
-/* Try again what waits. */
-void nft_netns_retry(struct nft_netns *nn);
+/* Try again what waits, and let go of the namespaces idle for long enough. */
+void nft_netns_service(struct nft_netns *nn);
 
 /* Empty every set we filled (unless keep) and let go: 0, or -1 once said why. NULL ignored. */
 int nft_netns_close(struct nft_netns *nn, bool keep);
