@@ -497,6 +497,31 @@ Test(selection_json, round_trip)
 	teredo_selection_free(o);
 }
 
+/*
+ * A name that is not UTF-8 goes on the wire as events spell it, valid UTF-8:
+ * read back, it is another name, so a client asking for it is not served
+ * by a service that watches a name spelled the same (nothing widens).
+ */
+Test(selection_json, a_name_not_utf8_never_matches_its_spelling)
+{
+	struct teredo_selection *o = fresh(), *other = fresh(), *back = NULL;
+	struct json_object *j;
+	uint32_t netns;
+
+	cr_assert_eq(teredo_selection_add_comm(o, "m\xc3\xa9\xff"), 0);
+	cr_assert_eq(teredo_selection_add_comm(other, "m\xc3\xa9\xfe"), 0);
+	j = selection_to_json(o, 1);
+	cr_assert_str_eq(json_object_get_string(json_object_array_get_idx(field(j, "comms"), 0)),
+			 "m\xc3\xa9\xef\xbf\xbd");
+	cr_assert_eq(selection_from_json(j, &back, &netns), 0);
+	cr_assert_not(selection_same_clients(o, back));
+	cr_assert_not(selection_same_clients(other, back));
+	json_object_put(j);
+	teredo_selection_free(back);
+	teredo_selection_free(other);
+	teredo_selection_free(o);
+}
+
 /* The ring and verbosity stay in the process: the same clients, not equal. */
 Test(selection_json, ring_and_verbosity_not_on_the_wire)
 {

@@ -18,6 +18,7 @@
 #include <bpf/libbpf.h>
 
 #include "cgroup2.h"
+#include "event_json.h"
 #include "last_error.h"
 #include "public.h"
 #include "selection.h"
@@ -519,8 +520,14 @@ struct json_object *selection_to_json(const struct teredo_selection *sel, uint32
 		json_object_put(uids);
 		return NULL;
 	}
+	/*
+	 * Spelled as events spell them (valid UTF-8, each stray byte U+FFFD): a
+	 * name that is not UTF-8 then differs from its own spelling, so a client
+	 * asking for it is refused the service (selection_same_clients), never
+	 * served another name that reads the same.
+	 */
 	for (size_t i = 0; i < sel->n_comms; i++)
-		json_object_array_add(comms, json_object_new_string(sel->comms[i]));
+		json_object_array_add(comms, event_comm_json(sel->comms[i], TEREDO_COMM_LEN));
 	for (size_t i = 0; i < sel->n_uids; i++)
 		json_object_array_add(uids, json_object_new_int64(sel->uids[i]));
 	json_object_object_add(o, "comms", comms);

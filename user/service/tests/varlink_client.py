@@ -10,6 +10,8 @@ Usage: varlink_client.py SOCKET CHECK [ARGS...]
   slow SECONDS        Watch, read nothing for SECONDS, then expect to have
                       been cut off (TooSlow, then end of stream)
   limit N             N connections are taken; one more gets TooManyConnections
+  same-event FILE     Watch's first event equals the first line of FILE
+                      (teredo-observer --json) in every member but time
 Prints "ok" and exits 0, or says what is wrong and exits 1.
 """
 import json
@@ -173,10 +175,26 @@ def limit(path, n):
     expect_closed(extra, "TooManyConnections")
 
 
+def same_event(path, line_file):
+    # Bytes in, strictly: both must be valid UTF-8 (json.loads refuses anything else).
+    with open(line_file, "rb") as f:
+        line = json.loads(f.readline())
+    event = Conn(path).call("io.teredo.Observer.Watch", more=True)["parameters"]["event"]
+    check(line.pop("time", None) is not None, f"--json line without time: {line}")
+    check(line == event, f"--json {line} but Watch {event}")
+    print(json.dumps(event["comm"]))
+
+
 def main():
     path, what, args = sys.argv[1], sys.argv[2], sys.argv[3:]
     try:
-        {"protocol": protocol, "watch": watch, "slow": slow, "limit": limit}[what](path, *args)
+        {
+            "protocol": protocol,
+            "watch": watch,
+            "slow": slow,
+            "limit": limit,
+            "same-event": same_event,
+        }[what](path, *args)
     except (AssertionError, OSError, ValueError, KeyError, TypeError) as e:
         print(f"{what}: {type(e).__name__}: {e}")
         return 1
