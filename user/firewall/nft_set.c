@@ -19,6 +19,7 @@ struct nft_set {
 	struct nft_ctx *ctx;
 	char family[16], table[NAME_MAX_ + 1], set[NAME_MAX_ + 1];
 	int netns_fd, home_fd; /* another namespace's set, and ours to come back to; -1: ours */
+	bool had_elements;     /* when opened */
 };
 
 /*
@@ -132,6 +133,7 @@ static int check_set(struct nft_set *s, char *why, size_t len)
 		return -ENOENT;
 	}
 	out = nft_ctx_get_output_buffer(s->ctx);
+	s->had_elements = out && strstr(out, "elements = {");
 	if (!out || !strstr(out, "type inet_service")) {
 		snprintf(why, len,
 			 "nftables set '%s %s %s' is not of type inet_service: make it "
@@ -206,6 +208,11 @@ int nft_set_set_port(struct nft_set *s, uint16_t port, char *why, size_t len)
 		snprintf(cmds + n, sizeof(cmds) - (size_t)n, "add element %s %s %s { %u }\n",
 			 s->family, s->table, s->set, port);
 	return run(s, cmds, why, len);
+}
+
+bool nft_set_had_elements(const struct nft_set *s)
+{
+	return s && s->had_elements;
 }
 
 void nft_set_free(struct nft_set *s)

@@ -10,6 +10,7 @@
 #ifndef TEREDO_NFT_SET_H
 #define TEREDO_NFT_SET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,6 +35,9 @@ int nft_set_open_in(const char *spec, int netns_fd, struct nft_set **out, char *
 
 /* The set holds port alone (0: nothing), in one transaction. 0 or -errno, one line in why. */
 int nft_set_set_port(struct nft_set *s, uint16_t port, char *why, size_t len);
+
+/* Whether the set held anything when it was opened (an empty one needs no flush). */
+bool nft_set_had_elements(const struct nft_set *s);
 
 /* NULL is ignored. */
 void nft_set_free(struct nft_set *s);
