@@ -45,10 +45,18 @@ struct sock_common {
 	} skc_cookie;
 };
 
+struct cgroup;
+
+/* Since 5.15 the cgroup v2 a socket was made in, whatever v1 controllers do. */
+struct sock_cgroup_data {
+	struct cgroup *cgroup;
+};
+
 struct sock {
 	struct sock_common __sk_common;
 	__u16 sk_type;
 	__u16 sk_protocol;
+	struct sock_cgroup_data sk_cgrp_data;
 };
 
 struct socket {

@@ -179,17 +179,25 @@ static __always_inline struct cgroup *parent_cgroup(struct cgroup *cgrp)
  * works the same on every kernel (5.15 has ancestor_ids[], later ones
  * ancestors[]; neither is needed).
  */
-static __always_inline bool cgroup_listed(struct task_struct *task)
+/* cgrp's ancestor (or itself) at the path's depth, or NULL for one above it. */
+static __always_inline struct cgroup *at_path_depth(struct cgroup *cgrp)
 {
-	struct cgroup *cgrp = BPF_CORE_READ(task, cgroups, dfl_cgrp);
 	int level;
 
 	if (!cgrp)
-		return false;
+		return NULL;
 	level = BPF_CORE_READ(cgrp, level);
 	for (int i = 0; i < CGROUP_MAX_CLIMB && level > (int)cgroup_levels; i++, level--)
 		cgrp = parent_cgroup(cgrp);
-	if (level != (int)cgroup_levels)
+	return level == (int)cgroup_levels ? cgrp : NULL;
+}
+
+static __always_inline bool cgroup_listed(struct task_struct *task)
+{
+	struct cgroup *cgrp = at_path_depth(BPF_CORE_READ(task, cgroups, dfl_cgrp));
+	int level = (int)cgroup_levels;
+
+	if (!cgrp)
 		return false;
 	for (int i = 0; i < TEREDO_MAX_CGROUP_LEVELS && level > 0; i++, level--) {
 		if (!cgroup_name_is(cgrp, level))
@@ -623,6 +631,25 @@ int teredo_connect6(struct bpf_sock_addr *ctx)
 }
 
 /*
+ * With a cgroup path the live hooks run only for sockets made in that
+ * cgroup (the kernel runs a socket's programs by the cgroup it was made in,
+ * and ours are attached there): a socket made elsewhere and passed in
+ * (SCM_RIGHTS) would have a bind they never see and a close they never see.
+ * The snapshot leaves it out too, so that no port outlives its socket. The
+ * task's cgroup matched the path already: the socket's must be that very
+ * cgroup or below it, which a pointer comparison at the path's depth tells.
+ */
+static __always_inline bool made_in_task_cgroup(struct sock *sk, struct task_struct *task)
+{
+	struct cgroup *mine;
+
+	if (!cgroup_levels)
+		return true;
+	mine = at_path_depth(BPF_CORE_READ(sk, sk_cgrp_data.cgroup));
+	return mine && mine == at_path_depth(BPF_CORE_READ(task, cgroups, dfl_cgrp));
+}
+
+/*
  * A socket the client opened before we were watching has never been given a
  * cookie if nothing asked for one, and here none can be made (the socket is
  * untrusted in an iterator). A synthetic one, with the top bit set where a
@@ -674,7 +701,8 @@ int teredo_scan(struct bpf_iter__task_file *ctx)
 		c.state = known->state;
 	} else {
 		dport = sk->__sk_common.skc_dport;
-		if (talks_to_one_peer(dport) || (match_traffic && !dport) || !task_is_client(task))
+		if (talks_to_one_peer(dport) || (match_traffic && !dport) ||
+		    !task_is_client(task) || !made_in_task_cgroup(sk, task))
 			return 0;
 		c.cookie = snapshot_cookie(sk);
 		c.state = match_traffic ? CLIENT_TRAFFIC : 0;
