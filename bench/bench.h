@@ -120,6 +120,12 @@ struct bpf_memory {
 int bpf_memory_of(pid_t pid, struct bpf_memory *m);
 /* Loaded BPF programs named name (prefix, as the kernel truncates names). */
 int bpf_progs_named(const char *name);
+/*
+ * The cgroup programs attached at cgroup_dir itself (not inherited): how
+ * many, and how often they ran (run_cnt: counted while BPF statistics are
+ * enabled, bpf_enable_stats). 0 or -errno.
+ */
+int bpf_runs_attached_at(const char *cgroup_dir, int *progs, uint64_t *runs);
 
 /* ---- consumers: who learns of a bind, and when (consumers.c) ---- */
 
@@ -161,6 +167,7 @@ struct consumer {
 	char comm[COMM_LEN];	  /* the client process name it watches */
 	unsigned int interval_ms; /* pollers */
 	unsigned int floor_progs; /* FLOOR_* */
+	const char *cgroup;	  /* CONSUMER_JSON: its --cgroup, or NULL for none */
 	/* filled by consumer_start */
 	pid_t pid;	    /* our process that reports */
 	pid_t observer_pid; /* the process observing: pid, or the command it runs */

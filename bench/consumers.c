@@ -509,7 +509,10 @@ static pid_t start_line_program(const struct consumer *c, const struct bench_env
 {
 	struct spawn_io io = { .in = -1, .out = out, .err = -1, .fd3 = -1 };
 	char script[1024];
-	char *json_argv[] = { (char *)env->observer, "--json", "--comm", (char *)c->comm, NULL };
+	char *json_argv[] = {
+		(char *)env->observer,	       "--json",	  "--comm", (char *)c->comm,
+		c->cgroup ? "--cgroup" : NULL, (char *)c->cgroup, NULL
+	};
 	char *bt_argv[] = { (char *)env->bpftrace, "-B", "line", "-e", script, NULL };
 
 	if (c->kind == CONSUMER_JSON)
@@ -599,6 +602,7 @@ static pid_t spawn_consumer(const struct consumer *c, const struct bench_env *en
 			 (char *)c->comm,
 			 interval,
 			 progs,
+			 (char *)c->cgroup, /* only when set: a variant's tbench takes six */
 			 NULL };
 	struct spawn_io io = { .in = -1, .out = -1, .err = -1, .fd3 = fd3 };
 
@@ -643,10 +647,11 @@ int consumer_main(int argc, char **argv, const struct bench_env *env)
 	struct consumer c = { .label = "consumer" };
 	char name[COMM_LEN];
 
-	if (argc != 6 || strlen(argv[3]) >= COMM_LEN) {
-		fprintf(stderr, "tbench --consumer: KIND COMM INTERVAL PROGS expected\n");
+	if (argc < 6 || argc > 7 || strlen(argv[3]) >= COMM_LEN) {
+		fprintf(stderr, "tbench --consumer: KIND COMM INTERVAL PROGS [CGROUP] expected\n");
 		return 2;
 	}
+	c.cgroup = argc == 7 ? argv[6] : NULL;
 	c.kind = (enum consumer_kind)atoi(argv[2]);
 	memcpy(c.comm, argv[3], strlen(argv[3]) + 1);
 	c.interval_ms = (unsigned int)atoi(argv[4]);

@@ -538,6 +538,50 @@ int bpf_progs_named(const char *name)
 	return count;
 }
 
+/* How often a program ran since it was loaded, or since statistics were enabled. */
+static uint64_t prog_runs(__u32 id)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+	int fd = bpf_prog_get_fd_by_id(id);
+	uint64_t runs = 0;
+
+	if (fd < 0)
+		return 0;
+	if (!bpf_obj_get_info_by_fd(fd, &info, &len))
+		runs = info.run_cnt;
+	close(fd);
+	return runs;
+}
+
+int bpf_runs_attached_at(const char *cgroup_dir, int *progs, uint64_t *runs)
+{
+	static const enum bpf_attach_type types[] = {
+		BPF_CGROUP_INET4_POST_BIND,   BPF_CGROUP_INET6_POST_BIND, BPF_CGROUP_UDP4_SENDMSG,
+		BPF_CGROUP_UDP6_SENDMSG,      BPF_CGROUP_INET4_CONNECT,	  BPF_CGROUP_INET6_CONNECT,
+		BPF_CGROUP_INET_SOCK_RELEASE,
+	};
+	int fd = open(cgroup_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), err = 0;
+
+	*progs = 0;
+	*runs = 0;
+	if (fd < 0)
+		return -errno;
+	for (size_t t = 0; t < sizeof(types) / sizeof(types[0]) && !err; t++) {
+		__u32 ids[16], n = 16;
+
+		if (bpf_prog_query(fd, types[t], 0, NULL, ids, &n)) {
+			err = -errno;
+			break;
+		}
+		for (__u32 i = 0; i < n; i++)
+			*runs += prog_runs(ids[i]);
+		*progs += (int)n;
+	}
+	close(fd);
+	return err;
+}
+
 /* In a consumer process: the write end of its report pipe. */
 static int report_fd = -1;
 
