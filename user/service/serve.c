@@ -51,6 +51,13 @@
 /* Buffer memory freed by closed connections that is given back to the system. */
 #define TRIM_AFTER_BYTES (256 * 1024)
 
+/* What one uid's connections took of a turn, together. */
+struct uid_share {
+	uid_t uid;
+	unsigned long turn; /* calls counts for this turn */
+	unsigned int calls;
+};
+
 /* The socket file we made, so that we remove that one and nothing else. */
 struct socket_file {
 	const char *path;
@@ -65,6 +72,8 @@ struct server {
 	int listen_fd, epoll_fd;
 	struct vconn **conns;
 	size_t n_conns, cap_conns;
+	struct uid_share *shares; /* one per uid that ever called: a host has few */
+	size_t n_shares, cap_shares;
 	uint16_t reported_port; /* as last put in STATUS= */
 	size_t reported_conns;
 	struct firewall_job firewall;
@@ -295,13 +304,42 @@ static int read_calls(struct vconn *c)
 	return 0; /* full: vserver_process says it is too large */
 }
 
+/* The uid's share of this turn, or NULL (no memory: then only the connection's budget holds). */
+static struct uid_share *share_of(struct server *srv, uid_t uid)
+{
+	struct uid_share *s = NULL;
+
+	for (size_t i = 0; i < srv->n_shares && !s; i++)
+		if (srv->shares[i].uid == uid)
+			s = &srv->shares[i];
+	if (!s) {
+		if (grow_array(&srv->shares, &srv->cap_shares, srv->n_shares + 1,
+			       sizeof(*srv->shares)))
+			return NULL;
+		s = &srv->shares[srv->n_shares++];
+		*s = (struct uid_share){ .uid = uid };
+	}
+	if (s->turn != srv->turn)
+		*s = (struct uid_share){ .uid = uid, .turn = srv->turn };
+	return s;
+}
+
+/* What the connection may have answered this turn: its own budget, and what its uid has left. */
+static unsigned int calls_allowed(const struct uid_share *share)
+{
+	unsigned int left = share ? UID_CALLS_PER_TURN - share->calls : VCONN_CALLS_PER_TURN;
+
+	return left < VCONN_CALLS_PER_TURN ? left : VCONN_CALLS_PER_TURN;
+}
+
 /*
  * Answer a turn's worth of its calls; read more only once none is waiting,
  * so a pipelining client is held back by its own socket. 0, or -1: close it.
  */
 static int serve_conn(struct server *srv, struct vconn *c, uint32_t events)
 {
-	int got;
+	struct uid_share *share = share_of(srv, c->uid);
+	int got, answered;
 
 	c->turn = srv->turn;
 	if (!c->closing && !c->hung_up && !vbuf_message_len(&c->in) &&
@@ -311,8 +349,11 @@ static int serve_conn(struct server *srv, struct vconn *c, uint32_t events)
 			return -1;
 		c->hung_up = got;
 	}
-	if (vserver_process(&srv->vs, c, VCONN_CALLS_PER_TURN) && !c->closing)
+	answered = vserver_process(&srv->vs, c, calls_allowed(share));
+	if (answered < 0 && !c->closing)
 		return -1; /* its replies did not fit */
+	if (share && answered > 0)
+		share->calls += answered;
 	c->pending = !c->closing && vbuf_message_len(&c->in);
 	if (c->hung_up && !c->pending)
 		c->closing = true; /* answered what it asked: close */
@@ -763,6 +804,7 @@ cleanup:
 	while (srv.n_conns)
 		close_conn(&srv, 0);
 	free(srv.conns);
+	free(srv.shares);
 	if (srv.listen_fd >= 0)
 		close(srv.listen_fd);
 	remove_socket_file(&srv.sock_file);

@@ -470,6 +470,7 @@ static int handle_message(struct vserver *srv, struct vconn *c, size_t len)
 
 int vserver_process(struct vserver *srv, struct vconn *c, unsigned int max_calls)
 {
+	int answered = 0;
 	ssize_t len;
 
 	while (!c->closing && max_calls && (len = vbuf_message_len(&c->in)) != 0) {
@@ -483,6 +484,7 @@ int vserver_process(struct vserver *srv, struct vconn *c, unsigned int max_calls
 			return -1;
 		vbuf_consume(&c->in, len);
 		max_calls--;
+		answered++;
 	}
-	return c->closing ? -1 : 0;
+	return c->closing ? -1 : answered;
 }

@@ -39,6 +39,8 @@ void vserver_fini(struct vserver *srv);
 
 /* Calls one connection gets answered per turn of the loop: the others' turn comes. */
 #define VCONN_CALLS_PER_TURN 8
+/* And all the connections of one uid together: more connections, no more of the loop. */
+#define UID_CALLS_PER_TURN 32
 
 struct vconn {
 	int fd;
@@ -59,9 +61,10 @@ void vconn_fini(struct vconn *c);
 
 /*
  * Answer up to max_calls complete calls waiting in c->in (the rest wait:
- * vbuf_message_len says whether any is left). 0, or -1 when the connection
- * must end: after a malformed or oversize message (its error reply is in
- * c->out, c->closing set) or when the replies do not fit in c->out.
+ * vbuf_message_len says whether any is left). How many were answered, or
+ * -1 when the connection must end: after a malformed or oversize message
+ * (its error reply is in c->out, c->closing set) or when the replies do not
+ * fit in c->out.
  */
 int vserver_process(struct vserver *srv, struct vconn *c, unsigned int max_calls);
 

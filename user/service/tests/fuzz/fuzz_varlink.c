@@ -61,7 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		if (vbuf_append(&c.in, data + off, n < room ? n : room) && room)
 			abort(); /* the room was there */
-		closed = vserver_process(&srv, &c, VCONN_CALLS_PER_TURN) != 0;
+		closed = vserver_process(&srv, &c, VCONN_CALLS_PER_TURN) < 0;
 		if (c.out.len > c.out.limit)
 			abort();
 		/* A client that reads (the first byte's top bit clear) takes everything. */
@@ -70,7 +70,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	/* The calls the per-turn budget left waiting, a turn at a time, as serve.c does. */
 	while (!closed && vbuf_message_len(&c.in)) {
-		closed = vserver_process(&srv, &c, VCONN_CALLS_PER_TURN) != 0;
+		closed = vserver_process(&srv, &c, VCONN_CALLS_PER_TURN) < 0;
 		if (c.out.len > c.out.limit)
 			abort();
 		vbuf_consume(&c.out, c.out.len);
