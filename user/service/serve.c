@@ -48,6 +48,8 @@
  * each read it makes) before it is dropped without them.
  */
 #define CLOSING_GRACE_MS 10000
+/* How long a changed STATUS= for systemd waits (report_status). */
+#define STATUS_DELAY_MS 10
 /* Buffer memory freed by closed connections that is given back to the system. */
 #define TRIM_AFTER_BYTES (256 * 1024)
 
@@ -76,6 +78,7 @@ struct server {
 	size_t n_shares, cap_shares;
 	uint16_t reported_port; /* as last put in STATUS= */
 	size_t reported_conns;
+	long long status_due_ms; /* a changed STATUS= is sent then (CLOCK_MONOTONIC), 0: none */
 	struct firewall_job firewall;
 	int firewall_fd;	      /* the firewall's fd in the epoll set, -1: none */
 	int start_status;	      /* the exit status when start() fails */
@@ -374,7 +377,24 @@ static void cut_off(struct vconn *c)
 	c->closing = true;
 }
 
-/* Queue one stream reply to every watcher; a watcher it does not fit is cut off. */
+/*
+ * Queue one stream reply (len bytes, its NUL included) to every watcher; a
+ * watcher it does not fit is cut off.
+ */
+static void broadcast_text(struct server *srv, const char *text, size_t len)
+{
+	for (size_t i = 0; i < srv->n_conns; i++) {
+		struct vconn *c = srv->conns[i];
+
+		if (!c->watching || c->closing)
+			continue;
+		if (vbuf_append(&c->out, text, len))
+			cut_off(c);
+	}
+	srv->broadcasts++;
+}
+
+/* A stream reply with these parameters (taken). */
 static void broadcast(struct server *srv, struct json_object *params)
 {
 	struct json_object *msg = json_object_new_object();
@@ -389,21 +409,19 @@ static void broadcast(struct server *srv, struct json_object *params)
 	json_object_object_add(msg, "parameters", params);
 	json_object_object_add(msg, "continues", json_object_new_boolean(true));
 	text = json_object_to_json_string_length(msg, JSON_C_TO_STRING_PLAIN, &len);
-	for (size_t i = 0; text && i < srv->n_conns; i++) {
-		struct vconn *c = srv->conns[i];
-
-		if (!c->watching || c->closing)
-			continue;
-		if (vbuf_append(&c->out, text, len + 1))
-			cut_off(c);
-	}
-	srv->broadcasts++;
+	if (text)
+		broadcast_text(srv, text, len + 1);
 	json_object_put(msg);
 }
 
+/* Each record and event is written straight as text: no JSON objects per event. */
 static void tap_record(void *ctx, const struct teredo_event *ev)
 {
-	broadcast(ctx, vserver_record_reply(ev));
+	char text[VARLINK_UPDATE_MAX];
+	size_t len = varlink_record_reply_text(ev, text);
+
+	if (len)
+		broadcast_text(ctx, text, len);
 }
 
 static void tap_replaced(void *ctx)
@@ -413,18 +431,42 @@ static void tap_replaced(void *ctx)
 	broadcast(srv, vserver_resync_reply(&srv->vs));
 }
 
-static void report_status(struct server *srv)
+/*
+ * STATUS= follows a change after STATUS_DELAY_MS: sent at once, it kept the
+ * CPU from the watcher that the same change had just woken (sd_notify's
+ * socket, sendto and close took 15-20 us before the loop blocked, and under
+ * systemd it wakes PID 1 as well); a burst of changes is one STATUS=.
+ * The milliseconds until it is due, or -1: nothing to say.
+ */
+static long long report_status(struct server *srv)
 {
 	uint16_t port = port_state_current_port(srv->vs.state);
+	long long now;
 	char state[96];
 
 	if (port == srv->reported_port && srv->n_conns == srv->reported_conns)
-		return;
+		return -1;
+	now = now_ms();
+	if (!srv->status_due_ms)
+		srv->status_due_ms = now + STATUS_DELAY_MS;
+	if (now < srv->status_due_ms)
+		return srv->status_due_ms - now;
+	srv->status_due_ms = 0;
 	srv->reported_port = port;
 	srv->reported_conns = srv->n_conns;
 	snprintf(state, sizeof(state), "STATUS=Teredo port %u%s, %zu connections", port,
 		 port ? "" : " (none)", srv->n_conns);
 	(void)notify(srv->cfg, state);
+	return -1;
+}
+
+static void broadcast_event(struct server *srv, const struct teredo_port_event *ev)
+{
+	char text[VARLINK_UPDATE_MAX];
+	size_t len = varlink_event_reply_text(ev, text);
+
+	if (len)
+		broadcast_text(srv, text, len);
 }
 
 /* Take in the kernel's news and pass it on: records (the tap), then port events. */
@@ -440,7 +482,7 @@ static int pump_observer(struct server *srv)
 			return -1;
 		}
 		if (ev.type != TEREDO_PORT_INITIAL)
-			broadcast(srv, vserver_event_reply(&ev));
+			broadcast_event(srv, &ev);
 	}
 	if (n < 0) {
 		say("%s", teredo_observer_last_error(), 0);
@@ -595,12 +637,15 @@ static int loop(struct server *srv, volatile sig_atomic_t *stop, const sigset_t 
 {
 	struct epoll_event evs[64];
 	bool more = false;
+	long long status_ms;
 	int n, timeout;
 
 	while (!*stop) {
-		report_status(srv);
+		status_ms = report_status(srv);
 		watch_firewall(srv);
-		timeout = more ? 0 : sooner(firewall_timeout_ms(srv), drop_overdue(srv));
+		timeout = more ? 0
+			       : sooner(sooner(firewall_timeout_ms(srv), drop_overdue(srv)),
+					status_ms);
 		n = epoll_pwait(srv->epoll_fd, evs, 64, timeout, wait_mask);
 		if (n < 0 && errno != EINTR) {
 			say("%s", "epoll_pwait", errno);

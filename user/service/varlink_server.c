@@ -227,30 +227,6 @@ struct json_object *vserver_resync_reply(const struct vserver *srv)
 	return o;
 }
 
-/* A Watch reply that carries one update (not a resync); takes value. */
-static struct json_object *update_reply(const char *key, struct json_object *value)
-{
-	struct json_object *o = value ? json_object_new_object() : NULL;
-
-	if (!o) {
-		json_object_put(value);
-		return NULL;
-	}
-	json_object_object_add(o, "resync", json_object_new_boolean(false));
-	json_object_object_add(o, key, value);
-	return o;
-}
-
-struct json_object *vserver_record_reply(const struct teredo_event *ev)
-{
-	return update_reply("record", varlink_record_json(ev));
-}
-
-struct json_object *vserver_event_reply(const struct teredo_port_event *ev)
-{
-	return update_reply("event", event_json(ev));
-}
-
 static struct json_object *info_json(void)
 {
 	struct json_object *o = json_object_new_object(), *ifaces = json_object_new_array();

@@ -73,8 +73,6 @@ int vserver_error(struct vconn *c, const char *error, const char *key, struct js
 
 /* The reply that (re)starts a watch: the whole state, "resync": true. NULL: no memory. */
 struct json_object *vserver_resync_reply(const struct vserver *srv);
-/* Stream replies: one socket record, one port event. */
-struct json_object *vserver_record_reply(const struct teredo_event *ev);
-struct json_object *vserver_event_reply(const struct teredo_port_event *ev);
+/* The stream's other replies, one record or event each, are varlink.h's text. */
 
 #endif

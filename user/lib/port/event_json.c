@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
-/* One encoder for a port event, for the command's --json and the service's replies. */
+/* One encoder for a port event, for the command's --json and the service's replies (text). */
 #define _GNU_SOURCE
+#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,59 +50,145 @@ static size_t utf8_sequence(const unsigned char *s, size_t n)
 	return len;
 }
 
-struct json_object *event_comm_json(const char *comm, size_t comm_len)
+void json_text_put(struct json_text *t, const char *s, size_t n)
+{
+	if (t->full || (size_t)(t->end - t->p) < n) {
+		t->full = true;
+		return;
+	}
+	memcpy(t->p, s, n);
+	t->p += n;
+}
+
+void json_text_lit(struct json_text *t, const char *s)
+{
+	json_text_put(t, s, strlen(s));
+}
+
+void json_text_u64(struct json_text *t, uint64_t v)
+{
+	char digits[24], *d = digits + sizeof(digits);
+
+	do
+		*--d = (char)('0' + v % 10);
+	while (v /= 10);
+	json_text_put(t, d, (size_t)(digits + sizeof(digits) - d));
+}
+
+size_t json_text_end(struct json_text *t, char *start)
+{
+	json_text_put(t, "", 1);
+	return t->full ? 0 : (size_t)(t->p - start);
+}
+
+/* One byte of a string as json-c writes it (without '/' escaped). */
+static void put_escaped(struct json_text *t, unsigned char c)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char *two = c == '\b'   ? "\\b"
+			  : c == '\n' ? "\\n"
+			  : c == '\r' ? "\\r"
+			  : c == '\t' ? "\\t"
+			  : c == '\f' ? "\\f"
+			  : c == '"'  ? "\\\""
+			  : c == '\\' ? "\\\\"
+				      : NULL;
+	char u[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+
+	if (two)
+		json_text_put(t, two, 2);
+	else if (c < 0x20)
+		json_text_put(t, u, sizeof(u));
+	else
+		json_text_put(t, (const char *)&c, 1);
+}
+
+static void put_plain_string(struct json_text *t, const char *s)
+{
+	json_text_put(t, "\"", 1);
+	for (; *s; s++)
+		put_escaped(t, (unsigned char)*s);
+	json_text_put(t, "\"", 1);
+}
+
+static void put_comm(struct json_text *t, const char *comm, size_t comm_len)
 {
 	static const char replacement[] = "\xef\xbf\xbd"; /* U+FFFD */
 	const unsigned char *s = (const unsigned char *)comm;
-	size_t n = strnlen(comm, comm_len), used = 0;
-	char *text = malloc(n * (sizeof(replacement) - 1) + 1);
-	struct json_object *o;
+	size_t n = strnlen(comm, comm_len);
 
-	if (!text)
-		return NULL;
+	json_text_put(t, "\"", 1);
 	for (size_t i = 0; i < n;) {
 		size_t len = utf8_sequence(s + i, n - i);
 
-		if (len) {
-			memcpy(text + used, s + i, len);
-			used += len;
-			i += len;
+		if (len == 1) {
+			put_escaped(t, s[i]);
+		} else if (len) {
+			json_text_put(t, comm + i, len);
 		} else {
-			memcpy(text + used, replacement, sizeof(replacement) - 1);
-			used += sizeof(replacement) - 1;
-			i++;
+			json_text_put(t, replacement, sizeof(replacement) - 1);
+			len = 1;
 		}
+		i += len;
 	}
-	o = json_object_new_string_len(text, (int)used);
-	free(text);
-	return o;
+	json_text_put(t, "\"", 1);
 }
 
-void event_json_detail(struct json_object *o, uint16_t family, uint32_t pid, const char *comm,
-		       size_t comm_len, uint32_t netns, uint64_t ktime_ns, uint64_t cookie)
+/* Room for an event's object, its name at worst (16 bytes, each U+FFFD or \u00xx). */
+#define OBJECT_MAX 512
+
+static struct json_object *parsed(char *buf, struct json_text *t)
 {
-	json_object_object_add(o, "family", json_object_new_string(event_family_name(family)));
-	json_object_object_add(o, "pid", json_object_new_int64(pid));
-	json_object_object_add(o, "comm", event_comm_json(comm, comm_len));
-	json_object_object_add(o, "netns", json_object_new_int64(netns));
+	return json_text_end(t, buf) ? json_tokener_parse(buf) : NULL;
+}
+
+struct json_object *event_comm_json(const char *comm, size_t comm_len)
+{
+	char buf[OBJECT_MAX];
+	struct json_text t = { buf, buf + sizeof(buf), false };
+
+	put_comm(&t, comm, comm_len);
+	return parsed(buf, &t);
+}
+
+void event_json_put_detail(struct json_text *t, uint16_t family, uint32_t pid, const char *comm,
+			   size_t comm_len, uint32_t netns, uint64_t ktime_ns, uint64_t cookie)
+{
+	json_text_lit(t, ",\"family\":");
+	put_plain_string(t, event_family_name(family));
+	json_text_lit(t, ",\"pid\":");
+	json_text_u64(t, pid);
+	json_text_lit(t, ",\"comm\":");
+	put_comm(t, comm, comm_len);
+	json_text_lit(t, ",\"netns\":");
+	json_text_u64(t, netns);
 	/* Unsigned, as the kernel's: a synthetic cookie has bit 63 set, never a minus sign. */
-	json_object_object_add(o, "ktime_ns", json_object_new_uint64(ktime_ns));
-	json_object_object_add(o, "cookie", json_object_new_uint64(cookie));
+	json_text_lit(t, ",\"ktime_ns\":");
+	json_text_u64(t, ktime_ns);
+	json_text_lit(t, ",\"cookie\":");
+	json_text_u64(t, cookie);
+	json_text_lit(t, "}");
+}
+
+void event_json_put(struct json_text *t, const struct teredo_port_event *ev)
+{
+	json_text_lit(t, "{\"type\":");
+	put_plain_string(t, teredo_port_event_type_name(ev->type));
+	json_text_lit(t, ",\"port\":");
+	json_text_u64(t, ev->port);
+	json_text_lit(t, ",\"old_port\":");
+	json_text_u64(t, ev->old_port);
+	event_json_put_detail(t, ev->family, (uint32_t)ev->pid, ev->comm, sizeof(ev->comm),
+			      ev->netns, ev->ktime_ns, ev->cookie);
 }
 
 struct json_object *event_json(const struct teredo_port_event *ev)
 {
-	struct json_object *o = json_object_new_object();
+	char buf[OBJECT_MAX];
+	struct json_text t = { buf, buf + sizeof(buf), false };
 
-	if (!o)
-		return NULL;
-	json_object_object_add(o, "type",
-			       json_object_new_string(teredo_port_event_type_name(ev->type)));
-	json_object_object_add(o, "port", json_object_new_int(ev->port));
-	json_object_object_add(o, "old_port", json_object_new_int(ev->old_port));
-	event_json_detail(o, ev->family, ev->pid, ev->comm, sizeof(ev->comm), ev->netns,
-			  ev->ktime_ns, ev->cookie);
-	return o;
+	event_json_put(&t, ev);
+	return parsed(buf, &t);
 }
 
 /* Spaced ("key": value, ...) for people reading the lines too; '/' left as it is. */

@@ -9,20 +9,43 @@
 #define TEREDO_EVENT_JSON_H
 
 #include <json-c/json.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "teredo_observer.h"
 
-/* type, port, old_port, then the detail below. NULL: no memory. */
-struct json_object *event_json(const struct teredo_port_event *ev);
+/*
+ * The encoder writes text, straight into a buffer: the service writes every
+ * update with it and no JSON object (building and freeing a json-c tree per
+ * event was most of its time per event). The text is json-c's plain form of
+ * the same object with '/' unescaped; the objects below are parsed from it.
+ * A text that does not fit is marked full, and nothing more is written.
+ */
+struct json_text {
+	char *p, *end;
+	bool full;
+};
+
+void json_text_put(struct json_text *t, const char *s, size_t n);
+void json_text_lit(struct json_text *t, const char *s);
+void json_text_u64(struct json_text *t, uint64_t v);
+/* The text with its NUL: the length with it, or 0 when it did not fit. */
+size_t json_text_end(struct json_text *t, char *start);
+
+/* An event's object: type, port, old_port, then the detail below. */
+void event_json_put(struct json_text *t, const struct teredo_port_event *ev);
 
 /*
- * What an event and a socket record share: family ("ipv4", "ipv6", "" for
- * none), pid, comm (event_comm_json), netns, ktime_ns, cookie.
+ * What an event and a socket record share, after their own members:
+ * ,"family" ("ipv4", "ipv6", "" for none), pid, comm (as event_comm_json),
+ * netns, ktime_ns, cookie, and the closing brace.
  */
-void event_json_detail(struct json_object *o, uint16_t family, uint32_t pid, const char *comm,
-		       size_t comm_len, uint32_t netns, uint64_t ktime_ns, uint64_t cookie);
+void event_json_put_detail(struct json_text *t, uint16_t family, uint32_t pid, const char *comm,
+			   size_t comm_len, uint32_t netns, uint64_t ktime_ns, uint64_t cookie);
+
+/* The same as json-c objects (from the text). NULL: no memory. */
+struct json_object *event_json(const struct teredo_port_event *ev);
 
 /*
  * A process name as a JSON string. The kernel keeps any bytes (up to

@@ -50,6 +50,27 @@ const char *varlink_socket_path(void);
 struct json_object *varlink_record_json(const struct teredo_event *ev);
 int varlink_record_parse(struct json_object *obj, struct teredo_event *ev);
 
+/* Room for one stream update as text, its name escaped at worst. */
+#define VARLINK_UPDATE_MAX 512
+
+/*
+ * A Watch reply carrying one socket record or one port event
+ * ({"parameters":{"resync":false,"record":{...}},"continues":true}), as
+ * varlink_put writes the same object, its NUL included in the length returned.
+ */
+size_t varlink_record_reply_text(const struct teredo_event *ev, char buf[VARLINK_UPDATE_MAX]);
+size_t varlink_event_reply_text(const struct teredo_port_event *ev, char buf[VARLINK_UPDATE_MAX]);
+
+/* Not of that form: json-c reads it. */
+#define VARLINK_NOT_SCANNED (-1)
+
+/*
+ * A whole message (len with its NUL) read without json-c when it is an
+ * update of exactly that form: 1 and *ev for a valid record, 0 for a port
+ * event (nothing for a reader of records), else VARLINK_NOT_SCANNED.
+ */
+int varlink_update_scan(const char *msg, size_t len, struct teredo_event *ev);
+
 /* Small json-c helpers: 0, or -EINVAL when missing or of another type. */
 int varlink_get_u64(struct json_object *obj, const char *key, uint64_t *out);
 int varlink_get_string(struct json_object *obj, const char *key, const char **out);
