@@ -234,6 +234,11 @@ void observer_set_tap(struct teredo_observer *obs, const struct observer_tap *ta
 	obs->tap = *tap;
 }
 
+bool observer_has_queued(const struct teredo_observer *obs)
+{
+	return obs->queue.len != 0;
+}
+
 const struct port_state *observer_state(const struct teredo_observer *obs)
 {
 	return &obs->state;

@@ -33,6 +33,9 @@ struct observer_tap {
 
 void observer_set_tap(struct teredo_observer *obs, const struct observer_tap *tap);
 
+/* Notifications queued: teredo_observer_receive returns them without reading the source. */
+bool observer_has_queued(const struct teredo_observer *obs);
+
 /* The socket set behind the port, as the state machine holds it. */
 const struct port_state *observer_state(const struct teredo_observer *obs);
 

@@ -136,12 +136,18 @@ static void sub_free(struct teredo_subscription *sub, bool release)
 	free(sub);
 }
 
-/* Every event the observer holds, queued for every subscription (hub->lock held). */
+/*
+ * What one read of the source brought, queued for every subscription
+ * (hub->lock held). Not read again before the calls: that would only find
+ * it empty, a system call later; the observer's fd says when there is more.
+ */
 static void fan_out(struct hub *hub)
 {
 	struct teredo_port_event ev;
+	bool more = true;
 
-	while (teredo_observer_receive(hub->obs, &ev) == 1) {
+	while (more && teredo_observer_receive(hub->obs, &ev) == 1) {
+		more = observer_has_queued(hub->obs);
 		if (ev.type == TEREDO_PORT_INITIAL)
 			continue;
 		hub->delivered_port = ev.port;

@@ -46,6 +46,7 @@ struct service_source {
 	uint32_t netns;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int epoll_fd, sock, timer_fd, more_fd;
+	bool more_signalled; /* more_fd is readable */
 	unsigned int retry_ms;
 	struct vbuf in;
 	struct teredo_event *snap; /* the last resync's sockets, until taken */
@@ -141,11 +142,15 @@ static void arm_timer(struct service_source *ss, unsigned int ms)
 	timerfd_settime(ss->timer_fd, 0, &its, NULL);
 }
 
+/* more_fd readable while whole messages wait; touched only when that changes. */
 static void set_more(struct service_source *ss)
 {
 	uint64_t v = 1;
 	bool more = vbuf_message_len(&ss->in) != 0;
 
+	if (more == ss->more_signalled)
+		return;
+	ss->more_signalled = more;
 	if (more && write(ss->more_fd, &v, sizeof(v)) < 0)
 		return; /* saturated: readable anyway */
 	if (!more && read(ss->more_fd, &v, sizeof(v)) < 0)
@@ -309,8 +314,14 @@ static int stream_message(struct service_source *ss, size_t len, event_sink sink
 {
 	struct json_object *params, *v;
 	struct teredo_event ev;
-	int err = 0;
+	int err = 0, got;
 
+	/* Every record and event comes in the service's own form: read without json-c. */
+	got = varlink_update_scan(ss->in.data, len, &ev);
+	if (got != VARLINK_NOT_SCANNED) {
+		vbuf_consume(&ss->in, len);
+		return got ? sink(ctx, &ev) : 0;
+	}
 	params = reply_params(ss, len, &err);
 	if (!params)
 		return err;
@@ -331,14 +342,17 @@ static int stream_message(struct service_source *ss, size_t len, event_sink sink
 static int read_available(struct service_source *ss)
 {
 	char buf[16384];
+	size_t room;
 	ssize_t n;
 
-	while (ss->in.len < ss->in.limit) {
-		n = read(ss->sock, buf,
-			 sizeof(buf) < ss->in.limit - ss->in.len ? sizeof(buf)
-								 : ss->in.limit - ss->in.len);
+	while ((room = ss->in.limit - ss->in.len) != 0) {
+		room = room < sizeof(buf) ? room : sizeof(buf);
+		n = read(ss->sock, buf, room);
 		if (n > 0) {
 			vbuf_append(&ss->in, buf, n); /* fits: n is at most the room left */
+			/* Short: the socket is empty for now (epoll says when it is not). */
+			if ((size_t)n < room)
+				return 0;
 			continue;
 		}
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
