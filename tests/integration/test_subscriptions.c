@@ -349,3 +349,65 @@ Test(subscriptions, a_slow_callback_delays_no_other_registration)
 	cr_assert_eq(teredo_unsubscribe(slow_sub), 0); /* waits for its call in flight */
 	cr_assert_eq(logged(&slow.log), 2);
 }
+
+/* What a child that opens observers says on its stderr, with TEREDO_OBSERVER_SOURCE=source. */
+static void stderr_of_observers(const char *source, char *out, size_t len)
+{
+	int pipefd[2], status;
+	ssize_t n, got = 0;
+	pid_t pid;
+
+	cr_assert_eq(pipe(pipefd), 0);
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		struct teredo_observer *a = NULL, *b = NULL;
+		uint16_t port;
+
+		dup2(pipefd[1], STDERR_FILENO);
+		close(pipefd[0]);
+		setenv("TEREDO_OBSERVER_SOCKET", "/nonexistent/teredo-observer.sock", 1);
+		if (source)
+			setenv("TEREDO_OBSERVER_SOURCE", source, 1);
+		else
+			unsetenv("TEREDO_OBSERVER_SOURCE");
+		/* One look loads no copy that stays: nothing to say about it. */
+		if (teredo_get_port(NULL, &port) < 0 || teredo_observer_new(NULL, &a) ||
+		    teredo_observer_new(NULL, &b))
+			_exit(1);
+		teredo_observer_free(a);
+		teredo_observer_free(b);
+		_exit(0);
+	}
+	close(pipefd[1]);
+	while (got < (ssize_t)len - 1 && (n = read(pipefd[0], out + got, len - 1 - got)) > 0)
+		got += n;
+	out[got] = '\0';
+	close(pipefd[0]);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child failed: %s", out);
+}
+
+/*
+ * Issue 20 item 3: a process that loads its own copy of the programs with no
+ * service to share says so once, and why; one that asked for its own copy
+ * (TEREDO_OBSERVER_SOURCE=kernel) is not told.
+ */
+Test(subscriptions, a_process_loading_its_own_copy_says_so_once)
+{
+	char out[4096];
+	const char *first;
+
+	need_root();
+	stderr_of_observers(NULL, out, sizeof(out));
+	first = strstr(out, "loads its own copy of the BPF programs");
+	cr_assert_not_null(first, "no notice: \"%s\"", out);
+	cr_assert_not_null(strstr(out, "no teredo-observer service at "
+				       "/nonexistent/teredo-observer.sock"),
+			   "the notice says not why: %s", out);
+	cr_assert_not_null(strstr(out, "teredo-observer.socket"), "nor what to do: %s", out);
+	cr_assert_null(strstr(first + 1, "loads its own copy"), "said twice: %s", out);
+	cr_assert_eq(strchr(out, '\n'), out + strlen(out) - 1, "one line: %s", out);
+	stderr_of_observers("kernel", out, sizeof(out));
+	cr_assert_str_eq(out, "", "asked for its own copy, and told: %s", out);
+}

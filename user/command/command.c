@@ -723,6 +723,7 @@ int main(int argc, char **argv)
 			strerror(-err));
 		return EXIT_FAILURE_;
 	}
+	teredo_observer_no_own_copy_notice();
 	status = parse_args(&cmd, argc, argv, &done);
 	if (status == EXIT_OK && !done)
 		status = run(&cmd);

@@ -41,6 +41,14 @@ int teredo_parse_pid(const char *text, pid_t *pid);
 void teredo_ask_short_slice(void);
 
 /*
+ * The library's notice that a process loads its own copy of the BPF programs
+ * (once, on stderr, when no service was there to share) is for the programs
+ * that link it; the command, run as the host's observer on purpose (its
+ * firewall job, a watch), keeps its stderr for its own messages.
+ */
+void teredo_observer_no_own_copy_notice(void);
+
+/*
  * With all_netns, each network namespace's Teredo port as obs knows it now,
  * events not yet received counted: fn once per namespace that has one, with
  * a TEREDO_PORT_INITIAL event about its most recent holder (pid, netns).

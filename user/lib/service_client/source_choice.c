@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 
 #include "event_source.h"
 #include "last_error.h"
+#include "teredo_observer_private.h"
 #include "teredo_observer.h"
 #include "varlink.h"
 
@@ -70,6 +72,33 @@ static int no_way(int service_err, const char *service_reason)
 			      varlink_socket_path(), reason);
 }
 
+/*
+ * Issue 20 item 3: consumers in one process share one copy of the programs
+ * (the hub), but N processes that each load theirs put N copies on every
+ * bind and send of the host (ten cost unrelated sends +44% where one costs
+ * +11%: BENCHMARKS.md). The service is how they share one; a process that
+ * loads its own without having asked for that (TEREDO_OBSERVER_SOURCE=kernel)
+ * says so, once, on stderr, and why.
+ */
+static atomic_bool own_copy_said;
+
+void teredo_observer_no_own_copy_notice(void)
+{
+	atomic_store(&own_copy_said, true);
+}
+
+static void say_own_copy(const char *why)
+{
+	if (atomic_exchange(&own_copy_said, true))
+		return;
+	fprintf(stderr,
+		"teredo-observer: this process loads its own copy of the BPF programs (%s); "
+		"every bind and send on the host runs one more copy per such process: start "
+		"teredo-observer.socket so that they all share one, or set "
+		"TEREDO_OBSERVER_SOURCE=kernel to load it without this notice\n",
+		why);
+}
+
 int event_source_open(const struct teredo_selection *sel, enum source_choice choice, bool live,
 		      struct event_source **out)
 {
@@ -88,6 +117,17 @@ int event_source_open(const struct teredo_selection *sel, enum source_choice cho
 			 teredo_observer_last_error());
 	}
 	kernel_err = kernel_open(sel, live, out);
+	/* Only a live observer attaches programs: one look (get) attaches none. */
+	if (!kernel_err && live) {
+		char why[400];
+
+		if (service_err == -ENOENT)
+			snprintf(why, sizeof(why), "no teredo-observer service at %s",
+				 varlink_socket_path());
+		else
+			snprintf(why, sizeof(why), "the service: %s", service_reason);
+		say_own_copy(why);
+	}
 	if (kernel_err != -EPERM)
 		return kernel_err;
 	return no_way(service_err, service_reason);
