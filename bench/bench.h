@@ -141,6 +141,8 @@ enum consumer_kind {
 	CONSUMER_POLL_SS,    /* `ss -uanpH` every interval */
 	/* Last: the kinds' numbers are argv between builds (--variant). */
 	CONSUMER_SERVICE, /* teredo_subscribe() through a teredo-observer serve of its own */
+	/* teredo_subscribe() through the serve a CONSUMER_SERVICE of the same comm started */
+	CONSUMER_SERVICE_CLIENT,
 };
 
 /* Floor programs to load (bench/floor.bpf.c). */

@@ -324,6 +324,25 @@ static int run_service(const struct consumer *c, const struct bench_env *env)
 	return end_with_service(serve, sock);
 }
 
+/* Another client of the service a CONSUMER_SERVICE of this comm started (job 2's ten). */
+static int run_service_client(const struct consumer *c)
+{
+	struct teredo_subscription *sub;
+	struct teredo_selection *sel;
+	char sock[108], notify[64];
+
+	service_paths(c->comm, sock, sizeof(sock), notify, sizeof(notify));
+	if (setenv("TEREDO_OBSERVER_SOCKET", sock, 1) ||
+	    setenv("TEREDO_OBSERVER_SOURCE", "service", 1))
+		return fail("service client", "cannot set its environment");
+	sel = selection_for(c);
+	if (!sel || teredo_subscribe(sel, on_callback, NULL, true, &sub))
+		return fail("teredo_subscribe (service client)", teredo_observer_last_error());
+	teredo_selection_free(sel);
+	wait_for_end();
+	return 0;
+}
+
 static VOID on_windows(PVOID ctx, USHORT port, MIB_NOTIFICATION_TYPE type)
 {
 	uint64_t t = now_ns();
@@ -564,6 +583,8 @@ static int run_consumer(const struct consumer *c, const struct bench_env *env)
 		return run_callback(c);
 	case CONSUMER_SERVICE:
 		return run_service(c, env);
+	case CONSUMER_SERVICE_CLIENT:
+		return run_service_client(c);
 	case CONSUMER_WINDOWS:
 		return run_windows(c);
 	case CONSUMER_FD:
@@ -583,7 +604,7 @@ static void describe(struct consumer *c)
 {
 	c->reports_deletes = c->kind == CONSUMER_CALLBACK || c->kind == CONSUMER_WINDOWS ||
 			     c->kind == CONSUMER_FD || c->kind == CONSUMER_JSON ||
-			     c->kind == CONSUMER_SERVICE;
+			     c->kind == CONSUMER_SERVICE || c->kind == CONSUMER_SERVICE_CLIENT;
 	c->reports_pid = c->kind != CONSUMER_WINDOWS;
 }
 

@@ -10,6 +10,9 @@
  * (tp_btf/sock_send_length), which the cgroup sendmsg hooks replaced. And
  * two ways a host's programs may follow the port: one service (its BPF, one
  * client through it) against ten in-process consumers, each with its BPF.
+ * Issue 20 item 3, ten consumers against one: one in-process consumer
+ * against ten, and one service with one client against the same with ten
+ * (the copies of a service consumer are clients of the first one's service).
  * And the observer as the shipped unit runs it, --cgroup selecting Miredo's
  * cgroup (made here, a process in it), where its programs are attached:
  * the work, in another cgroup, should pay nothing; a second `none` beside
@@ -42,11 +45,17 @@
 #include "bench.h"
 #include "cgroup2.h"
 
-#define MAX_CONFIGS 11
+#define MAX_CONFIGS 13
 #define MAX_COPIES 10
 #define OBSERVER 1	  /* the configuration the targets are about */
 #define CGROUP_OBSERVER 3 /* --cgroup elsewhere: its own targets */
 #define NONE_AGAIN 4	  /* their A/A */
+/* Ten consumers against one (issue 20 item 3): these rows. */
+#define SERVICE_ONE 8
+#define IN_PROCESS_TEN 9
+#define IN_PROCESS_ONE 10
+#define SERVICE_TEN 11
+#define TEN_OVER_ONE_MAX 1.1
 #define BATCHES 7
 #define BIND_OPS 4000  /* per batch */
 #define SEND_OPS 20000 /* per batch */
@@ -88,6 +97,13 @@ static struct config configs[MAX_CONFIGS] = {
 	  .consumer = { .label = "service", .kind = CONSUMER_SERVICE, .comm = "tbench-client" } },
 	{ .label = "10 in-process consumers (10 BPF)",
 	  .consumer = { .label = "in-process", .kind = CONSUMER_CALLBACK, .comm = "tbench-client" },
+	  .copies = MAX_COPIES },
+	{ .label = "1 in-process consumer (its BPF)",
+	  .consumer = { .label = "in-process",
+			.kind = CONSUMER_CALLBACK,
+			.comm = "tbench-client" } },
+	{ .label = "service + 10 clients through it",
+	  .consumer = { .label = "service", .kind = CONSUMER_SERVICE, .comm = "tbench-client" },
 	  .copies = MAX_COPIES },
 	{ .label = "observer [variant]",
 	  .consumer = { .label = "observer [variant]",
@@ -242,10 +258,11 @@ struct samples {
 	int others_min, others_max;
 };
 
+/* The last started first: a service's clients before the consumer that runs it. */
 static void stop_copies(struct consumer *cs, unsigned int n)
 {
-	for (unsigned int i = 0; i < n; i++)
-		consumer_stop(&cs[i]);
+	while (n)
+		consumer_stop(&cs[--n]);
 }
 
 /* The configuration's consumers, each its own process: how many started, or -errno. */
@@ -257,6 +274,9 @@ static int start_copies(const struct bench_env *env, const struct config *cfg, s
 	for (unsigned int i = 0; i < n; i++) {
 		cs[i] = cfg->consumer;
 		cs[i].report_fd = -1;
+		/* One service: its other consumers are clients of the first one's. */
+		if (i && cs[i].kind == CONSUMER_SERVICE)
+			cs[i].kind = CONSUMER_SERVICE_CLIENT;
 		err = consumer_start(&cs[i], env);
 		if (err) {
 			stop_copies(cs, i);
@@ -329,6 +349,22 @@ static void cgroup_targets(const struct samples *s, unsigned int rounds, struct 
 		   "%.3f (A/A %.3f)", csnd / nsnd, asnd / nsnd);
 }
 
+/* Ten consumers on the host cost what one does: sendto and socket+bind+close, ten over one. */
+static void judge_ten(const struct samples *s, unsigned int rounds, int ten, int one,
+		      const char *how, struct targets *t)
+{
+	double b10 = median_of(s[ten].bind_ns, rounds), b1 = median_of(s[one].bind_ns, rounds);
+	double s10 = median_of(s[ten].send_ns, rounds), s1 = median_of(s[one].send_ns, rounds);
+	char what[96];
+
+	printf("ten consumers against one, %s: socket+bind+close %.3fx, sendto %.3fx "
+	       "(target <= %.1fx)\n",
+	       how, b10 / b1, s10 / s1, TEN_OVER_ONE_MAX);
+	snprintf(what, sizeof(what), "2. ten consumers <= 1.1x one, %s", how);
+	target_add(t, b10 <= TEN_OVER_ONE_MAX * b1 && s10 <= TEN_OVER_ONE_MAX * s1, what,
+		   "bind %.3fx, sendto %.3fx", b10 / b1, s10 / s1);
+}
+
 static void print_costs(const struct samples *s, int n_configs, unsigned int rounds,
 			struct targets *t)
 {
@@ -373,6 +409,8 @@ static void print_costs(const struct samples *s, int n_configs, unsigned int rou
 	target_add(t, osnd <= 1.02 * nsnd, "2. unrelated sendto <= +2%",
 		   "%+.1f%% (%.0f vs %.0f ns)", (osnd / nsnd - 1) * 100, osnd, nsnd);
 	cgroup_targets(s, rounds, t);
+	judge_ten(s, rounds, SERVICE_TEN, SERVICE_ONE, "through one service", t);
+	judge_ten(s, rounds, IN_PROCESS_TEN, IN_PROCESS_ONE, "in-process, no service", t);
 }
 
 /* Miredo's cgroup, as the shipped unit selects it, with a process in it (the client's name). */
