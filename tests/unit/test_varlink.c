@@ -5,13 +5,16 @@
  * is the same for every other client, and what the scanner reads must be
  * what json-c reads, or left to json-c.
  */
+#define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <json-c/json.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "event_json.h"
+#include "teredo_observer_private.h"
 #include "varlink.h"
 
 /*
@@ -332,4 +335,33 @@ Test(varlink, escapes_are_read_as_json_c_reads_them)
 		scanned += varlink_update_scan(msg, (size_t)n + 1, &ev) == 1;
 	}
 	cr_assert_geq(scanned, 3, "the scanner reads plain escapes itself");
+}
+
+/* The command's line, written straight too, is json-c's spaced form of the same object. */
+Test(varlink, the_command_line_is_json_c_spaced_text)
+{
+	static const char *const comms[] = { "miredo", "a\"b\\c/d\te\x01", "mi\xc3\xa9\xff",
+					     "0123456789abcdef" };
+	struct teredo_port_event ev = { .type = TEREDO_PORT_DELETED, .old_port = 9, .pid = 5 };
+
+	for (size_t i = 0; i < sizeof(comms) / sizeof(comms[0]); i++) {
+		char *line, *again;
+		struct json_object *o;
+
+		memcpy(ev.comm, comms[i], strnlen(comms[i], sizeof(ev.comm)));
+		ev.cookie = UINT64_MAX - i;
+		line = teredo_event_json_line(&ev, "2026-12-03T08:00:00.000+00:00");
+		cr_assert_not_null(line);
+		o = json_tokener_parse(line);
+		cr_assert_not_null(o, "not JSON: %s", line);
+		cr_assert_eq(asprintf(&again, "%s\n",
+				      json_object_to_json_string_ext(
+					      o, JSON_C_TO_STRING_SPACED |
+							 JSON_C_TO_STRING_NOSLASHESCAPE)),
+			     (int)strlen(line));
+		cr_assert_str_eq(line, again);
+		json_object_put(o);
+		free(line);
+		free(again);
+	}
 }

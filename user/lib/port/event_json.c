@@ -145,66 +145,106 @@ static struct json_object *parsed(char *buf, struct json_text *t)
 struct json_object *event_comm_json(const char *comm, size_t comm_len)
 {
 	char buf[OBJECT_MAX];
-	struct json_text t = { buf, buf + sizeof(buf), false };
+	struct json_text t = { .p = buf, .end = buf + sizeof(buf) };
 
 	put_comm(&t, comm, comm_len);
 	return parsed(buf, &t);
 }
 
+void json_text_open(struct json_text *t)
+{
+	json_text_lit(t, t->spaced ? "{ " : "{");
+	t->first = true;
+}
+
+void json_text_key(struct json_text *t, const char *name)
+{
+	if (!t->first)
+		json_text_lit(t, t->spaced ? ", " : ",");
+	t->first = false;
+	json_text_put(t, "\"", 1);
+	json_text_lit(t, name);
+	json_text_lit(t, t->spaced ? "\": " : "\":");
+}
+
+void json_text_close(struct json_text *t)
+{
+	json_text_lit(t, t->spaced ? " }" : "}");
+}
+
+void json_text_string(struct json_text *t, const char *s)
+{
+	put_plain_string(t, s);
+}
+
 void event_json_put_detail(struct json_text *t, uint16_t family, uint32_t pid, const char *comm,
 			   size_t comm_len, uint32_t netns, uint64_t ktime_ns, uint64_t cookie)
 {
-	json_text_lit(t, ",\"family\":");
+	json_text_key(t, "family");
 	put_plain_string(t, event_family_name(family));
-	json_text_lit(t, ",\"pid\":");
+	json_text_key(t, "pid");
 	json_text_u64(t, pid);
-	json_text_lit(t, ",\"comm\":");
+	json_text_key(t, "comm");
 	put_comm(t, comm, comm_len);
-	json_text_lit(t, ",\"netns\":");
+	json_text_key(t, "netns");
 	json_text_u64(t, netns);
 	/* Unsigned, as the kernel's: a synthetic cookie has bit 63 set, never a minus sign. */
-	json_text_lit(t, ",\"ktime_ns\":");
+	json_text_key(t, "ktime_ns");
 	json_text_u64(t, ktime_ns);
-	json_text_lit(t, ",\"cookie\":");
+	json_text_key(t, "cookie");
 	json_text_u64(t, cookie);
-	json_text_lit(t, "}");
 }
 
-void event_json_put(struct json_text *t, const struct teredo_port_event *ev)
+void event_json_members(struct json_text *t, const struct teredo_port_event *ev)
 {
-	json_text_lit(t, "{\"type\":");
+	json_text_key(t, "type");
 	put_plain_string(t, teredo_port_event_type_name(ev->type));
-	json_text_lit(t, ",\"port\":");
+	json_text_key(t, "port");
 	json_text_u64(t, ev->port);
-	json_text_lit(t, ",\"old_port\":");
+	json_text_key(t, "old_port");
 	json_text_u64(t, ev->old_port);
 	event_json_put_detail(t, ev->family, (uint32_t)ev->pid, ev->comm, sizeof(ev->comm),
 			      ev->netns, ev->ktime_ns, ev->cookie);
 }
 
+void event_json_put(struct json_text *t, const struct teredo_port_event *ev)
+{
+	json_text_open(t);
+	event_json_members(t, ev);
+	json_text_close(t);
+}
+
 struct json_object *event_json(const struct teredo_port_event *ev)
 {
 	char buf[OBJECT_MAX];
-	struct json_text t = { buf, buf + sizeof(buf), false };
+	struct json_text t = { .p = buf, .end = buf + sizeof(buf) };
 
 	event_json_put(&t, ev);
 	return parsed(buf, &t);
 }
 
-/* Spaced ("key": value, ...) for people reading the lines too; '/' left as it is. */
+/*
+ * Spaced ("key": value, ...) for people reading the lines too; '/' left as
+ * it is: json-c's spaced form of the same object, written straight.
+ */
 char *teredo_event_json_line(const struct teredo_port_event *ev, const char *time)
 {
-	struct json_object *o = event_json(ev);
-	const char *text;
-	char *line = NULL;
+	char buf[OBJECT_MAX + 128];
+	struct json_text t = { .p = buf, .end = buf + sizeof(buf), .spaced = true };
+	size_t len;
+	char *line;
 
-	if (o && time)
-		json_object_object_add(o, "time", json_object_new_string(time));
-	text = o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_SPACED |
-							     JSON_C_TO_STRING_NOSLASHESCAPE)
-		 : NULL;
-	if (text && asprintf(&line, "%s\n", text) < 0)
-		line = NULL;
-	json_object_put(o);
+	json_text_open(&t);
+	event_json_members(&t, ev);
+	if (time) {
+		json_text_key(&t, "time");
+		put_plain_string(&t, time);
+	}
+	json_text_close(&t);
+	json_text_put(&t, "\n", 1);
+	len = json_text_end(&t, buf);
+	line = len ? malloc(len) : NULL;
+	if (line)
+		memcpy(line, buf, len);
 	return line;
 }

@@ -25,6 +25,8 @@
 struct json_text {
 	char *p, *end;
 	bool full;
+	bool spaced; /* json-c's spaced form ({ "key": value, ... }), for the command's lines */
+	bool first;  /* no member yet in the object opened last */
 };
 
 void json_text_put(struct json_text *t, const char *s, size_t n);
@@ -32,14 +34,22 @@ void json_text_lit(struct json_text *t, const char *s);
 void json_text_u64(struct json_text *t, uint64_t v);
 /* The text with its NUL: the length with it, or 0 when it did not fit. */
 size_t json_text_end(struct json_text *t, char *start);
+/* An object's brace, a member's key (its comma before, its colon after), the closing brace. */
+void json_text_open(struct json_text *t);
+void json_text_key(struct json_text *t, const char *name);
+void json_text_close(struct json_text *t);
+/* A string of ASCII text (a type, a family, a time), escaped as json-c does. */
+void json_text_string(struct json_text *t, const char *s);
 
-/* An event's object: type, port, old_port, then the detail below. */
+/* An event's members: type, port, old_port, then the detail below. */
+void event_json_members(struct json_text *t, const struct teredo_port_event *ev);
+/* The same as a whole object. */
 void event_json_put(struct json_text *t, const struct teredo_port_event *ev);
 
 /*
- * What an event and a socket record share, after their own members:
- * ,"family" ("ipv4", "ipv6", "" for none), pid, comm (as event_comm_json),
- * netns, ktime_ns, cookie, and the closing brace.
+ * The members an event and a socket record share, after their own: family
+ * ("ipv4", "ipv6", "" for none), pid, comm (as event_comm_json), netns,
+ * ktime_ns, cookie.
  */
 void event_json_put_detail(struct json_text *t, uint16_t family, uint32_t pid, const char *comm,
 			   size_t comm_len, uint32_t netns, uint64_t ktime_ns, uint64_t cookie);

@@ -105,17 +105,19 @@ const char *varlink_socket_path(void)
  */
 static const char *record_kind_name(const struct teredo_event *ev)
 {
-	return ev->kind == TEREDO_EVENT_BOUND ? "\"bound\"" : "\"released\"";
+	return ev->kind == TEREDO_EVENT_BOUND ? "bound" : "released";
 }
 
 static void put_record(struct json_text *t, const struct teredo_event *ev)
 {
-	json_text_lit(t, "{\"kind\":");
-	json_text_lit(t, record_kind_name(ev));
-	json_text_lit(t, ",\"port\":");
+	json_text_open(t);
+	json_text_key(t, "kind");
+	json_text_string(t, record_kind_name(ev));
+	json_text_key(t, "port");
 	json_text_u64(t, ev->port);
 	event_json_put_detail(t, ev->family, ev->pid, ev->comm, sizeof(ev->comm), ev->netns,
 			      ev->ktime_ns, ev->cookie);
+	json_text_close(t);
 }
 
 #define UPDATE_HEAD "{\"parameters\":{\"resync\":false,"
@@ -123,7 +125,7 @@ static void put_record(struct json_text *t, const struct teredo_event *ev)
 
 size_t varlink_record_reply_text(const struct teredo_event *ev, char buf[VARLINK_UPDATE_MAX])
 {
-	struct json_text t = { buf, buf + VARLINK_UPDATE_MAX, false };
+	struct json_text t = { .p = buf, .end = buf + VARLINK_UPDATE_MAX };
 
 	json_text_lit(&t, UPDATE_HEAD "\"record\":");
 	put_record(&t, ev);
@@ -133,7 +135,7 @@ size_t varlink_record_reply_text(const struct teredo_event *ev, char buf[VARLINK
 
 size_t varlink_event_reply_text(const struct teredo_port_event *ev, char buf[VARLINK_UPDATE_MAX])
 {
-	struct json_text t = { buf, buf + VARLINK_UPDATE_MAX, false };
+	struct json_text t = { .p = buf, .end = buf + VARLINK_UPDATE_MAX };
 
 	json_text_lit(&t, UPDATE_HEAD "\"event\":");
 	event_json_put(&t, ev);
@@ -145,7 +147,7 @@ size_t varlink_event_reply_text(const struct teredo_port_event *ev, char buf[VAR
 struct json_object *varlink_record_json(const struct teredo_event *ev)
 {
 	char buf[VARLINK_UPDATE_MAX];
-	struct json_text t = { buf, buf + sizeof(buf), false };
+	struct json_text t = { .p = buf, .end = buf + sizeof(buf) };
 
 	put_record(&t, ev);
 	return json_text_end(&t, buf) ? json_tokener_parse(buf) : NULL;
