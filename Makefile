@@ -64,9 +64,11 @@ all:
 BUILD_DEPS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc libmnl-dev libjson-c-dev \
 	      libsystemd-dev libnftables-dev
 RUN_DEPS   := man-db
-# What make deb builds the packages with; make deb-test then makes a Debian
-# root with mmdebstrap and boots it with systemd-nspawn (systemd-container).
-DEB_TOOLS  := debhelper lintian dpkg-dev
+# What make deb builds the packages with (dpkg-buildpackage refuses to start
+# without build-essential, which a fresh Debian lacks); make deb-test then
+# makes a Debian root with mmdebstrap and boots it with systemd-nspawn
+# (systemd-container).
+DEB_TOOLS  := build-essential debhelper lintian dpkg-dev
 TEST_DEPS  := libcriterion-dev iproute2 miredo miredo-server nftables libcap2-bin python3 \
 	      systemd man-db procps libclang-rt-14-dev qemu-system-x86 busybox-static kmod firewalld dbus \
 	      $(DEB_TOOLS) mmdebstrap systemd-container
