@@ -257,7 +257,10 @@ static int kernel_fd(const struct event_source *src)
 {
 	const struct kernel_source *ks = (const struct kernel_source *)src;
 
-	/* The ring buffer map itself polls: no epoll of libbpf's nested in ours. */
+	/*
+	 * The ring buffer map itself polls: no epoll of libbpf's nested in ours;
+	 * following a cgroup, one epoll set of it and the path's inotify fd.
+	 */
 	return ks->follow ? ks->epoll_fd : bpf_map__fd(ks->skel->maps.events);
 }
 
@@ -268,14 +271,15 @@ static int kernel_drain(struct event_source *src, event_sink sink, void *ctx)
 
 	if (!ks->ring)
 		return 0; /* a snapshot-only source has no live records */
-	err = follow_cgroup(ks);
-	if (err)
-		return err;
 	ks->sink = sink;
 	ks->sink_ctx = ctx;
+	/* Attaching elsewhere is libbpf's work too: what it says is ours (libbpf_print.h). */
 	libbpf_print_enter(ks->verbose);
-	n = ring_buffer__consume(ks->ring);
+	err = follow_cgroup(ks);
+	n = err ? err : ring_buffer__consume(ks->ring);
 	libbpf_print_leave();
+	if (err)
+		return err;
 	return n < 0 ? set_last_error(n, "reading the ring buffer: %s", strerror(-n)) : n;
 }
 
