@@ -444,8 +444,10 @@ static long long report_status(struct server *srv)
 	long long now;
 	char state[96];
 
-	if (port == srv->reported_port && srv->n_conns == srv->reported_conns)
+	if (port == srv->reported_port && srv->n_conns == srv->reported_conns) {
+		srv->status_due_ms = 0; /* changed and back: nothing to say */
 		return -1;
+	}
 	now = now_ms();
 	if (!srv->status_due_ms)
 		srv->status_due_ms = now + STATUS_DELAY_MS;
