@@ -1,13 +1,26 @@
 // SPDX-License-Identifier: MIT
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "actor.h"
 #include "observe.h"
+
+void move_into_cgroup(const char *dir, pid_t pid)
+{
+	char procs[PATH_MAX + 32];
+	FILE *f;
+
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", dir);
+	f = fopen(procs, "w");
+	cr_assert(f && fprintf(f, "%d\n", pid) > 0 && fclose(f) == 0, "cannot move %d into %s", pid,
+		  dir);
+}
 
 void need_root(void)
 {

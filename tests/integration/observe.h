@@ -4,6 +4,7 @@
 #define TEREDO_TEST_OBSERVE_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "teredo_observer.h"
 
@@ -30,6 +31,8 @@ void expect_event(struct teredo_observer *obs, enum teredo_port_event_type type,
 		  struct teredo_port_event *out);
 /* No event may come within ms. */
 void expect_quiet(struct teredo_observer *obs, int ms);
+/* Move pid into the cgroup at dir (its path in cgroupfs), or fail the test. */
+void move_into_cgroup(const char *dir, pid_t pid);
 /* The caller's network namespace inode. */
 uint32_t own_netns(void);
 

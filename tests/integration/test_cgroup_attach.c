@@ -72,17 +72,6 @@ static void remove_target(void)
 		     strerror(errno));
 }
 
-static void move_into_target(pid_t pid)
-{
-	char procs[PATH_MAX + 32];
-	FILE *f;
-
-	snprintf(procs, sizeof(procs), "%s/cgroup.procs", target_dir);
-	f = fopen(procs, "w");
-	cr_assert(f && fprintf(f, "%d\n", pid) > 0 && fclose(f) == 0, "cannot move %d into %s", pid,
-		  target_dir);
-}
-
 static void observe_target(void)
 {
 	struct teredo_selection *o;
@@ -188,7 +177,7 @@ Test(cgroup_attach, restarted_100_times)
 		}
 		resyncs = teredo_observer_resyncs(obs);
 		client = next;
-		move_into_target(client->pid);
+		move_into_cgroup(target_dir, client->pid);
 		port = actor_new_bound(client, "socket4");
 		if (!live && cycle)
 			expect_event(obs, TEREDO_PORT_DELETED, 0, NULL);
@@ -257,7 +246,7 @@ Test(cgroup_attach, outside_runs_nothing)
 	cr_assert_eq(run_count(id), 0, "binds outside %s ran our program", parent_dir);
 	make_target();
 	client = actor_start("miredo");
-	move_into_target(client->pid);
+	move_into_cgroup(target_dir, client->pid);
 	expect_outside_runs_nothing(id, TEREDO_PORT_ADDED);
 	id = wait_attached(target_dir, parent_dir);
 	expect_none_above(id, target_dir);
@@ -371,7 +360,7 @@ Test(cgroup_attach, socket_passed_in_from_outside)
 		passed_socket_client(sv[1]);
 	}
 	close(sv[1]);
-	move_into_target(passer);
+	move_into_cgroup(target_dir, passer);
 	observe_target();
 	wait_attached(target_dir, parent_dir);
 	fd = socket(AF_INET, SOCK_DGRAM, 0);

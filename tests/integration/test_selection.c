@@ -146,17 +146,6 @@ static void make_test_cgroup(void)
 	cr_assert_eq(mkdir(cgroup_dir, 0755), 0, "mkdir %s: %s", cgroup_dir, strerror(errno));
 }
 
-static void move_into_test_cgroup(pid_t pid)
-{
-	char procs[PATH_MAX + 32];
-	FILE *f;
-
-	snprintf(procs, sizeof(procs), "%s/cgroup.procs", cgroup_dir);
-	f = fopen(procs, "w");
-	cr_assert(f && fprintf(f, "%d\n", pid) > 0 && fclose(f) == 0, "cannot move %d into %s", pid,
-		  cgroup_dir);
-}
-
 static void observe_test_cgroup(void)
 {
 	struct teredo_selection *o;
@@ -174,7 +163,7 @@ Test(selection, by_cgroup)
 	need_root();
 	make_test_cgroup();
 	client = actor_start("miredo");
-	move_into_test_cgroup(client->pid);
+	move_into_cgroup(cgroup_dir, client->pid);
 	observe_test_cgroup();
 	bystander_binds();
 	port = actor_new_bound(client, "socket6");
@@ -194,7 +183,7 @@ Test(selection, cgroup_made_after_start)
 	make_test_cgroup();
 	bystander_binds();
 	client = actor_start("miredo");
-	move_into_test_cgroup(client->pid);
+	move_into_cgroup(cgroup_dir, client->pid);
 	port = actor_new_bound(client, "socket4");
 	expect_only_client(port);
 }
@@ -209,7 +198,7 @@ Test(selection, cgroup_removed_and_made_again)
 	observe_test_cgroup();
 	for (int cycle = 0; cycle < 3; cycle++) {
 		client = actor_start("miredo");
-		move_into_test_cgroup(client->pid);
+		move_into_cgroup(cgroup_dir, client->pid);
 		port = actor_new_bound(client, "socket4");
 		expect_event(obs, TEREDO_PORT_ADDED, (uint16_t)port, NULL);
 		actor_kill(client);
@@ -311,7 +300,7 @@ Test(selection, pid_and_cgroup_both_must_hold)
 	make_test_cgroup();
 	client = actor_start("miredo");
 	other = actor_start("miredo");
-	move_into_test_cgroup(other->pid); /* in the cgroup, but not the pid */
+	move_into_cgroup(cgroup_dir, other->pid); /* in the cgroup, but not the pid */
 	o = new_selection();
 	cr_assert_eq(teredo_selection_set_pid(o, client->pid),
 		     0); /* the pid, but not in the cgroup */
@@ -321,7 +310,7 @@ Test(selection, pid_and_cgroup_both_must_hold)
 	actor_new_bound(client, "socket4");
 	actor_new_bound(other, "socket4");
 	expect_quiet(obs, 300);
-	move_into_test_cgroup(client->pid);
+	move_into_cgroup(cgroup_dir, client->pid);
 	port = actor_new_bound(client, "socket4");
 	expect_event(obs, TEREDO_PORT_ADDED, (uint16_t)port, NULL);
 }

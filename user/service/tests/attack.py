@@ -154,31 +154,46 @@ def pipeline(path, n, seconds, kinds):
           f"{len(conns)} of {n} connections left", flush=True)
 
 
-def latency(path, n):
-    """The event's ktime_ns is the kernel's clock at the client's bind() (or
-    close), taken by the BPF program: the same clock as CLOCK_MONOTONIC."""
+def watched_changes(path):
+    """Watch through the service; yield (now, event) for each change after the
+    initial state, now being CLOCK_MONOTONIC in ns when its bytes arrived."""
     s = connect(path)
     s.sendall(json.dumps({"method": "io.teredo.Observer.Watch", "more": True}).encode() +
               b"\0")
-    buf, samples = b"", []
+    buf = b""
     print("watching", flush=True)
-    while len(samples) < n:
+    while True:
         data = s.recv(1 << 16)
         now = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
         if not data:
-            break
+            return
         buf += data
         *msgs, buf = buf.split(b"\0")
         for m in msgs:
             ev = json.loads(m).get("parameters", {}).get("event")
             if ev and ev["type"] != "initial":
-                samples.append((now - ev["ktime_ns"]) / 1000)
+                yield now, ev
+
+
+def print_percentiles(samples):
+    """Prints "p50 US p90 US max US n N" of samples in microseconds."""
     samples.sort()
+    print(f"p50 {samples[len(samples) // 2]:.0f} p90 {samples[len(samples) * 9 // 10]:.0f} "
+          f"max {samples[-1]:.0f} n {len(samples)}", flush=True)
+
+
+def latency(path, n):
+    """The event's ktime_ns is the kernel's clock at the client's bind() (or
+    close), taken by the BPF program: the same clock as CLOCK_MONOTONIC."""
+    samples = []
+    for now, ev in watched_changes(path):
+        samples.append((now - ev["ktime_ns"]) / 1000)
+        if len(samples) >= n:
+            break
     if not samples:
         print("no port changes")
         sys.exit(1)
-    print(f"p50 {samples[len(samples) // 2]:.0f} p90 {samples[len(samples) * 9 // 10]:.0f} "
-          f"max {samples[-1]:.0f} n {len(samples)}", flush=True)
+    print_percentiles(samples)
 
 
 def calls(path, n):
@@ -197,29 +212,12 @@ def calls(path, n):
             got += data
         samples.append((time.monotonic_ns() - t0) / 1000)
         time.sleep(0.005)
-    samples.sort()
-    print(f"p50 {samples[len(samples) // 2]:.0f} p90 {samples[len(samples) * 9 // 10]:.0f} "
-          f"max {samples[-1]:.0f} n {len(samples)}", flush=True)
+    print_percentiles(samples)
 
 
 def changes(path):
-    s = connect(path)
-    s.sendall(json.dumps({"method": "io.teredo.Observer.Watch", "more": True}).encode() +
-              b"\0")
-    buf = b""
-    print("watching", flush=True)
-    while True:
-        data = s.recv(1 << 16)
-        now = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
-        if not data:
-            break
-        buf += data
-        *msgs, buf = buf.split(b"\0")
-        for m in msgs:
-            ev = json.loads(m).get("parameters", {}).get("event")
-            if ev and ev["type"] != "initial":
-                print(f"{ev['type']} {ev['port']} {(now - ev['ktime_ns']) / 1000:.0f}",
-                      flush=True)
+    for now, ev in watched_changes(path):
+        print(f"{ev['type']} {ev['port']} {(now - ev['ktime_ns']) / 1000:.0f}", flush=True)
 
 
 # --- the soak's attacks: each round returns (calls, closed by the service) ---
