@@ -245,26 +245,26 @@ def round_malformed(path, i):
            b'{"method": "io.teredo.Observer.GetState", "upgrade": true}',
            b"\xff\xfe{", b"[" * 5000, b'{"method": "io.teredo.Observer.Nope"}',
            b'{"method": "io.teredo.Observer.GetState", "parameters": {"x": 1}}']
-    s = connect(path)
-    s.settimeout(5)
-    with s:
-        # A message that is no call closes the connection; a wrong call gets
-        # an error, and the call after it a reply.
-        s.sendall(bad[i % len(bad)] + b"\0" + CALL)
-        closed = read_to_close(s, 2)
-    return 1, closed
+    # A message that is no call closes the connection; a wrong call gets
+    # an error, and the call after it a reply.
+    return send_then_read_to_close(path, bad[i % len(bad)] + b"\0" + CALL)
 
 
 def round_oversized(path, i):
+    return send_then_read_to_close(
+        path, b'{"method": "io.teredo.Observer.GetState", "x": "' + b"a" * 20000)
+
+
+def send_then_read_to_close(path, payload):
+    """One round: send payload, then read until the service closes (or not)."""
     s = connect(path)
     s.settimeout(5)
     with s:
         try:
-            s.sendall(b'{"method": "io.teredo.Observer.GetState", "x": "' + b"a" * 20000)
+            s.sendall(payload)
         except OSError:
-            return 1, True
-        closed = read_to_close(s, 2)
-    return 1, closed
+            return 1, True  # closed by the service while we were still sending
+        return 1, read_to_close(s, 2)
 
 
 def round_watchcancel(path, i):
