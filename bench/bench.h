@@ -17,7 +17,7 @@
 #include <sys/types.h>
 
 #define COMM_LEN 16
-#define MAX_CONSUMERS 16 /* measured side by side in one run */
+#define MAX_CONSUMERS 20 /* measured side by side in one run */
 
 /* What bench/client.c writes to its fd 3 once bound. */
 struct client_report {
@@ -151,6 +151,9 @@ enum consumer_kind {
 #define FLOOR_OLD_SEND 4u   /* 0.1.0's tp_btf/sock_send_length hook: for the cost job */
 #define FLOOR_HEAVY 8u	    /* post_bind4 doing the observer's kernel work: latency diagnosis */
 #define FLOOR_NO_UPDATE 16u /* FLOOR_HEAVY without its hash map update */
+/* CONSUMER_FLOOR_PIPE diagnostics: what the service's carrier and its client's wait cost. */
+#define FLOOR_LINE_UNIX 32u   /* the line through a unix stream socketpair, not a pipe */
+#define FLOOR_LINE_NESTED 64u /* its reader in poll() on an epoll set in an epoll set */
 
 /* One event as a consumer saw it, sent to the driver through a pipe. */
 struct report {

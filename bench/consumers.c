@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <signal.h>
@@ -544,23 +545,65 @@ static pid_t start_line_program(const struct consumer *c, const struct bench_env
 	return spawn(bt_argv, &io, NULL);
 }
 
+/* The lines' carrier: a pipe, or (a diagnostic of the floor) a unix stream socketpair. */
+static int line_carrier(const struct consumer *c, int fds[2])
+{
+	if (c->kind == CONSUMER_FLOOR_PIPE && (c->floor_progs & FLOOR_LINE_UNIX))
+		return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds);
+	return pipe2(fds, O_CLOEXEC);
+}
+
+/*
+ * The library's service client waits so: poll() on its observer's epoll
+ * set, which holds the service source's, which holds the socket. A wake-up
+ * through a nested set comes without the writer's hint that it is about to
+ * sleep (WF_SYNC), which a reader blocked in read() gets. -1: wait in read().
+ */
+static int nested_wait_set(const struct consumer *c, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	int inner, outer;
+
+	if (c->kind != CONSUMER_FLOOR_PIPE || !(c->floor_progs & FLOOR_LINE_NESTED))
+		return -1;
+	inner = epoll_create1(EPOLL_CLOEXEC);
+	outer = epoll_create1(EPOLL_CLOEXEC);
+	if (inner < 0 || outer < 0 || epoll_ctl(inner, EPOLL_CTL_ADD, fd, &ev) ||
+	    epoll_ctl(outer, EPOLL_CTL_ADD, inner, &ev))
+		_exit(fail("nested epoll", strerror(errno)));
+	return outer;
+}
+
+static void wait_nested(int outer)
+{
+	struct pollfd pfd = { .fd = outer, .events = POLLIN };
+
+	if (outer >= 0 && poll(&pfd, 1, -1) < 0 && errno != EINTR)
+		_exit(fail("poll", strerror(errno)));
+}
+
 static int run_line_reader(const struct consumer *c, const struct bench_env *env)
 {
 	char buf[16384];
 	size_t len = 0;
-	int pipefd[2];
+	int pipefd[2], outer;
 	pid_t child;
 
-	if (pipe2(pipefd, O_CLOEXEC))
+	if (line_carrier(c, pipefd))
 		return fail("pipe", strerror(errno));
 	child = start_line_program(c, env, pipefd[1]);
 	if (child < 0)
 		return fail("fork", strerror(errno));
 	close(pipefd[1]);
+	outer = nested_wait_set(c, pipefd[0]);
 	/* A script's `while read line`: blocked in read() on the pipe. */
 	for (;;) {
-		ssize_t n = read(pipefd[0], buf + len, sizeof(buf) - 1 - len);
-		uint64_t t = now_ns();
+		ssize_t n;
+		uint64_t t;
+
+		wait_nested(outer);
+		n = read(pipefd[0], buf + len, sizeof(buf) - 1 - len);
+		t = now_ns();
 
 		if (n < 0 && errno == EINTR)
 			continue;

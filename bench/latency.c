@@ -21,7 +21,7 @@
 
 #include "bench.h"
 
-#define N_CONSUMERS 9
+#define N_CONSUMERS 11
 #define FLOOR_ROW 0
 #define PIPE_ROW 1 /* the floor through a pipe: what the command's line compares with */
 #define CALLBACK_ROW 2
@@ -31,6 +31,9 @@
 #define LAST_ROW 6 /* the floor again, attached after every observer */
 #define SERVICE_ROW 7
 #define PIPE_LAST_ROW 8 /* the floor through a pipe again, attached last */
+/* Diagnostics of the service's hop: its carrier, and its client's wait, on the floor. */
+#define UNIX_ROW 9
+#define NESTED_ROW 10
 
 /* Issue 20: in process within 1.1x the floor; through the service within 1.2x floor + pipe. */
 #define IN_PROCESS_P50_MAX 1.1
@@ -64,6 +67,14 @@ static struct consumer quiet_consumers[N_CONSUMERS] = {
 	  .kind = CONSUMER_FLOOR_PIPE,
 	  .comm = "tbench-fplast",
 	  .floor_progs = FLOOR_POST_BIND },
+	{ .label = "diag: floor + unix stream socket",
+	  .kind = CONSUMER_FLOOR_PIPE,
+	  .comm = "tbench-flunix",
+	  .floor_progs = FLOOR_POST_BIND | FLOOR_LINE_UNIX },
+	{ .label = "diag: floor + pipe, nested epoll",
+	  .kind = CONSUMER_FLOOR_PIPE,
+	  .comm = "tbench-flnest",
+	  .floor_progs = FLOOR_POST_BIND | FLOOR_LINE_NESTED },
 };
 
 /* The library's faces once more, run by another build (--variant), to compare a change. */
@@ -76,6 +87,7 @@ static struct consumer variant_consumers[] = {
 };
 
 #define N_VARIANTS (sizeof(variant_consumers) / sizeof(variant_consumers[0]))
+#define SERVICE_VARIANT_ROW (N_CONSUMERS + N_VARIANTS - 1)
 
 static void stop_all(struct consumer *const *cs, size_t n)
 {
@@ -107,7 +119,7 @@ static void judge_latency(struct consumer *const *cs, const struct series *s, si
 		double most = in_process ? IN_PROCESS_P50_MAX : 1.2;
 
 		if (i == FLOOR_ROW || i == PIPE_ROW || i == LAST_ROW || i == SERVICE_ROW ||
-		    i == PIPE_LAST_ROW || cs[i]->exe)
+		    i == PIPE_LAST_ROW || i == UNIX_ROW || i == NESTED_ROW || cs[i]->exe)
 			continue;
 		series_summary(&s[i], &x);
 		snprintf(what, sizeof(what), "1. p50 <= %.1fx floor: %s", most, cs[i]->label);
@@ -163,9 +175,9 @@ static void print_rss_table(struct consumer *const *cs)
  * one too. And the two floors are the same program: how far apart they are
  * is what noise alone does to a ratio in this run.
  */
-static void print_reference_ratios(const struct series *s)
+static void print_reference_ratios(const struct series *s, size_t n)
 {
-	struct summary f, l, p, pl, j, v, cb, w, fd;
+	struct summary f, l, p, pl, j, v, cb, w, fd, u, ne;
 
 	series_summary(&s[FLOOR_ROW], &f);
 	series_summary(&s[LAST_ROW], &l);
@@ -187,6 +199,15 @@ static void print_reference_ratios(const struct series *s)
 	       j.p99 / p.p99);
 	printf("A/A: floor + pipe run last against floor + pipe run first: p50 %.2fx, p99 %.2fx\n",
 	       pl.p50 / p.p50, pl.p99 / p.p99);
+	series_summary(&s[UNIX_ROW], &u);
+	series_summary(&s[NESTED_ROW], &ne);
+	printf("diag against floor + pipe: p50 unix stream %.2fx, nested epoll %.2fx\n",
+	       u.p50 / p.p50, ne.p50 / p.p50);
+	if (n > SERVICE_VARIANT_ROW) {
+		series_summary(&s[SERVICE_VARIANT_ROW], &v);
+		printf("service [variant] against floor + pipe: p50 %.2fx, p99 %.2fx\n",
+		       v.p50 / p.p50, v.p99 / p.p99);
+	}
 }
 
 static int quiet_run(const struct bench_env *env, struct consumer *const *cs, size_t n,
@@ -206,7 +227,7 @@ static int quiet_run(const struct bench_env *env, struct consumer *const *cs, si
 	print_latency_table(cs, quiet, n, FLOOR_ROW);
 	printf("(%.1f s; IQR = p25-p75; p50/flr range = the ratio in each tenth of the run)\n",
 	       (double)(now_ns() - t0) / 1e9);
-	print_reference_ratios(quiet);
+	print_reference_ratios(quiet, n);
 	print_split_table(cs, quiet, n);
 	judge_latency(cs, quiet, n, t);
 	return 0;
