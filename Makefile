@@ -168,9 +168,11 @@ bench: bench-deps
 
 # The firewall job alone: bind() -> the set (or firewalld's rule) holds the
 # port, for --nft-set, --exec teredo-nft-update and --firewalld-zone, each
-# twice (A/A), in namespaces of their own (bench/firewall-latency).
+# twice (A/A), in namespaces of their own (bench/firewall-latency); then the
+# ruleset loaded again -> the port back in the set (bench/nft-reload-repair).
 bench-firewall: mounts $(CMD) $(BENCH_FW)
 	./bench/firewall-latency $(or $(ROUNDS),100) $(CMD) $(BENCH_FW)
+	./bench/nft-reload-repair $(or $(ROUNDS),100) $(CMD)
 
 # The service against user nobody's mixed attacks, 100 honest consumers and a
 # client restarting every second: SOAK_SECONDS (600) of it, then a table.

@@ -1,7 +1,12 @@
 // SPDX-License-Identifier: MIT
 /* The firewall job (firewall_job.h) over its backends: firewalld and nftables. */
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "firewall_job.h"
 #include "firewalld.h"
@@ -26,19 +31,58 @@ static int open_nft(struct firewall_job *job, const struct teredo_observer *obs,
 	return nft_set_open(job->nft_set, &job->nft, why, len);
 }
 
+/* Where nftables' news comes: the set's watch fd, or every namespace's as one. */
+static int nft_news_fd(const struct firewall_job *job)
+{
+	return job->nft ? nft_set_watch_fd(job->nft) : nft_netns_fd(job->nftns);
+}
+
+/*
+ * With both a set and a zone there are two fds to wait on: one epoll set of
+ * both, so that the loops that run us wait on one fd whatever we hold.
+ */
+static int open_epoll(struct firewall_job *job, char *why, size_t len)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	if (nft_news_fd(job) < 0 || !job->fwz)
+		return 0;
+	job->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (job->epoll_fd >= 0 && !epoll_ctl(job->epoll_fd, EPOLL_CTL_ADD, nft_news_fd(job), &ev))
+		return 0;
+	snprintf(why, len, "cannot make an epoll set: %s", strerror(errno));
+	return -1;
+}
+
+/* Let every backend go (each namespace's set emptied unless keep); 0, or -1 once said why. */
+static int let_go(struct firewall_job *job, bool keep)
+{
+	/* Each namespace's port was set at open already, started or not. */
+	int status = nft_netns_close(job->nftns, keep) ? -1 : 0;
+
+	job->nftns = NULL;
+	nft_set_free(job->nft);
+	job->nft = NULL;
+	firewalld_zone_free(job->fwz);
+	job->fwz = NULL;
+	if (job->epoll_fd >= 0)
+		close(job->epoll_fd);
+	job->epoll_fd = job->zone_fd = -1;
+	return status;
+}
+
 int firewall_job_open(struct firewall_job *job, const struct teredo_observer *obs)
 {
 	char why[WHY_MAX];
 
 	if (!job)
 		return 0;
+	job->epoll_fd = job->zone_fd = -1;
 	if (open_nft(job, obs, why, sizeof(why)) < 0 ||
-	    (job->zone && firewalld_zone_open(job->zone, &job->fwz, why, sizeof(why)) < 0)) {
+	    (job->zone && firewalld_zone_open(job->zone, &job->fwz, why, sizeof(why)) < 0) ||
+	    open_epoll(job, why, sizeof(why)) < 0) {
 		fprintf(stderr, "teredo-observer: %s\n", why);
-		nft_set_free(job->nft);
-		job->nft = NULL;
-		nft_netns_close(job->nftns, true);
-		job->nftns = NULL;
+		let_go(job, true); /* nothing was ours yet: leave every set as it was */
 		return -1;
 	}
 	return 0;
@@ -99,21 +143,90 @@ const struct timespec *firewall_job_retry_after(const struct firewall_job *job)
 	return &after;
 }
 
+/* The zone's fd in the epoll set of both: it changes when the bus is connected again. */
+static void track_zone_fd(struct firewall_job *job)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	short events;
+	int fd = firewalld_zone_fd(job->fwz, &events);
+
+	if (fd == job->zone_fd)
+		return;
+	if (job->zone_fd >= 0)
+		(void)epoll_ctl(job->epoll_fd, EPOLL_CTL_DEL, job->zone_fd, NULL);
+	job->zone_fd = fd >= 0 && !epoll_ctl(job->epoll_fd, EPOLL_CTL_ADD, fd, &ev) ? fd : -1;
+}
+
 int firewall_job_fd(const struct firewall_job *job, short *events)
 {
-	return job && job->fwz ? firewalld_zone_fd(job->fwz, events) : -1;
+	if (!job)
+		return -1;
+	if (job->epoll_fd >= 0) {
+		*events = POLLIN;
+		return job->epoll_fd;
+	}
+	if (nft_news_fd(job) >= 0) {
+		*events = POLLIN;
+		return nft_news_fd(job);
+	}
+	return job->fwz ? firewalld_zone_fd(job->fwz, events) : -1;
+}
+
+/*
+ * Someone else's transaction may have taken our port out of the set: above
+ * all a ruleset loaded again from a file that starts with "flush ruleset",
+ * which makes the set anew, empty. Read the set after every transaction
+ * (ours too: cheaper than telling them apart) and put the port back if it
+ * is not exactly what the set holds.
+ */
+static bool nft_lost_our_port(struct firewall_job *job)
+{
+	char spec[256];
+	int held;
+
+	if (!job->nft || !nft_set_ruleset_changed(job->nft) || job->pending)
+		return job->pending; /* a pending change is tried at once: the set may be back */
+	held = nft_set_holds_only(job->nft, job->want);
+	if (held == 1)
+		return false;
+	nft_set_spec(job->nft, spec, sizeof(spec));
+	if (held < 0)
+		fprintf(stderr,
+			"teredo-observer: nftables set '%s' is gone (a ruleset loaded again?)\n",
+			spec);
+	else if (job->want)
+		fprintf(stderr,
+			"teredo-observer: nftables set '%s' no longer holds port %u alone "
+			"(a ruleset loaded again?): setting it again\n",
+			spec, job->want);
+	else
+		fprintf(stderr,
+			"teredo-observer: nftables set '%s' holds ports that are not the Teredo "
+			"client's: emptying it\n",
+			spec);
+	return true;
 }
 
 void firewall_job_service(struct firewall_job *job)
 {
-	if (!has_backend(job) || !job->started)
+	if (!has_backend(job))
 		return;
+	if (!job->started) {
+		/* No port to hold yet: what nftables said is no news, but must be read. */
+		nft_set_ruleset_changed(job->nft);
+		nft_netns_service(job->nftns);
+		return;
+	}
 	nft_netns_service(job->nftns);
 	if (!job->nft && !job->fwz)
 		return;
+	if (job->epoll_fd >= 0)
+		track_zone_fd(job);
 	/* Each try reads the bus again, and may bring more news: at most a few rounds. */
 	for (int round = 0; round < 3; round++) {
-		if (!firewalld_zone_process(job->fwz) && !job->pending)
+		bool nft_lost = nft_lost_our_port(job);
+
+		if (!firewalld_zone_process(job->fwz) && !nft_lost && !job->pending)
 			return;
 		if (try_change(job) < 0)
 			return;
@@ -138,13 +251,5 @@ int firewall_job_close(struct firewall_job *job)
 		fprintf(stderr, "teredo-observer: on exit: %s\n", why);
 		status = -1;
 	}
-	/* Each namespace's port was set at open already, started or not. */
-	if (nft_netns_close(job->nftns, job->nft_keep_on_exit))
-		status = -1;
-	job->nftns = NULL;
-	nft_set_free(job->nft);
-	job->nft = NULL;
-	firewalld_zone_free(job->fwz);
-	job->fwz = NULL;
-	return status;
+	return let_go(job, job->nft_keep_on_exit) ? -1 : status;
 }

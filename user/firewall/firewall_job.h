@@ -31,6 +31,8 @@ struct firewall_job {
 	uint16_t want;		 /* the port the zone should hold */
 	bool pending;		 /* want is not through yet */
 	bool started;		 /* the first change went through */
+	int epoll_fd;		 /* with both nft and fwz: one fd of both; else -1 */
+	int zone_fd;		 /* fwz's fd as it is in epoll_fd */
 };
 
 /*

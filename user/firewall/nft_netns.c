@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,6 +39,7 @@ struct netns_entry {
 
 struct nft_netns {
 	const char *spec;
+	int epoll_fd; /* every held set's watch fd, each by its namespace's inode */
 	struct netns_entry *v;
 	size_t n, cap;
 };
@@ -159,6 +161,22 @@ static void drop_entry(struct nft_netns *nn, struct netns_entry *e)
 	*e = nn->v[--nn->n];
 }
 
+/*
+ * The namespace's nftables news wakes us (the set closes its fd when it is
+ * freed, which takes it out of the epoll set). Without it a ruleset loaded
+ * again there would leave the port closed; said, and the port is still set.
+ */
+static void listen_to(struct nft_netns *nn, const struct netns_entry *e)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = e->ino };
+
+	if (epoll_ctl(nn->epoll_fd, EPOLL_CTL_ADD, nft_set_watch_fd(e->set), &ev))
+		fprintf(stderr,
+			"teredo-observer: network namespace %lu: cannot listen to its nftables "
+			"(%s): a ruleset loaded again there will leave its port closed\n",
+			e->ino, strerror(errno));
+}
+
 /* The entry's set holds e->want: 0, or -1 with why. */
 static int apply(struct nft_netns *nn, struct netns_entry *e, char *why, size_t len)
 {
@@ -177,6 +195,7 @@ static int apply(struct nft_netns *nn, struct netns_entry *e, char *why, size_t 
 				snprintf(why, len, "dup: %s", strerror(errno));
 			return -1;
 		}
+		listen_to(nn, e);
 	}
 	return nft_set_set_port(e->set, e->want, why, len) < 0 ? -1 : 0;
 }
@@ -252,9 +271,44 @@ long nft_netns_next_wake_ms(const struct nft_netns *nn)
 	return ms;
 }
 
+int nft_netns_fd(const struct nft_netns *nn)
+{
+	return nn ? nn->epoll_fd : -1;
+}
+
+/* What nftables said in each namespace: its set read again, and the port put back if lost. */
+static void take_news(struct nft_netns *nn)
+{
+	struct epoll_event evs[16];
+	int n = epoll_wait(nn->epoll_fd, evs, 16, 0);
+
+	for (int i = 0; i < n; i++) {
+		struct netns_entry *e = entry_of(nn, (unsigned long)evs[i].data.u64);
+
+		if (!e || !e->set || !nft_set_ruleset_changed(e->set) || e->pending ||
+		    nft_set_holds_only(e->set, e->want) == 1)
+			continue;
+		if (e->want)
+			fprintf(stderr,
+				"teredo-observer: network namespace %lu: the set no longer holds "
+				"port "
+				"%u alone (a ruleset loaded again?): setting it again\n",
+				e->ino, e->want);
+		else
+			fprintf(stderr,
+				"teredo-observer: network namespace %lu: the set holds ports that "
+				"are not the Teredo client's: emptying it\n",
+				e->ino);
+		try_entry(nn, e);
+	}
+}
+
 void nft_netns_service(struct nft_netns *nn)
 {
 	uint64_t now = mono_ns();
+
+	if (nn)
+		take_news(nn);
 
 	/* Backwards: a try may drop its entry, moving the last one into its place. */
 	for (size_t i = nn ? nn->n : 0; i-- > 0;) {
@@ -332,6 +386,7 @@ static int sweep_one(void *ctx, int fd, unsigned long ino)
 	sw->with_set++;
 	if (e) {
 		e->set = set;
+		listen_to(sw->nn, e);
 		return 0;
 	}
 	/*
@@ -380,9 +435,10 @@ int nft_netns_open(const char *spec, const struct teredo_observer *obs, struct n
 		return -ENOMEM;
 	}
 	nn->spec = spec;
-	err = teredo_observer_each_netns(obs, take_initial, nn);
+	nn->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	err = nn->epoll_fd < 0 ? -errno : teredo_observer_each_netns(obs, take_initial, nn);
 	if (err)
-		snprintf(why, len, "out of memory");
+		snprintf(why, len, nn->epoll_fd < 0 ? "cannot make an epoll set" : "out of memory");
 	if (!err) {
 		each_netns(sweep_one, &sw);
 		err = sweep_verdict(&sw, spec, why, len);
@@ -417,6 +473,8 @@ int nft_netns_close(struct nft_netns *nn, bool keep)
 		drop_entry(nn, e);
 	}
 	free(nn->v);
+	if (nn->epoll_fd >= 0)
+		close(nn->epoll_fd);
 	free(nn);
 	return status;
 }

@@ -45,7 +45,14 @@ void nft_netns_set(struct nft_netns *nn, const struct teredo_port_event *ev);
  * never. */
 long nft_netns_next_wake_ms(const struct nft_netns *nn);
 
-/* Try again what waits, and let go of the namespaces idle for long enough. */
+/*
+ * Readable when nftables said something in a namespace whose set is held
+ * (a ruleset loaded again there): nft_netns_service reads it. -1 for NULL.
+ */
+int nft_netns_fd(const struct nft_netns *nn);
+
+/* Try again what waits, put back a port a namespace's set lost, and let go of the namespaces idle
+ * for long enough. */
 void nft_netns_service(struct nft_netns *nn);
 
 /* Empty every set we filled (unless keep) and let go: 0, or -1 once said why. NULL ignored. */

@@ -3,6 +3,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <libmnl/libmnl.h>
+#include <linux/netfilter/nfnetlink.h>
 #include <nftables/libnftables.h>
 #include <sched.h>
 #include <stdbool.h>
@@ -18,8 +20,9 @@
 struct nft_set {
 	struct nft_ctx *ctx;
 	char family[16], table[NAME_MAX_ + 1], set[NAME_MAX_ + 1];
-	int netns_fd, home_fd; /* another namespace's set, and ours to come back to; -1: ours */
-	bool had_elements;     /* when opened */
+	int netns_fd, home_fd;	  /* another namespace's set, and ours to come back to; -1: ours */
+	bool had_elements;	  /* when opened */
+	struct mnl_socket *watch; /* nftables' news in the set's namespace (nft_set_watch_fd) */
 };
 
 /*
@@ -154,6 +157,31 @@ static int new_ctx(struct nft_set *s)
 	return s->ctx && !nft_ctx_buffer_output(s->ctx) && !nft_ctx_buffer_error(s->ctx) ? 0 : -1;
 }
 
+/*
+ * Every transaction committed in the namespace, by anyone, is told to the
+ * members of NFNLGRP_NFTABLES: what nft monitor listens to. A socket's
+ * namespace is the one it was made in, hence enter() around it.
+ */
+static int open_watch(struct nft_set *s, char *why, size_t len)
+{
+	int err = enter(s);
+
+	if (!err) {
+		s->watch = mnl_socket_open2(NETLINK_NETFILTER, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		err = s->watch ? 0 : -errno;
+		leave(s);
+	}
+	if (!err && mnl_socket_bind(s->watch, 1 << (NFNLGRP_NFTABLES - 1), MNL_SOCKET_AUTOPID) < 0)
+		err = -errno;
+	if (err)
+		snprintf(
+			why, len,
+			"cannot listen to nftables' changes (to set the port again after a ruleset "
+			"reload): %s; run as root (CAP_NET_ADMIN)",
+			strerror(-err));
+	return err;
+}
+
 int nft_set_open_in(const char *spec, int netns_fd, struct nft_set **out, char *why, size_t len)
 {
 	struct nft_set *s = calloc(1, sizeof(*s));
@@ -181,6 +209,8 @@ int nft_set_open_in(const char *spec, int netns_fd, struct nft_set **out, char *
 		return -ENOMEM;
 	}
 	r = check_set(s, why, len);
+	if (r == 0)
+		r = open_watch(s, why, len);
 	if (r < 0) {
 		nft_set_free(s);
 		return r;
@@ -210,6 +240,52 @@ int nft_set_set_port(struct nft_set *s, uint16_t port, char *why, size_t len)
 	return run(s, cmds, why, len);
 }
 
+int nft_set_watch_fd(const struct nft_set *s)
+{
+	return s && s->watch ? mnl_socket_get_fd(s->watch) : -1;
+}
+
+bool nft_set_ruleset_changed(struct nft_set *s)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	bool changed = false;
+	ssize_t n;
+
+	if (!s || !s->watch)
+		return false;
+	/* What changed does not matter: the set is read again, whoever changed what. */
+	while ((n = mnl_socket_recvfrom(s->watch, buf, sizeof(buf))) != 0) {
+		if (n < 0 && errno != ENOBUFS) /* ENOBUFS: so much came that some was dropped */
+			break;
+		changed = true;
+	}
+	return changed;
+}
+
+int nft_set_holds_only(struct nft_set *s, uint16_t port)
+{
+	char cmd[256], want[32];
+	const char *out;
+
+	snprintf(cmd, sizeof(cmd), "list set %s %s %s", s->family, s->table, s->set);
+	if (run_cmd(s, cmd))
+		return -ENOENT;
+	out = nft_ctx_get_output_buffer(s->ctx);
+	if (!out)
+		return -EIO;
+	if (!port)
+		return !strstr(out, "elements = {");
+	/* nft lists the elements of an inet_service set as numbers, comma-separated. */
+	snprintf(want, sizeof(want), "elements = { %u }", port);
+	return strstr(out, want) != NULL;
+}
+
+const char *nft_set_spec(const struct nft_set *s, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s %s %s", s->family, s->table, s->set);
+	return buf;
+}
+
 bool nft_set_had_elements(const struct nft_set *s)
 {
 	return s && s->had_elements;
@@ -221,6 +297,8 @@ void nft_set_free(struct nft_set *s)
 		return;
 	if (s->ctx)
 		nft_ctx_free(s->ctx);
+	if (s->watch)
+		mnl_socket_close(s->watch);
 	if (s->netns_fd >= 0)
 		close(s->netns_fd);
 	if (s->home_fd >= 0)

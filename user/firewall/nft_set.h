@@ -36,6 +36,22 @@ int nft_set_open_in(const char *spec, int netns_fd, struct nft_set **out, char *
 /* The set holds port alone (0: nothing), in one transaction. 0 or -errno, one line in why. */
 int nft_set_set_port(struct nft_set *s, uint16_t port, char *why, size_t len);
 
+/*
+ * An fd that polls readable when a transaction was committed in the set's
+ * namespace (by anyone: a ruleset reloaded with "flush ruleset" makes the
+ * set anew, empty); -1 for NULL.
+ */
+int nft_set_watch_fd(const struct nft_set *s);
+
+/* Read what came on the watch fd: whether anything did (a change to look at). */
+bool nft_set_ruleset_changed(struct nft_set *s);
+
+/* 1 when the set holds port alone (0: nothing), 0 when not, -errno when it cannot be read. */
+int nft_set_holds_only(struct nft_set *s, uint16_t port);
+
+/* "FAMILY TABLE SET" into buf, for messages. */
+const char *nft_set_spec(const struct nft_set *s, char *buf, size_t len);
+
 /* Whether the set held anything when it was opened (an empty one needs no flush). */
 bool nft_set_had_elements(const struct nft_set *s);
 
