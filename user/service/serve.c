@@ -52,6 +52,14 @@
 #define STATUS_DELAY_MS 10
 /* Buffer memory freed by closed connections that is given back to the system. */
 #define TRIM_AFTER_BYTES (256 * 1024)
+/*
+ * Stream pipes one uid may hold; its other connections stream on their
+ * socket. A client may grow its pipe (F_SETPIPE_SZ on its read end, up to
+ * pipe-max-size) and so take from root's share of pipe memory
+ * (pipe-user-pages-soft) until its next update, when it is cut off: this
+ * bounds how much one user can take meanwhile.
+ */
+#define CARRIERS_PER_UID 8
 
 /* What one uid's connections took of a turn, together. */
 struct uid_share {
@@ -165,12 +173,23 @@ static void discard_input(int fd)
 			return;
 }
 
+static void close_carrier(struct vconn *c)
+{
+	if (c->carrier_fd >= 0)
+		close(c->carrier_fd); /* leaves the epoll set with it: never dup'd */
+	if (c->carrier_pass >= 0)
+		close(c->carrier_pass);
+	c->carrier_fd = c->carrier_pass = -1;
+	c->to_socket = 0;
+}
+
 static void close_conn(struct server *srv, size_t i)
 {
 	struct vconn *c = srv->conns[i];
 
 	discard_input(c->fd);
 	close(c->fd); /* leaves the epoll set with it */
+	close_carrier(c);
 	srv->freed_bytes += c->in.cap + c->out.cap;
 	pause_accepting(srv, false);
 	vconn_fini(c);
@@ -178,18 +197,66 @@ static void close_conn(struct server *srv, size_t i)
 	srv->conns[i] = srv->conns[--srv->n_conns];
 }
 
-/*
- * Send what is waiting; EPOLLOUT only while something still waits, EPOLLIN
- * only while its calls are wanted: a closing connection is not read (a peer
- * that shut down its side stays readable for ever), and gets a deadline.
- * 0, or -1: close it.
- */
-static int flush_conn(struct server *srv, struct vconn *c)
+/* The stream goes to the pipe now: the Watch reply and all before it are on the socket. */
+static bool to_pipe(const struct vconn *c)
 {
+	return c->carrier_fd >= 0 && !c->to_socket;
+}
+
+/*
+ * The pipe's read end goes with the first byte of the Watch reply, as
+ * systemd's Varlink passes fds; ours is closed once it has gone.
+ */
+static ssize_t send_passing(struct vconn *c, size_t len)
+{
+	char control[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { c->out.data, len };
+	struct msghdr msg = { .msg_iov = &iov,
+			      .msg_iovlen = 1,
+			      .msg_control = control,
+			      .msg_controllen = sizeof(control) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+	ssize_t n;
+
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &c->carrier_pass, sizeof(int));
+	n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n > 0) {
+		close(c->carrier_pass);
+		c->carrier_pass = -1;
+	}
+	return n;
+}
+
+/* Some of out to the socket, up to the Watch reply's end while a pipe takes over. */
+static ssize_t send_socket(struct vconn *c)
+{
+	size_t len = c->to_socket ? c->to_socket : c->out.len;
+	ssize_t n;
+
+	if (c->carrier_pass >= 0 && c->pass_at)
+		len = c->pass_at; /* earlier replies first, without the fd */
+	n = c->carrier_pass >= 0 && !c->pass_at
+		    ? send_passing(c, len)
+		    : send(c->fd, c->out.data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n > 0 && c->to_socket) {
+		c->pass_at -= (size_t)n < c->pass_at ? (size_t)n : c->pass_at;
+		c->to_socket -= n;
+	}
+	return n;
+}
+
+/* Write what waits; 0, or -1: close it (the reader went, or it grew its pipe). */
+static int write_out(struct vconn *c)
+{
+	bool piped = false;
 	ssize_t n;
 
 	while (c->out.len) {
-		n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		piped |= to_pipe(c);
+		n = to_pipe(c) ? write(c->carrier_fd, c->out.data, c->out.len) : send_socket(c);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
@@ -200,12 +267,40 @@ static int flush_conn(struct server *srv, struct vconn *c)
 		if (c->closing)
 			c->drop_after_ms = 0; /* it reads: its grace starts again */
 	}
+	return piped && fcntl(c->carrier_fd, F_GETPIPE_SZ) > c->carrier_size ? -1 : 0;
+}
+
+/* The pipe's epoll events: EPOLLOUT while out waits for it (EPOLLERR comes anyway). */
+static int watch_carrier(struct server *srv, struct vconn *c)
+{
+	uint32_t events = to_pipe(c) && c->out.len ? EPOLLOUT : 0;
+	struct epoll_event ev = { .events = events, .data.ptr = &c->carrier_fd };
+
+	if (c->carrier_fd < 0 || c->carrier_events == events)
+		return 0;
+	c->carrier_events = events;
+	return epoll_ctl(srv->epoll_fd, EPOLL_CTL_MOD, c->carrier_fd, &ev) ? -1 : 0;
+}
+
+/*
+ * Send what is waiting; EPOLLOUT only while something still waits, EPOLLIN
+ * only while its calls are wanted: a closing connection is not read (a peer
+ * that shut down its side stays readable for ever), and gets a deadline.
+ * 0, or -1: close it.
+ */
+static int flush_conn(struct server *srv, struct vconn *c)
+{
+	if (write_out(c))
+		return -1;
 	if (!c->out.len && c->closing)
 		return -1;
 	if (c->closing && !c->drop_after_ms)
 		c->drop_after_ms = now_ms() + CLOSING_GRACE_MS;
+	if (watch_carrier(srv, c))
+		return -1;
 	return watch_conn(srv, c,
-			  (c->closing || c->pending ? 0 : EPOLLIN) | (c->out.len ? EPOLLOUT : 0))
+			  (c->closing || c->pending ? 0 : EPOLLIN) |
+				  (c->out.len && !to_pipe(c) ? EPOLLOUT : 0))
 		       ? -1
 		       : 0;
 }
@@ -217,6 +312,46 @@ static size_t conns_of(const struct server *srv, uid_t uid)
 	for (size_t i = 0; i < srv->n_conns; i++)
 		n += srv->conns[i]->uid == uid;
 	return n;
+}
+
+static size_t carriers_of(const struct server *srv, uid_t uid)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < srv->n_conns; i++)
+		n += srv->conns[i]->uid == uid && srv->conns[i]->carrier_fd >= 0;
+	return n;
+}
+
+/*
+ * A pipe for c's stream (vserver's open_carrier): a pipe's write wakes its
+ * reader for less than a unix socket's send (no socket buffer, no
+ * credentials), and that wake-up is most of the way from the kernel to a
+ * client's callback. The pipe is ours: the client gets only its read end,
+ * whose file is not the one we write through (our O_NONBLOCK is ours
+ * alone); closing it ends the connection (EPOLLERR), growing it is found at
+ * the next write and ends it too. -1: refused, the socket carries the stream.
+ */
+static int open_carrier(void *ctx, struct vconn *c)
+{
+	struct server *srv = ctx;
+	struct epoll_event ev = { .events = 0, .data.ptr = &c->carrier_fd };
+	int fds[2];
+
+	if (carriers_of(srv, c->uid) >= CARRIERS_PER_UID || pipe2(fds, O_NONBLOCK | O_CLOEXEC))
+		return -1;
+	c->carrier_size = fcntl(fds[1], F_GETPIPE_SZ);
+	/* Its end blocks, as a pipe's does; ours never does. */
+	if (c->carrier_size <= 0 || fcntl(fds[0], F_SETFL, 0) ||
+	    epoll_ctl(srv->epoll_fd, EPOLL_CTL_ADD, fds[1], &ev)) {
+		close(fds[0]);
+		close(fds[1]);
+		return -1;
+	}
+	c->carrier_pass = fds[0];
+	c->carrier_fd = fds[1];
+	c->carrier_events = 0;
+	return 0;
 }
 
 /* Over the limit: told why, in a reply made once at start, and closed. */
@@ -370,7 +505,12 @@ static int serve_conn(struct server *srv, struct vconn *c, uint32_t events)
  */
 static void cut_off(struct vconn *c)
 {
-	const char *end = c->out.len ? memchr(c->out.data, 0, c->out.len) : NULL;
+	const char *end;
+
+	/* Its Watch reply not even taken: the pipe is dropped, the last word is the socket's. */
+	if (c->to_socket)
+		close_carrier(c);
+	end = c->out.len ? memchr(c->out.data, 0, c->out.len) : NULL;
 
 	c->out.len = end ? (size_t)(end - c->out.data) + 1 : 0;
 	(void)vserver_error(c, VARLINK_INTERFACE ".TooSlow", NULL, NULL);
@@ -530,13 +670,21 @@ static void handle(struct server *srv, const struct epoll_event *ev)
 		return;
 	}
 	/* Searched for: one closed earlier in this turn is no longer there. */
-	for (size_t i = 0; i < srv->n_conns; i++)
-		if (srv->conns[i] == ev->data.ptr) {
-			if (srv->conns[i]->turn != srv->turn &&
-			    serve_conn(srv, srv->conns[i], ev->events))
+	for (size_t i = 0; i < srv->n_conns; i++) {
+		struct vconn *c = srv->conns[i];
+
+		if (c == ev->data.ptr) {
+			if (c->turn != srv->turn && serve_conn(srv, c, ev->events))
 				close_conn(srv, i);
 			return;
 		}
+		/* Its pipe: room again, or its reader gone (EPOLLERR). */
+		if (&c->carrier_fd == ev->data.ptr) {
+			if ((ev->events & (EPOLLERR | EPOLLHUP)) || flush_conn(srv, c))
+				close_conn(srv, i);
+			return;
+		}
+	}
 }
 
 /*
@@ -813,6 +961,8 @@ static int start(struct server *srv, const struct teredo_selection *sel)
 		return -1;
 	}
 	vserver_init(&srv->vs, observer_state(srv->obs), sel, st.st_ino);
+	srv->vs.open_carrier = open_carrier;
+	srv->vs.carrier_ctx = srv;
 	observer_set_tap(srv->obs, &tap);
 	srv->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	if (srv->epoll_fd < 0 || make_refusal(srv) || listen_at(srv, srv->cfg->socket_path))
@@ -836,6 +986,8 @@ int serve_run(const struct teredo_selection *sel, const struct serve_config *cfg
 	int status = 1, err;
 
 	raise_fd_limit();
+	/* A stream pipe whose reader went says EPIPE to our write, not a signal that ends us. */
+	signal(SIGPIPE, SIG_IGN);
 	if (start(&srv, sel)) {
 		status = srv.start_status;
 		goto cleanup;

@@ -69,8 +69,13 @@ static const char interface_description[] =
 	"# Needs more. The first reply, and any later one with resync true, gives\n"
 	"# the whole state (the sockets replace what the caller knew); then one\n"
 	"# reply per socket record and one per port change, in the kernel's order.\n"
-	"method Watch() -> (\n"
+	"# With pipe true the caller asks for the replies after the first through\n"
+	"# a pipe: when the first says pipe true, the pipe's read end comes with\n"
+	"# its first byte (SCM_RIGHTS) and every later reply comes through it,\n"
+	"# the same bytes; otherwise they come on the connection as usual.\n"
+	"method Watch(pipe: ?bool) -> (\n"
 	"  resync: bool,\n"
+	"  pipe: ?bool,\n"
 	"  port: ?int,\n"
 	"  event: ?Event,\n"
 	"  sockets: ?[]Record,\n"
@@ -109,6 +114,7 @@ void vconn_init(struct vconn *c, int fd, uid_t uid)
 	memset(c, 0, sizeof(*c));
 	c->fd = fd;
 	c->uid = uid;
+	c->carrier_fd = c->carrier_pass = -1;
 	vbuf_init(&c->in, VCONN_IN_LIMIT);
 	vbuf_init(&c->out, VCONN_OUT_LIMIT);
 }
@@ -301,12 +307,40 @@ static int describe(struct vconn *c, const struct call *call)
 	return service_error(c, "InterfaceNotFound", "interface", name);
 }
 
+/* Watch's one parameter, pipe: 1 true, 0 false or absent, -1 not a boolean. */
+static int wants_pipe(const struct call *call)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(call->params, "pipe", &v))
+		return 0;
+	return json_object_is_type(v, json_type_boolean) ? json_object_get_boolean(v) : -1;
+}
+
 static int watch(const struct vserver *srv, struct vconn *c, const struct call *call)
 {
+	const char *bad = unexpected_parameter(call->params, "pipe");
+	int want = wants_pipe(call);
+	struct json_object *params;
+	size_t start = c->out.len;
+	bool piped;
+	int err;
+
+	if (bad || want < 0)
+		return service_error(c, "InvalidParameter", "parameter", bad ? bad : "pipe");
 	if (!call->more)
 		return service_error(c, "ExpectedMore", NULL, NULL);
 	c->watching = true;
-	return reply(c, vserver_resync_reply(srv), true);
+	piped = want && srv->open_carrier && !srv->open_carrier(srv->carrier_ctx, c);
+	params = vserver_resync_reply(srv);
+	if (piped && params)
+		json_object_object_add(params, "pipe", json_object_new_boolean(true));
+	err = reply(c, params, true);
+	if (piped && !err) {
+		c->pass_at = start;
+		c->to_socket = c->out.len;
+	}
+	return err;
 }
 
 /* An interface's method name after its last dot, when the interface is iface. */
@@ -364,13 +398,13 @@ static int dispatch(struct vserver *srv, struct vconn *c, const struct call *cal
 		snprintf(iface, sizeof(iface), "%.*s", n, call->method);
 		return service_error(c, "InterfaceNotFound", "interface", iface);
 	}
-	if (strcmp(m, "GetState") && strcmp(m, "Watch"))
+	if (!strcmp(m, "Watch"))
+		return watch(srv, c, call);
+	if (strcmp(m, "GetState"))
 		return service_error(c, "MethodNotFound", "method", call->method);
 	bad = unexpected_parameter(call->params, NULL);
 	if (bad)
 		return service_error(c, "InvalidParameter", "parameter", bad);
-	if (!strcmp(m, "Watch"))
-		return watch(srv, c, call);
 	return get_state(srv, c);
 }
 

@@ -19,6 +19,8 @@
 #define VCONN_IN_LIMIT VARLINK_MAX_MESSAGE
 #define VCONN_OUT_LIMIT (256 * 1024)
 
+struct vconn;
+
 struct vserver {
 	const struct port_state *state;	    /* the service's own, kept by its observer */
 	const struct teredo_selection *sel; /* served: what counts as the client */
@@ -31,6 +33,13 @@ struct vserver {
 	struct vbuf state_reply;
 	uint64_t state_changes;
 	struct vbuf info_reply; /* GetInfo's, which never changes: made once */
+	/*
+	 * A Watch with "pipe": true asks for its stream through a pipe: the
+	 * event loop makes one for c (c->carrier_fd, c->carrier_pass) and says
+	 * 0, or refuses (-1: the stream stays on the socket). NULL: refused.
+	 */
+	int (*open_carrier)(void *ctx, struct vconn *c);
+	void *carrier_ctx;
 };
 
 void vserver_init(struct vserver *srv, const struct port_state *state,
@@ -54,6 +63,17 @@ struct vconn {
 	unsigned int epoll_events; /* as registered */
 	long long drop_after_ms;   /* closing: dropped at this CLOCK_MONOTONIC time */
 	unsigned long turn;	   /* the last turn of the loop that served it */
+	/*
+	 * The stream's pipe, made by open_carrier: its write end (-1: none), and
+	 * its read end until it has gone to the client with the first byte of
+	 * the Watch reply (SCM_RIGHTS), which starts pass_at bytes into out.
+	 * The first to_socket bytes of out (the Watch reply last) still go to
+	 * the socket; everything after them goes to the pipe.
+	 */
+	int carrier_fd, carrier_pass;
+	size_t pass_at, to_socket;
+	int carrier_size; /* the pipe's size as made: a client that grows it is cut off */
+	unsigned int carrier_events; /* the pipe's, as registered */
 };
 
 void vconn_init(struct vconn *c, int fd, uid_t uid);

@@ -7,9 +7,13 @@
  * lost connection, is a loss of records, after which the observer asks for
  * a snapshot and this source gets a fresh one, reconnecting if need be.
  *
- * The fd given out is an epoll set that outlives reconnections: the socket
- * while connected, a retry timer while not, and an eventfd readable while
- * whole messages wait in the buffer.
+ * The fd given out is an epoll set that outlives reconnections: the
+ * stream's fd while connected, a retry timer while not, and an eventfd
+ * readable while whole messages wait in the buffer. The stream comes
+ * through a pipe the service hands over with its first reply where it
+ * offers one (its write wakes us sooner than a socket's send), else on the
+ * socket; a service that refuses the pipe, or one whose fd does not reach
+ * us, is asked again without it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -46,6 +50,10 @@ struct service_source {
 	uint32_t netns;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int epoll_fd, sock, timer_fd, more_fd;
+	int pipe_fd;	     /* the stream's pipe from the service, -1: the socket carries it */
+	int passed_fd;	     /* an fd that came with the first reply, until taken */
+	bool fd_lost;	     /* one came, but did not fit in our fd table (MSG_CTRUNC) */
+	bool pipe_refused;   /* this service gives no pipe, or it cannot reach us: not asked */
 	bool more_signalled; /* more_fd is readable */
 	unsigned int retry_ms;
 	struct vbuf in;
@@ -157,15 +165,57 @@ static void set_more(struct service_source *ss)
 		return; /* was not readable */
 }
 
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/* The fd the stream comes through. */
+static int stream_fd(const struct service_source *ss)
+{
+	return ss->pipe_fd >= 0 ? ss->pipe_fd : ss->sock;
+}
+
 static void disconnect(struct service_source *ss)
 {
-	if (ss->sock >= 0) {
-		epoll_del(ss, ss->sock);
-		close(ss->sock);
-		ss->sock = -1;
-	}
+	if (ss->sock >= 0)
+		epoll_del(ss, stream_fd(ss));
+	close_fd(&ss->pipe_fd);
+	close_fd(&ss->passed_fd);
+	close_fd(&ss->sock);
+	ss->fd_lost = false;
 	ss->in.len = 0;
 	set_more(ss);
+}
+
+/* Read from the socket, keeping an fd that comes with the bytes (the stream's pipe). */
+static ssize_t recv_keeping_fd(struct service_source *ss, char *buf, size_t len)
+{
+	char control[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { buf, len };
+	struct msghdr msg = { .msg_iov = &iov,
+			      .msg_iovlen = 1,
+			      .msg_control = control,
+			      .msg_controllen = sizeof(control) };
+	struct cmsghdr *cm;
+	ssize_t n = recvmsg(ss->sock, &msg, MSG_CMSG_CLOEXEC);
+
+	if (n < 0)
+		return n;
+	ss->fd_lost |= (msg.msg_flags & MSG_CTRUNC) != 0;
+	for (cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+		int fd;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS ||
+		    cm->cmsg_len != CMSG_LEN(sizeof(int)))
+			continue;
+		memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
+		close_fd(&ss->passed_fd); /* only the first reply's is wanted */
+		ss->passed_fd = fd;
+	}
+	return n;
 }
 
 /* One whole message within the deadline, while connecting: its length, or an error. */
@@ -181,7 +231,7 @@ static ssize_t read_message_blocking(struct service_source *ss)
 					      "the service at %s did not answer "
 					      "within %d ms",
 					      ss->path, FIRST_REPLY_TIMEOUT_MS);
-		n = read(ss->sock, buf, sizeof(buf));
+		n = recv_keeping_fd(ss, buf, sizeof(buf));
 		if (n <= 0)
 			return set_last_error(-ECONNRESET,
 					      "the service at %s closed the "
@@ -193,6 +243,21 @@ static ssize_t read_message_blocking(struct service_source *ss)
 	return len < 0 ? set_last_error(-EPROTO, "the service's reply is too large") : len;
 }
 
+/* The pipe asked for did not come: ask again without it. */
+#define PIPE_REFUSED (-EPROTONOSUPPORT)
+
+/* A service from before the stream's pipe refuses the parameter as unknown. */
+static bool refuses_pipe(const struct service_source *ss, struct json_object *msg)
+{
+	struct json_object *params;
+	const char *error, *name;
+
+	return ss->live && !ss->pipe_refused && !varlink_get_string(msg, "error", &error) &&
+	       !strcmp(error, "org.varlink.service.InvalidParameter") &&
+	       json_object_object_get_ex(msg, "parameters", &params) &&
+	       !varlink_get_string(params, "parameter", &name) && !strcmp(name, "pipe");
+}
+
 /* The reply's parameters (a new reference), or NULL with the error said. */
 static struct json_object *reply_params(struct service_source *ss, size_t len, int *err)
 {
@@ -202,6 +267,8 @@ static struct json_object *reply_params(struct service_source *ss, size_t len, i
 	if (!msg || !json_object_is_type(msg, json_type_object)) {
 		*err = set_last_error(-EPROTO, "the service at %s sent a malformed message",
 				      ss->path);
+	} else if (refuses_pipe(ss, msg)) {
+		*err = PIPE_REFUSED;
 	} else if (json_object_object_get_ex(msg, "error", &error)) {
 		*err = set_last_error(-ECONNREFUSED, "the service at %s refused: %s", ss->path,
 				      json_object_to_json_string(msg));
@@ -263,8 +330,11 @@ static int connect_socket(struct service_source *ss)
 
 static int send_call(struct service_source *ss)
 {
-	const char *call = ss->live ? "{\"method\":\"" VARLINK_INTERFACE ".Watch\",\"more\":true}"
-				    : "{\"method\":\"" VARLINK_INTERFACE ".GetState\"}";
+	const char *call = !ss->live ? "{\"method\":\"" VARLINK_INTERFACE ".GetState\"}"
+			   : ss->pipe_refused
+				   ? "{\"method\":\"" VARLINK_INTERFACE ".Watch\",\"more\":true}"
+				   : "{\"method\":\"" VARLINK_INTERFACE
+				     ".Watch\",\"parameters\":{\"pipe\":true},\"more\":true}";
 	size_t n = strlen(call) + 1;
 
 	if (send(ss->sock, call, n, MSG_NOSIGNAL) != (ssize_t)n)
@@ -273,8 +343,34 @@ static int send_call(struct service_source *ss)
 	return 0;
 }
 
+/*
+ * Where the stream comes from now: the pipe the first reply says it brought,
+ * or the socket. An older service refuses the parameter (InvalidParameter);
+ * a reply that says pipe but whose fd did not reach us (our fd table full)
+ * or is not a pipe's read end: PIPE_REFUSED.
+ */
+static int take_stream(struct service_source *ss, struct json_object *params)
+{
+	struct json_object *v;
+	struct stat st;
+	int fd = ss->passed_fd;
+
+	ss->passed_fd = -1;
+	if (!json_object_object_get_ex(params, "pipe", &v) || !json_object_get_boolean(v)) {
+		close_fd(&fd); /* none was offered: nothing but a pipe is taken */
+		return 0;
+	}
+	if (fd < 0 || fstat(fd, &st) || !S_ISFIFO(st.st_mode) ||
+	    (fcntl(fd, F_GETFL) & O_ACCMODE) != O_RDONLY) {
+		close_fd(&fd);
+		return PIPE_REFUSED;
+	}
+	ss->pipe_fd = fd;
+	return 0;
+}
+
 /* Connect, call, and keep the state the first reply gives. */
-static int reconnect(struct service_source *ss)
+static int connect_and_call(struct service_source *ss)
 {
 	struct json_object *params = NULL, *sel;
 	ssize_t len;
@@ -296,16 +392,28 @@ static int reconnect(struct service_source *ss)
 								   : check_selection(ss, NULL);
 	if (!err)
 		err = keep_snapshot(ss, params);
-	if (!err && fcntl(ss->sock, F_SETFL, O_NONBLOCK))
+	if (!err)
+		err = take_stream(ss, params);
+	if (!err && fcntl(stream_fd(ss), F_SETFL, O_NONBLOCK))
 		err = set_last_error(-errno, "fcntl: %s", strerror(errno));
 	if (!err)
-		err = epoll_add(ss, ss->sock);
+		err = epoll_add(ss, stream_fd(ss));
 cleanup:
 	json_object_put(params);
 	if (err)
 		disconnect(ss);
 	set_more(ss);
 	return err;
+}
+
+static int reconnect(struct service_source *ss)
+{
+	int err = connect_and_call(ss);
+
+	if (err != PIPE_REFUSED)
+		return err;
+	ss->pipe_refused = true;
+	return connect_and_call(ss);
 }
 
 /* What a reply in the stream says: a record to pass on, a resync, or nothing. */
@@ -347,7 +455,7 @@ static int read_available(struct service_source *ss)
 
 	while ((room = ss->in.limit - ss->in.len) != 0) {
 		room = room < sizeof(buf) ? room : sizeof(buf);
-		n = read(ss->sock, buf, room);
+		n = read(stream_fd(ss), buf, room);
 		if (n > 0) {
 			vbuf_append(&ss->in, buf, n); /* fits: n is at most the room left */
 			/* Short: the socket is empty for now (epoll says when it is not). */
@@ -501,7 +609,7 @@ int service_source_open(const struct teredo_selection *sel, bool live, struct ev
 		return set_last_error(-ENOMEM, "out of memory");
 	ss->base.ops = &service_ops;
 	ss->base.ordered = true;
-	ss->sock = ss->epoll_fd = ss->timer_fd = ss->more_fd = -1;
+	ss->sock = ss->epoll_fd = ss->timer_fd = ss->more_fd = ss->pipe_fd = ss->passed_fd = -1;
 	ss->live = live;
 	ss->retry_ms = RETRY_MIN_MS;
 	strcpy(ss->path, path);

@@ -24,6 +24,13 @@ Usage: attack.py SOCKET MODE [ARGS...]
                       reply here; prints "p50 US p90 US max US n N"
   changes             Watch; one line per port change, "TYPE PORT US" (US as
                       for latency), until the service closes the connection
+  pipe WHAT           Watch with its stream through a pipe, then abuse the
+                      pipe's read end: "grow" (F_SETPIPE_SZ to 1 MiB; "grown",
+                      then "cut off after N replies" at the pipe's end), "close"
+                      (close it, keep the socket; "closed", then "dropped" once
+                      the service closes the socket too)
+  pipes N             N connections, each a Watch asking for a pipe; "ready N
+                      pipes K" (K came with one), then hold them until stdin ends
   soak KIND SECONDS   for bench/service-soak: KIND over and over for SECONDS,
                       every refusal, reset and cut-off taken in its stride;
                       then "KIND rounds R calls C closed-by-service X"
@@ -35,6 +42,7 @@ Usage: attack.py SOCKET MODE [ARGS...]
 """
 import fcntl
 import json
+import os
 import select
 import socket
 import sys
@@ -173,6 +181,60 @@ def watched_changes(path):
             ev = json.loads(m).get("parameters", {}).get("event")
             if ev and ev["type"] != "initial":
                 yield now, ev
+
+
+WATCH_PIPE = json.dumps({"method": "io.teredo.Observer.Watch", "parameters": {"pipe": True},
+                         "more": True}).encode() + b"\0"
+
+
+def watch_with_pipe(path):
+    """A Watch asking for a pipe: (socket, the pipe's read end or None)."""
+    s = connect(path)
+    s.sendall(WATCH_PIPE)
+    got, fds = b"", []
+    while b"\0" not in got:
+        data, more, _, _ = socket.recv_fds(s, 1 << 20, 4)
+        if not data:
+            sys.exit("the service closed the connection before its first reply")
+        got += data
+        fds += more
+    for fd in fds[1:]:
+        os.close(fd)
+    return s, fds[0] if fds else None
+
+
+def read_fd_to_end(fd):
+    """Replies through the pipe until its end: how many."""
+    n = 0
+    while True:
+        data = os.read(fd, 1 << 16)
+        if not data:
+            return n
+        n += data.count(b"\0")
+
+
+def pipe_abuse(path, what):
+    s, fd = watch_with_pipe(path)
+    if fd is None:
+        sys.exit("no pipe came with the first reply")
+    if what == "grow":
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, 1 << 20)
+        print("grown", flush=True)
+        os.set_blocking(fd, True)
+        print(f"cut off after {read_fd_to_end(fd)} replies", flush=True)
+    elif what == "close":
+        os.close(fd)
+        print("closed", flush=True)
+        s.settimeout(30)
+        print("dropped" if not s.recv(1 << 16) else "still open", flush=True)
+    else:
+        sys.exit(f"attack.py pipe: unknown abuse {what}")
+
+
+def pipes(path, n):
+    held = [watch_with_pipe(path) for _ in range(n)]
+    print(f"ready {n} pipes {sum(fd is not None for _, fd in held)}", flush=True)
+    sys.stdin.read()
 
 
 def print_percentiles(samples):
@@ -413,6 +475,10 @@ def main():
         calls(path, int(args[0]))
     elif mode == "changes":
         changes(path)
+    elif mode == "pipe":
+        pipe_abuse(path, args[0])
+    elif mode == "pipes":
+        pipes(path, int(args[0]))
     elif mode == "soak":
         soak(path, args[0], float(args[1]))
     else:

@@ -10,12 +10,21 @@ Usage: varlink_client.py SOCKET CHECK [ARGS...]
   slow SECONDS        Watch, read nothing for SECONDS, then expect to have
                       been cut off (TooSlow, then end of stream)
   limit N             N connections are taken; one more gets TooManyConnections
+  pipe                Watch's stream through a pipe: asked for, the first
+                      reply says pipe and brings the pipe's read end with it,
+                      and the stream's replies come through it; not asked
+                      for (or false), none comes; a pipe that is not a
+                      boolean is an InvalidParameter
+  slow-pipe SECONDS   as slow, the stream through a pipe: TooSlow at its end
   same-event FILE     Watch's first event equals the first line of FILE
                       (teredo-observer --json) in every member but time
 Prints "ok" and exits 0, or says what is wrong and exits 1.
 """
+import fcntl
 import json
+import os
 import socket
+import stat
 import sys
 import time
 
@@ -28,6 +37,7 @@ class Conn:
         self.sock.settimeout(TIMEOUT)
         self.sock.connect(path)
         self.buf = b""
+        self.fds = []  # what came with the messages (SCM_RIGHTS)
 
     def send_raw(self, data):
         self.sock.sendall(data)
@@ -42,7 +52,8 @@ class Conn:
     def receive(self):
         """The next message, or None at the end of the stream."""
         while b"\0" not in self.buf:
-            data = self.sock.recv(65536)
+            data, fds, _, _ = socket.recv_fds(self.sock, 65536, 4)
+            self.fds += fds
             if not data:
                 return None
             self.buf += data
@@ -86,7 +97,7 @@ def check_info(path):
         check(f"interface {iface}\n" in d, f"description of {iface}: {d[:80]!r}")
     d = c.call("org.varlink.service.GetInterfaceDescription",
                {"interface": "io.teredo.Observer"})["parameters"]["description"]
-    for word in ("method GetState()", "method Watch()", "type Event", "error TooSlow"):
+    for word in ("method GetState()", "method Watch(pipe: ?bool)", "type Event", "error TooSlow"):
         check(word in d, f"description lacks {word!r}")
     expect_error(c.call("org.varlink.service.GetInterfaceDescription", {"interface": "no.Such"}),
                  "org.varlink.service.InterfaceNotFound", "interface", "no.Such")
@@ -166,6 +177,59 @@ def slow(path, seconds):
     expect_error(last, "io.teredo.Observer.TooSlow")
 
 
+def pipe_messages(fd):
+    """The messages through a pipe until its end."""
+    buf = b""
+    while True:
+        data = os.read(fd, 65536)
+        if not data:
+            break
+        buf += data
+    *msgs, rest = buf.split(b"\0")
+    check(rest == b"", f"the pipe ended inside a message: {rest[:80]!r}")
+    return [json.loads(m) for m in msgs]
+
+
+def watch_pipe(path):
+    c = Conn(path)
+    r = c.call("io.teredo.Observer.Watch", {"pipe": True}, more=True)
+    check(r["parameters"].get("pipe") is True and r["parameters"]["resync"] is True,
+          f"Watch with pipe: {r}")
+    check(len(c.fds) == 1, f"Watch with pipe: {len(c.fds)} fds came with the reply")
+    fd = c.fds[0]
+    st = os.fstat(fd)
+    check(stat.S_ISFIFO(st.st_mode), "what came is not a pipe")
+    check(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY,
+          "the pipe's end that came is not its read end")
+    return c, fd
+
+
+def pipe(path):
+    c, fd = watch_pipe(path)
+    # A call on the connection now: its error comes through the pipe, as the stream does.
+    c.send("org.varlink.service.GetInfo")
+    c.sock.shutdown(socket.SHUT_WR)
+    msgs = pipe_messages(fd)
+    check(msgs and msgs[0].get("error") == "io.teredo.Observer.WatchInProgress",
+          f"through the pipe: {msgs}")
+    for params in ({"pipe": False}, None):
+        c = Conn(path)
+        r = c.call("io.teredo.Observer.Watch", params, more=True)
+        check("pipe" not in r["parameters"] and not c.fds, f"Watch with {params}: {r}")
+    expect_error(Conn(path).call("io.teredo.Observer.Watch", {"pipe": 3}, more=True),
+                 "org.varlink.service.InvalidParameter", "parameter", "pipe")
+    expect_error(Conn(path).call("io.teredo.Observer.GetState", {"pipe": True}),
+                 "org.varlink.service.InvalidParameter", "parameter", "pipe")
+
+
+def slow_pipe(path, seconds):
+    _, fd = watch_pipe(path)
+    time.sleep(float(seconds))
+    msgs = pipe_messages(fd)
+    check(msgs, "nothing came through the pipe")
+    expect_error(msgs[-1], "io.teredo.Observer.TooSlow")
+
+
 def limit(path, n):
     conns = [Conn(path) for _ in range(int(n))]
     for c in conns:
@@ -193,6 +257,8 @@ def main():
             "watch": watch,
             "slow": slow,
             "limit": limit,
+            "pipe": pipe,
+            "slow-pipe": slow_pipe,
             "same-event": same_event,
         }[what](path, *args)
     except (AssertionError, OSError, ValueError, KeyError, TypeError) as e:
