@@ -82,10 +82,15 @@ static void observe_target(void)
 	obs = observe(o, 0);
 }
 
-/* The post_bind4 programs attached at dir itself (not inherited): at most 8 here. */
-static uint32_t attached_at(const char *dir, uint32_t ids[8])
+/*
+ * The post_bind4 programs attached at dir itself (not inherited). At the
+ * root, other observers' too: a bench beside the tests attached 22 there.
+ */
+#define MAX_ATTACHED 256
+
+static uint32_t attached_at(const char *dir, uint32_t ids[MAX_ATTACHED])
 {
-	uint32_t n = 8;
+	uint32_t n = MAX_ATTACHED;
 	int fd = open(dir, O_RDONLY | O_DIRECTORY);
 
 	cr_assert_geq(fd, 0, "open %s: %s", dir, strerror(errno));
@@ -97,7 +102,7 @@ static uint32_t attached_at(const char *dir, uint32_t ids[8])
 
 static bool holds(const char *dir, uint32_t id)
 {
-	uint32_t ids[8], n = attached_at(dir, ids);
+	uint32_t ids[MAX_ATTACHED], n = attached_at(dir, ids);
 
 	for (uint32_t i = 0; i < n; i++)
 		if (ids[i] == id)
@@ -111,7 +116,7 @@ static bool holds(const char *dir, uint32_t id)
  */
 static uint32_t wait_attached(const char *dir, const char *other)
 {
-	uint32_t ids[8];
+	uint32_t ids[MAX_ATTACHED];
 
 	for (int i = 0; i < 5000; i++) {
 		cr_assert_eq(teredo_observer_update(obs), 0, "%s", teredo_observer_last_error());
