@@ -19,6 +19,8 @@
 /* A cgroup path to match: up to 8 levels below the root, names under 63 bytes. */
 #define TEREDO_MAX_CGROUP_LEVELS 8
 #define TEREDO_CGROUP_NAME_LEN 64
+/* Processes sharing one attached set, each with its ring (kernel_source.c). */
+#define TEREDO_MAX_CONSUMERS 16
 /* RFC 4380: the client listens on 3544 for multicast; never its service port. */
 #define TEREDO_WELL_KNOWN_PORT 3544
 
@@ -37,6 +39,13 @@ struct teredo_event {
 	__u8 kind;	/* enum teredo_event_kind */
 	__u8 reserved[3];
 	char comm[TEREDO_COMM_LEN];
+};
+
+/* Beside each consumer slot: who holds it, so that a dead holder's slot is taken again. */
+struct teredo_slot_owner {
+	__u32 pid;	  /* 0: free */
+	__u32 pid_ns;	  /* the namespace pid is a number in (its inode) */
+	__u64 start_time; /* /proc/PID/stat's starttime: the pid, not a later one's */
 };
 
 #endif

@@ -53,10 +53,27 @@ const volatile __u32 cgroup_levels = 0; /* 0: any cgroup; else the path's depth 
 const volatile __u64 cgroup_names[TEREDO_MAX_CGROUP_LEVELS][CGROUP_NAME_WORDS] = {};
 const volatile bool match_traffic = false; /* only sockets that talk to port 3544 */
 
-/* Events the ring buffer had no room for; userspace rescans when it grows. */
+/*
+ * Set by userspace to a hash of this object's ELF bytes: two loaded copies
+ * whose .rodata is byte-equal are one build with one selection, and only
+ * those share one attached set (kernel_source.c, "sharing").
+ */
+const volatile __u64 build_hash = 0;
+
+/*
+ * Records the registry had no room for: every consumer rescans. A
+ * consumer's own ring's losses are counted in its slot (ring_lost).
+ */
 __u64 lost_events = 0;
 /* Cookies for sockets the snapshot finds without one (see teredo_scan). */
 __u64 synthetic_cookies = 0;
+/* Per consumer slot: records its ring had no room for; it alone rescans. */
+__u64 ring_lost[TEREDO_MAX_CONSUMERS] = {};
+/*
+ * Who holds each slot, for userspace only (no program reads it): written
+ * under the join lock, and a dead owner's slot is taken by the next joiner.
+ */
+struct teredo_slot_owner slot_owners[TEREDO_MAX_CONSUMERS] = {};
 
 #define CLIENT_REPORTED 1 /* userspace has been told its current port */
 #define CLIENT_TRAFFIC 2  /* it sent to, or connected to, port 3544 */
@@ -78,10 +95,23 @@ struct {
 	__type(value, struct client_socket);
 } clients SEC(".maps");
 
-struct {
+/*
+ * One ring buffer per consumer (test_ringbuf_multi.c's pattern): each
+ * process observing through one attached set puts its own ring in a free
+ * slot, so that one consumer's full ring costs it alone a rescan. The
+ * template's size is only the inner maps' type: each ring has its own.
+ */
+struct consumer_ring {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 256 * 1024);
-} events SEC(".maps");
+	__uint(max_entries, 4096);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, TEREDO_MAX_CONSUMERS);
+	__type(key, __u32);
+	__array(values, struct consumer_ring);
+} rings SEC(".maps");
 
 /*
  * A connect() about to autobind a Teredo client's socket. The cgroup hook
@@ -307,32 +337,36 @@ static __always_inline void fill_event(struct teredo_event *e, __u8 kind,
 	e->reserved[2] = 0;
 }
 
-static __always_inline struct teredo_event *reserve_event(__u8 kind, const struct client_socket *c)
-{
-	struct teredo_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-
-	if (!e) {
-		__sync_fetch_and_add(&lost_events, 1);
-		return NULL;
-	}
-	fill_event(e, kind, c);
-	return e;
-}
-
-/* A record of an event caused by the current task. */
-static __always_inline void submit_by_current(struct teredo_event *e)
+/* The cause of a record made by the current task. */
+static __always_inline void by_current(struct teredo_event *e)
 {
 	e->pid = bpf_get_current_pid_tgid() >> 32;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	bpf_ringbuf_submit(e, 0);
+}
+
+/*
+ * One record to every consumer's ring. Only records pass here (rare, a
+ * Teredo client's port changing): unrelated work never reaches the loop. A
+ * full ring loses the record for its consumer alone, which rescans.
+ */
+static __always_inline void deliver(struct teredo_event *e)
+{
+	for (__u32 i = 0; i < TEREDO_MAX_CONSUMERS; i++) {
+		__u32 slot = i;
+		void *ring = bpf_map_lookup_elem(&rings, &slot);
+
+		if (ring && bpf_ringbuf_output(ring, e, sizeof(*e), 0))
+			__sync_fetch_and_add(&ring_lost[i], 1);
+	}
 }
 
 static __always_inline void emit(__u8 kind, const struct client_socket *c)
 {
-	struct teredo_event *e = reserve_event(kind, c);
+	struct teredo_event e = {};
 
-	if (e)
-		submit_by_current(e);
+	fill_event(&e, kind, c);
+	by_current(&e);
+	deliver(&e);
 }
 
 /*
@@ -358,28 +392,16 @@ static __always_inline void register_client(__u64 key, struct client_socket *c)
 }
 
 /*
- * The one way a live hook reports a port: the ring's place first (it orders
- * this record before any release of the socket), then the registry, which
- * names the socket, then the record.
+ * The one way a live hook reports a port: the registry, which names the
+ * socket, then the record. The hook runs inside a system call that holds
+ * the socket, so its release (which the registry entry makes seen) cannot
+ * run before the record is in every ring.
  */
 static __always_inline void report_bound(__u64 key, struct client_socket *c)
 {
-	struct teredo_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-
 	c->state |= CLIENT_REPORTED;
 	register_client(key, c);
-	/*
-	 * The reservation is tested once, here, not also at the reserve: with
-	 * the registry calls between two tests, verifiers before 6.2 follow the
-	 * second test's NULL branch for a pointer known not to be NULL, and
-	 * refuse the program for a reservation never released there.
-	 */
-	if (!e) {
-		__sync_fetch_and_add(&lost_events, 1);
-		return;
-	}
-	fill_event(e, TEREDO_EVENT_BOUND, c); /* after: the name the registry keeps */
-	submit_by_current(e);
+	emit(TEREDO_EVENT_BOUND, c); /* after: the name the registry keeps */
 }
 
 /*
@@ -518,11 +540,47 @@ int teredo_sendmsg6(struct bpf_sock_addr *ctx)
 #define AUTOBIND_FIRST_LOOK_NS 10000 /* connect() assigns the port within microseconds */
 #define AUTOBIND_MAX_LOOKS 10	     /* doubling each time: about 10 ms in all */
 
+/*
+ * sock_release runs before the kernel clears the port, so the port a timer
+ * read can be a closing socket's. In each ring the ring's lock orders the
+ * two records: one reserved after the release's sees its flag, and is
+ * discarded. Whether any ring took the record.
+ */
+static __always_inline bool report_unless_released(struct autobind_watch *w,
+						   const struct client_socket *c)
+{
+	bool reported = false;
+
+	for (__u32 i = 0; i < TEREDO_MAX_CONSUMERS; i++) {
+		__u32 slot = i;
+		void *ring = bpf_map_lookup_elem(&rings, &slot);
+		struct teredo_event *e;
+
+		if (!ring)
+			continue;
+		e = bpf_ringbuf_reserve(ring, sizeof(*e), 0);
+		if (!e) {
+			__sync_fetch_and_add(&ring_lost[i], 1);
+			continue;
+		}
+		if (*(volatile __u32 *)&w->released) {
+			bpf_ringbuf_discard(e, 0);
+			break;
+		}
+		fill_event(e, TEREDO_EVENT_BOUND, c);
+		/* A timer runs in softirq: the process is the one that called connect(). */
+		e->pid = w->pid;
+		__builtin_memcpy(e->comm, w->comm, sizeof(e->comm));
+		bpf_ringbuf_submit(e, 0);
+		reported = true;
+	}
+	return reported;
+}
+
 static int look_for_autobind(void *map, __u64 *cookie, struct autobind_watch *w)
 {
 	struct sock *sk = (struct sock *)w->sk;
 	struct client_socket *c;
-	struct teredo_event *e;
 	__u16 port;
 
 	/* Read through a plain pointer: a socket freed meanwhile fails this check. */
@@ -541,23 +599,8 @@ static int look_for_autobind(void *map, __u64 *cookie, struct autobind_watch *w)
 		goto done;
 	c->port = port;
 	c->family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	/*
-	 * sock_release runs before the kernel clears the port, so the port read
-	 * above can be a closing socket's. The ring buffer's lock orders the
-	 * two records: reserved after the release's, this one sees its flag.
-	 */
-	e = reserve_event(TEREDO_EVENT_BOUND, c);
-	if (!e)
-		goto done;
-	if (*(volatile __u32 *)&w->released) {
-		bpf_ringbuf_discard(e, 0);
-		goto done;
-	}
-	c->state |= CLIENT_REPORTED;
-	/* A timer runs in softirq: the process is the one that called connect(). */
-	e->pid = w->pid;
-	__builtin_memcpy(e->comm, w->comm, sizeof(e->comm));
-	bpf_ringbuf_submit(e, 0);
+	if (report_unless_released(w, c))
+		c->state |= CLIENT_REPORTED;
 done:
 	bpf_map_delete_elem(map, cookie);
 	return 0;

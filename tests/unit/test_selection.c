@@ -611,7 +611,7 @@ Test(selection_bpf, configuration)
 	cr_assert(skel->rodata->match_traffic);
 	cr_assert_eq(skel->rodata->cgroup_levels, 2);
 	cr_assert_eq(skel->rodata->target_netns, 0, "every namespace");
-	cr_assert_eq(bpf_map__max_entries(skel->maps.events), 8192);
+	cr_assert_eq(selection_ring_bytes(o), 8192, "the consumer's own ring");
 	teredo_selection_set_all_netns(o, false);
 	cr_assert_eq(selection_configure_bpf(o, skel, 99), 0);
 	cr_assert_eq(skel->rodata->target_netns, 99, "the caller's namespace");

@@ -67,6 +67,12 @@ enum source_choice {
 	SOURCE_SERVICE, /* the service only */
 };
 
+/*
+ * A process that loads a copy of the BPF programs no other consumer shares
+ * at the root says so once on stderr, and why (source_choice.c).
+ */
+void say_own_copy(const char *why);
+
 /* TEREDO_OBSERVER_SOURCE: auto (default), kernel or service. 0 or -EINVAL. */
 int source_choice_from_env(enum source_choice *out);
 

@@ -26,6 +26,7 @@
 #include "libbpf_print.h"
 #include "requirements.h"
 #include "selection.h"
+#include "shared_set.h"
 #include "teredo_observer.bpf.skel.h"
 
 /* The cgroup programs, attached at one cgroup. */
@@ -39,6 +40,10 @@ struct kernel_source {
 	struct event_source base;
 	struct teredo_observer_bpf *skel;
 	struct ring_buffer *ring;
+	int ring_fd;   /* this consumer's own ring buffer map */
+	uint32_t slot; /* where it is in the set's rings */
+	bool slot_claimed, in_slot;
+	struct shared_set shared; /* joined: the links of the set another consumer attached */
 	struct attachment hooks;
 	struct bpf_link *scan_link;
 	/* With a cgroup path: where the hooks go as it comes and goes; else the root for good. */
@@ -79,7 +84,19 @@ static void configure_test_hold(struct teredo_observer_bpf__rodata *cfg)
 	cfg->test_hold_bind_ms = ms;
 }
 
-/* The selection's part is selection.c's; the test hook is the loader's own. */
+/* FNV-1a of the object's ELF bytes: the build, as the .rodata carries it. */
+static uint64_t build_hash(void)
+{
+	size_t len = 0;
+	const unsigned char *elf = teredo_observer_bpf__elf_bytes(&len);
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ elf[i]) * 0x100000001b3ULL;
+	return h;
+}
+
+/* The selection's part is selection.c's; the test hook and the build are the loader's own. */
 static int configure(struct teredo_observer_bpf *skel, const struct teredo_selection *sel)
 {
 	uint32_t netns = 0;
@@ -88,6 +105,7 @@ static int configure(struct teredo_observer_bpf *skel, const struct teredo_selec
 	if (err)
 		return err;
 	configure_test_hold(skel->rodata);
+	skel->rodata->build_hash = build_hash();
 	return selection_configure_bpf(sel, skel, netns);
 }
 
@@ -244,6 +262,21 @@ static void load_only_the_scan(struct teredo_observer_bpf *skel)
 		bpf_program__set_autoload(prog, prog == skel->progs.teredo_scan);
 }
 
+/* The slot given back: no record goes to this ring any more. */
+static void leave_slot(struct kernel_source *ks)
+{
+	if (ks->in_slot)
+		bpf_map_delete_elem(bpf_map__fd(ks->skel->maps.rings), &ks->slot);
+	if (ks->slot_claimed)
+		shared_free_slot(ks->skel->bss, ks->slot);
+	ks->in_slot = ks->slot_claimed = false;
+	if (ks->ring_fd >= 0)
+		close(ks->ring_fd);
+	ks->ring_fd = -1;
+}
+
+static uint64_t lost_count(const struct kernel_source *ks);
+
 static int on_ring_record(void *ctx, void *data, size_t size)
 {
 	struct kernel_source *ks = ctx;
@@ -261,7 +294,7 @@ static int kernel_fd(const struct event_source *src)
 	 * The ring buffer map itself polls: no epoll of libbpf's nested in ours;
 	 * following a cgroup, one epoll set of it and the path's inotify fd.
 	 */
-	return ks->follow ? ks->epoll_fd : bpf_map__fd(ks->skel->maps.events);
+	return ks->follow ? ks->epoll_fd : ks->ring_fd;
 }
 
 static int kernel_drain(struct event_source *src, event_sink sink, void *ctx)
@@ -286,7 +319,7 @@ static int kernel_drain(struct event_source *src, event_sink sink, void *ctx)
 static bool kernel_lost_records(struct event_source *src)
 {
 	struct kernel_source *ks = (struct kernel_source *)src;
-	uint64_t lost = __atomic_load_n(&ks->skel->bss->lost_events, __ATOMIC_ACQUIRE);
+	uint64_t lost = lost_count(ks);
 
 	if (ks->rescan) {
 		ks->rescan = false;
@@ -329,8 +362,10 @@ static void kernel_destroy(struct event_source *src)
 		return;
 	libbpf_print_enter(ks->verbose);
 	ring_buffer__free(ks->ring);
+	leave_slot(ks);
 	bpf_link__destroy(ks->scan_link);
 	detach(&ks->hooks);
+	shared_set_release(&ks->shared);
 	teredo_observer_bpf__destroy(ks->skel);
 	cgroup_follow_free(ks->follow);
 	if (ks->epoll_fd >= 0)
@@ -365,9 +400,26 @@ static int load_failed(int err)
 			      strerror(-err));
 }
 
-static int open_ring(struct kernel_source *ks)
+/*
+ * This consumer's own ring buffer, in its slot of the set's rings: from
+ * now on every record reaches it (the snapshot, taken after, covers what
+ * came before).
+ */
+static int open_ring(struct kernel_source *ks, size_t bytes)
 {
-	ks->ring = ring_buffer__new(bpf_map__fd(ks->skel->maps.events), on_ring_record, ks, NULL);
+	int rings = bpf_map__fd(ks->skel->maps.rings);
+
+	ks->ring_fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "teredo_ring", 0, 0, bytes, NULL);
+	if (ks->ring_fd < 0)
+		return set_last_error(-errno, "cannot create a ring buffer of %zu bytes: %s", bytes,
+				      strerror(errno));
+	if (bpf_map_update_elem(rings, &ks->slot, &ks->ring_fd, BPF_ANY))
+		return set_last_error(-errno, "cannot put the ring buffer in slot %u: %s", ks->slot,
+				      strerror(errno));
+	ks->in_slot = true;
+	/* What the slot lost before is not ours; the snapshot, taken after, covers the rest. */
+	ks->lost_seen = lost_count(ks);
+	ks->ring = ring_buffer__new(ks->ring_fd, on_ring_record, ks, NULL);
 	if (!ks->ring)
 		return set_last_error(-errno, "cannot open the ring buffer: %s", strerror(errno));
 	return 0;
@@ -376,7 +428,7 @@ static int open_ring(struct kernel_source *ks)
 /* One fd for the ring and the path's watches, which drain both reads. */
 static int poll_both(struct kernel_source *ks)
 {
-	int fds[2] = { bpf_map__fd(ks->skel->maps.events), cgroup_follow_fd(ks->follow) };
+	int fds[2] = { ks->ring_fd, cgroup_follow_fd(ks->follow) };
 	struct epoll_event ev = { .events = EPOLLIN };
 
 	ks->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
@@ -390,19 +442,141 @@ static int poll_both(struct kernel_source *ks)
 	return 0;
 }
 
-/* The hooks, at the root or where the cgroup path says, and the ring they write to. */
-static int attach_live(struct kernel_source *ks, const struct teredo_selection *sel)
+static int load(struct kernel_source *ks)
+{
+	int err = teredo_observer_bpf__load(ks->skel);
+
+	return err ? load_failed(err) : 0;
+}
+
+static uint64_t lost_count(const struct kernel_source *ks)
+{
+	/* What every consumer lost (the registry's), and what this one's ring did. */
+	return __atomic_load_n(&ks->skel->bss->lost_events, __ATOMIC_ACQUIRE) +
+	       __atomic_load_n(&ks->skel->bss->ring_lost[ks->slot], __ATOMIC_ACQUIRE);
+}
+
+/* A slot of the set's rings for ours. */
+static int take_slot(struct kernel_source *ks)
+{
+	int err = shared_claim_slot(ks->skel->bss, &ks->slot);
+
+	if (err)
+		return err;
+	ks->slot_claimed = true;
+	return 0;
+}
+
+/*
+ * A copy of its own: every program loaded, the hooks at the root or where
+ * the cgroup path says, and its ring in the first slot of its own rings.
+ * At the root, later consumers with the same settings join it.
+ */
+static int load_own_copy(struct kernel_source *ks, const struct teredo_selection *sel)
 {
 	int err = 0;
 
 	if (selection_cgroup(sel))
 		err = cgroup_follow_new(selection_cgroup(sel), &ks->follow);
 	if (!err)
+		err = load(ks);
+	if (!err)
 		err = attach_first(ks);
 	if (!err)
-		err = open_ring(ks);
+		err = take_slot(ks);
+	if (!err)
+		err = open_ring(ks, selection_ring_bytes(sel));
 	if (!err && ks->follow)
 		err = poll_both(ks);
+	return err;
+}
+
+/*
+ * Another consumer's set with our very settings, at the root: its links
+ * held, its maps ours, and of our programs only the iterator loaded (over
+ * those maps, so that our snapshot registers what its hooks release).
+ */
+static int join_set(struct kernel_source *ks, const struct teredo_selection *sel)
+{
+	int root = cgroup2_root_fd(), err;
+
+	if (root < 0)
+		return root;
+	err = shared_set_find(ks->skel, root, &ks->shared);
+	close(root);
+	if (err)
+		return err;
+	load_only_the_scan(ks->skel);
+	err = load(ks);
+	if (!err)
+		err = take_slot(ks);
+	if (!err)
+		err = open_ring(ks, selection_ring_bytes(sel));
+	return err;
+}
+
+static int open_skeleton(struct kernel_source *ks, const struct teredo_selection *sel)
+{
+	ks->skel = teredo_observer_bpf__open();
+	if (!ks->skel)
+		return set_last_error(-errno, "cannot open the BPF object: %s", strerror(errno));
+	return configure(ks->skel, sel);
+}
+
+/* A join that failed once the skeleton took the set's maps: a skeleton of our own again. */
+static int start_afresh(struct kernel_source *ks, const struct teredo_selection *sel)
+{
+	leave_slot(ks);
+	shared_set_release(&ks->shared);
+	teredo_observer_bpf__destroy(ks->skel);
+	ks->skel = NULL;
+	return open_skeleton(ks, sel);
+}
+
+static void own_copy_reason(int err, char *why, size_t len)
+{
+	if (err == -ENOSPC)
+		snprintf(why, len, "all %d places beside the programs already attached are taken",
+			 TEREDO_MAX_CONSUMERS);
+	else
+		snprintf(why, len, "cannot join the programs already attached: %s",
+			 teredo_observer_last_error());
+}
+
+/*
+ * At the root, where every bind and send of the host runs the hooks, the
+ * root consumers share one set (shared_set.h), found or made under the
+ * host's lock so that two starting at once make one. Following a cgroup,
+ * unrelated work runs nothing of ours: a follower keeps a copy of its own.
+ * Where no set can be shared, a copy of one's own, said once.
+ */
+static int open_live(struct kernel_source *ks, const struct teredo_selection *sel)
+{
+	char why[400];
+	int lock, err;
+
+	if (selection_cgroup(sel))
+		return load_own_copy(ks, sel);
+	lock = shared_lock();
+	if (lock < 0) {
+		snprintf(why, sizeof(why), "%s", teredo_observer_last_error());
+		err = load_own_copy(ks, sel);
+		if (!err)
+			say_own_copy(why);
+		return err;
+	}
+	err = join_set(ks, sel);
+	if (err == -ENOENT) {
+		err = load_own_copy(ks, sel); /* the first: the next ones join it */
+	} else if (err) {
+		own_copy_reason(err, why, sizeof(why));
+		err = start_afresh(ks, sel);
+		if (!err)
+			err = load_own_copy(ks, sel);
+		if (!err)
+			say_own_copy(why);
+	}
+	shared_unlock(lock);
 	return err;
 }
 
@@ -422,23 +596,14 @@ static int open_source(const struct teredo_selection *sel, bool live, struct eve
 		return set_last_error(-ENOMEM, "out of memory");
 	ks->base.ops = &kernel_ops;
 	ks->verbose = selection_verbose(sel);
-	ks->hooks.cgroup_fd = ks->epoll_fd = -1;
-	ks->skel = teredo_observer_bpf__open();
-	if (!ks->skel) {
-		err = set_last_error(-errno, "cannot open the BPF object: %s", strerror(errno));
-		goto cleanup;
-	}
-	err = configure(ks->skel, sel);
-	if (err)
-		goto cleanup;
-	if (!live)
+	ks->hooks.cgroup_fd = ks->epoll_fd = ks->ring_fd = -1;
+	err = open_skeleton(ks, sel);
+	if (!err && live) {
+		err = open_live(ks, sel);
+	} else if (!err) {
 		load_only_the_scan(ks->skel);
-	err = teredo_observer_bpf__load(ks->skel);
-	if (err) {
-		err = load_failed(err);
-		goto cleanup;
+		err = load(ks);
 	}
-	err = live ? attach_live(ks, sel) : 0;
 	if (!err)
 		err = attach_scan(ks);
 	if (err)

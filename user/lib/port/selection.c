@@ -654,11 +654,10 @@ int selection_configure_bpf(const struct teredo_selection *sel, struct teredo_ob
 			return err;
 	}
 	cfg->target_netns = sel->all_netns ? 0 : own_netns;
-	if (sel->ring_bytes) {
-		err = bpf_map__set_max_entries(skel->maps.events, sel->ring_bytes);
-		if (err)
-			return set_last_error(err, "ring buffer size %zu refused: %s",
-					      sel->ring_bytes, strerror(-err));
-	}
 	return 0;
+}
+
+size_t selection_ring_bytes(const struct teredo_selection *sel)
+{
+	return sel->ring_bytes ? sel->ring_bytes : SELECTION_DEFAULT_RING_BYTES;
 }

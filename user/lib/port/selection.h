@@ -37,6 +37,9 @@ bool selection_same_clients(const struct teredo_selection *a, const struct tered
 bool selection_default_clients(const struct teredo_selection *sel);
 
 bool selection_verbose(const struct teredo_selection *sel);
+/* The size of the consumer's own ring buffer (a power of two of pages). */
+#define SELECTION_DEFAULT_RING_BYTES (256 * 1024)
+size_t selection_ring_bytes(const struct teredo_selection *sel);
 /* The cgroup path the client must be in (where the hooks go), or NULL: any. */
 const char *selection_cgroup(const struct teredo_selection *sel);
 
@@ -52,7 +55,7 @@ int selection_from_json(struct json_object *obj, struct teredo_selection **out, 
 
 /*
  * Into the BPF program's read-only data (before load), watching own_netns
- * unless every namespace is; the ring buffer's size. 0 or a negative errno.
+ * unless every namespace is. 0 or a negative errno.
  */
 int selection_configure_bpf(const struct teredo_selection *sel, struct teredo_observer_bpf *skel,
 			    uint32_t own_netns);

@@ -73,12 +73,12 @@ static int no_way(int service_err, const char *service_reason)
 }
 
 /*
- * Issue 20 item 3: consumers in one process share one copy of the programs
- * (the hub), but N processes that each load theirs put N copies on every
- * bind and send of the host (ten cost unrelated sends +44% where one costs
- * +11%: BENCHMARKS.md). The service is how they share one; a process that
- * loads its own without having asked for that (TEREDO_OBSERVER_SOURCE=kernel)
- * says so, once, on stderr, and why.
+ * Issue 20 item 3: consumers in one process share one hub, and the root
+ * consumers of a host one attached set of programs (shared_set.h); each
+ * process that cannot share one puts one more copy on every bind and send
+ * of the host (ten copies cost unrelated sends +44% where one costs +11%:
+ * BENCHMARKS.md). The kernel source says so when it loads one, once, and
+ * why; the command (the host's observer on purpose) opts out.
  */
 static atomic_bool own_copy_said;
 
@@ -87,15 +87,14 @@ void teredo_observer_no_own_copy_notice(void)
 	atomic_store(&own_copy_said, true);
 }
 
-static void say_own_copy(const char *why)
+void say_own_copy(const char *why)
 {
 	if (atomic_exchange(&own_copy_said, true))
 		return;
 	fprintf(stderr,
 		"teredo-observer: this process loads its own copy of the BPF programs (%s); "
 		"every bind and send on the host runs one more copy per such process: start "
-		"teredo-observer.socket so that they all share one, or set "
-		"TEREDO_OBSERVER_SOURCE=kernel to load it without this notice\n",
+		"teredo-observer.socket so that they all share one\n",
 		why);
 }
 
@@ -117,17 +116,6 @@ int event_source_open(const struct teredo_selection *sel, enum source_choice cho
 			 teredo_observer_last_error());
 	}
 	kernel_err = kernel_open(sel, live, out);
-	/* Only a live observer attaches programs: one look (get) attaches none. */
-	if (!kernel_err && live) {
-		char why[400];
-
-		if (service_err == -ENOENT)
-			snprintf(why, sizeof(why), "no teredo-observer service at %s",
-				 varlink_socket_path());
-		else
-			snprintf(why, sizeof(why), "the service: %s", service_reason);
-		say_own_copy(why);
-	}
 	if (kernel_err != -EPERM)
 		return kernel_err;
 	return no_way(service_err, service_reason);

@@ -1,0 +1,361 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Issue 20 item 3: the root consumers of a host share one attached copy of
+ * the programs (user/lib/port/shared_set.h). Each consumer here is a
+ * process of its own, forked, with its own observer; the client is a real
+ * udp-actor whose binds they must all see. What is attached at the root is
+ * read from the kernel (bpf_prog_query), ours told from others' by the
+ * test's own client name in the programs' .rodata.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+
+#include "actor.h"
+#include "cgroup2.h"
+#include "observe.h"
+
+#define MAX_CONSUMERS 20
+
+struct consumer {
+	pid_t pid;
+	int from; /* its lines: "ready PORT", "port PORT", "error ..." */
+	int stop; /* closed: it frees its observer and exits */
+	FILE *err;
+};
+
+static struct consumer consumers[MAX_CONSUMERS];
+static size_t n_consumers;
+
+static void end_consumer(struct consumer *c, int sig)
+{
+	if (c->pid <= 0)
+		return;
+	if (sig)
+		kill(c->pid, sig);
+	else
+		close(c->stop);
+	waitpid(c->pid, NULL, 0);
+	if (sig)
+		close(c->stop);
+	close(c->from);
+	c->pid = c->from = c->stop = -1;
+}
+
+static void teardown(void)
+{
+	for (size_t i = 0; i < n_consumers; i++)
+		end_consumer(&consumers[i], SIGKILL);
+	n_consumers = 0;
+	fixture_teardown();
+}
+
+TestSuite(shared_set, .fini = teardown, .timeout = 120);
+
+static void say(int fd, const char *fmt, unsigned int v)
+{
+	char line[64];
+	int n = snprintf(line, sizeof(line), fmt, v);
+
+	if (write(fd, line, n) != n)
+		_exit(1);
+}
+
+/* The consumer process: an observer of comm, its current port after each event. */
+static void consume(const char *comm, int out, int stop, int n_observers)
+{
+	struct teredo_selection *sel = teredo_selection_new();
+	struct teredo_observer *o[MAX_CONSUMERS] = { 0 };
+	struct teredo_port_event ev;
+
+	if (!sel || teredo_selection_add_comm(sel, comm))
+		_exit(1);
+	for (int i = 0; i < n_observers; i++) {
+		if (teredo_observer_new(sel, &o[i])) {
+			dprintf(out, "error %s\n", teredo_observer_last_error());
+			_exit(1);
+		}
+		while (teredo_observer_receive(o[i], &ev) > 0)
+			; /* the initial event */
+	}
+	say(out, "ready %u\n", teredo_observer_current_port(o[0]));
+	for (;;) {
+		struct pollfd p[2] = { { .fd = teredo_observer_get_fd(o[0]), .events = POLLIN },
+				       { .fd = stop, .events = POLLIN } };
+
+		if (poll(p, 2, -1) < 0 || p[1].revents)
+			break;
+		while (teredo_observer_receive(o[0], &ev) > 0)
+			say(out, "port %u\n", teredo_observer_current_port(o[0]));
+	}
+	for (int i = 0; i < n_observers; i++)
+		teredo_observer_free(o[i]);
+	teredo_selection_free(sel);
+	_exit(0);
+}
+
+/* One line from the consumer within ms, or "" when none came. */
+static void read_line(struct consumer *c, char *buf, size_t len, int ms)
+{
+	struct pollfd p = { .fd = c->from, .events = POLLIN };
+	size_t n = 0;
+
+	buf[0] = '\0';
+	while (n + 1 < len && poll(&p, 1, ms) == 1) {
+		if (read(c->from, buf + n, 1) != 1)
+			break;
+		if (buf[n++] == '\n')
+			break;
+	}
+	buf[n] = '\0';
+}
+
+/* A consumer of comm (n_observers in one process), started and ready; its stderr to err_fd. */
+static struct consumer *start_consumer_with(const char *comm, int n_observers, int err_fd)
+{
+	struct consumer *c = &consumers[n_consumers];
+	int out[2], stop[2];
+	char line[512];
+
+	cr_assert_lt(n_consumers, MAX_CONSUMERS);
+	cr_assert_eq(pipe2(out, O_CLOEXEC), 0);
+	cr_assert_eq(pipe2(stop, O_CLOEXEC), 0);
+	c->pid = fork();
+	cr_assert_geq(c->pid, 0, "fork: %s", strerror(errno));
+	if (!c->pid) {
+		/* Forked, not exec'd: the others' pipes would keep their stop from closing. */
+		for (size_t i = 0; i < n_consumers; i++) {
+			if (consumers[i].pid > 0) {
+				close(consumers[i].stop);
+				close(consumers[i].from);
+			}
+		}
+		if (err_fd >= 0)
+			dup2(err_fd, STDERR_FILENO);
+		close(out[0]);
+		close(stop[1]);
+		consume(comm, out[1], stop[0], n_observers);
+	}
+	close(out[1]);
+	close(stop[0]);
+	c->from = out[0];
+	c->stop = stop[1];
+	n_consumers++;
+	read_line(c, line, sizeof(line), 30000);
+	cr_assert_eq(strncmp(line, "ready ", 6), 0, "consumer %d of %s: \"%s\"", c->pid, comm,
+		     line);
+	return c;
+}
+
+static struct consumer *start_consumer(const char *comm)
+{
+	return start_consumer_with(comm, 1, -1);
+}
+
+/* Every consumer given sees the client's current port become port. */
+static void expect_port_seen(struct consumer **cs, size_t n, long port)
+{
+	char want[32], line[128];
+
+	snprintf(want, sizeof(want), "port %ld\n", port);
+	for (size_t i = 0; i < n; i++) {
+		bool seen = false;
+
+		for (int tries = 0; tries < 10 && !seen; tries++) {
+			read_line(cs[i], line, sizeof(line), EVENT_TIMEOUT_MS);
+			seen = !strcmp(line, want);
+		}
+		cr_assert(seen, "consumer %d never saw port %ld (last: \"%s\")", cs[i]->pid, port,
+			  line);
+	}
+}
+
+/* Does the program read settings that name the client comm (its .rodata)? */
+static bool program_selects(uint32_t prog_id, const char *comm)
+{
+	struct bpf_prog_info info = {};
+	uint32_t len = sizeof(info), map_ids[8], zero = 0;
+	int fd = bpf_prog_get_fd_by_id(prog_id);
+	bool found = false;
+
+	if (fd < 0)
+		return false;
+	info.nr_map_ids = 8;
+	info.map_ids = (uint64_t)(uintptr_t)map_ids;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) || strncmp(info.name, "teredo_", 7))
+		info.nr_map_ids = 0;
+	close(fd);
+	for (uint32_t i = 0; i < info.nr_map_ids && i < 8 && !found; i++) {
+		struct bpf_map_info m = {};
+		uint32_t mlen = sizeof(m);
+		int mfd = bpf_map_get_fd_by_id(map_ids[i]);
+		char *value;
+
+		if (mfd < 0)
+			continue;
+		if (!bpf_obj_get_info_by_fd(mfd, &m, &mlen) && strstr(m.name, ".rodata") &&
+		    (value = calloc(1, m.value_size))) {
+			found = !bpf_map_lookup_elem(mfd, &zero, value) &&
+				memmem(value, m.value_size, comm, strlen(comm) + 1);
+			free(value);
+		}
+		close(mfd);
+	}
+	return found;
+}
+
+/*
+ * How many copies of our programs for the client comm are attached at the
+ * root cgroup: as many of each hook, or -1. sock_release reads no setting,
+ * so the six others tell the copies.
+ */
+static int copies_attached(const char *comm)
+{
+	static const enum bpf_attach_type types[] = {
+		BPF_CGROUP_INET4_POST_BIND, BPF_CGROUP_INET6_POST_BIND, BPF_CGROUP_UDP4_SENDMSG,
+		BPF_CGROUP_UDP6_SENDMSG,    BPF_CGROUP_INET4_CONNECT,	BPF_CGROUP_INET6_CONNECT,
+	};
+	int root = cgroup2_root_fd(), per_type[6] = { 0 };
+
+	cr_assert_geq(root, 0, "%s", teredo_observer_last_error());
+	for (size_t t = 0; t < 6; t++) {
+		uint32_t ids[512], n = 512;
+
+		cr_assert_eq(bpf_prog_query(root, types[t], 0, NULL, ids, &n), 0, "query: %s",
+			     strerror(errno));
+		for (uint32_t i = 0; i < n; i++)
+			per_type[t] += program_selects(ids[i], comm);
+	}
+	close(root);
+	for (size_t t = 1; t < 6; t++)
+		if (per_type[t] != per_type[0])
+			return -1; /* not whole: one going, or a broken copy */
+	return per_type[0];
+}
+
+/* A link's release may trail its last holder's exit a moment. */
+static void expect_copies(const char *comm, int want)
+{
+	int n = -1;
+
+	for (int i = 0; i < 200 && (n = copies_attached(comm)) != want; i++)
+		usleep(10000);
+	cr_assert_eq(n, want, "%d copies of the programs for %s attached at the root, not %d", n,
+		     comm, want);
+}
+
+static void unique_comm(char *buf, size_t len, char tag)
+{
+	snprintf(buf, len, "shr%c%d", tag, getpid() % 1000000);
+}
+
+Test(shared_set, three_root_consumers_run_one_copy_and_the_last_takes_it_away)
+{
+	struct consumer *cs[3];
+	char comm[16];
+	long port;
+
+	need_root();
+	unique_comm(comm, sizeof(comm), 'a');
+	for (int i = 0; i < 3; i++)
+		cs[i] = start_consumer(comm);
+	expect_copies(comm, 1);
+	client = actor_start(comm);
+	port = actor_new_bound(client, "socket4");
+	expect_port_seen(cs, 3, port);
+
+	/* The one that attached them goes first, killed: the others keep them. */
+	end_consumer(cs[0], SIGKILL);
+	expect_copies(comm, 1);
+	actor_do(client, "close");
+	port = actor_new_bound(client, "socket6");
+	expect_port_seen(cs + 1, 2, port);
+
+	end_consumer(cs[1], 0);
+	end_consumer(cs[2], SIGKILL);
+	expect_copies(comm, 0);
+}
+
+/* A newcomer after the first left still joins what the others hold, in the slot it freed. */
+Test(shared_set, a_newcomer_joins_after_the_first_is_gone)
+{
+	struct consumer *cs[2];
+	char comm[16];
+	long port;
+
+	need_root();
+	unique_comm(comm, sizeof(comm), 'b');
+	cs[0] = start_consumer(comm);
+	cs[1] = start_consumer(comm);
+	end_consumer(cs[0], SIGKILL);
+	cs[0] = start_consumer(comm);
+	expect_copies(comm, 1);
+	client = actor_start(comm);
+	port = actor_new_bound(client, "socket4");
+	expect_port_seen(cs, 2, port);
+}
+
+/*
+ * Another selection never shares: its own copy, and what it selects
+ * neither reaches nor changes what the first consumer sees.
+ */
+Test(shared_set, different_selections_run_separate_copies)
+{
+	struct consumer *mine, *theirs;
+	char comm[16], other_comm[16], line[128];
+	long port;
+
+	need_root();
+	unique_comm(comm, sizeof(comm), 'c');
+	unique_comm(other_comm, sizeof(other_comm), 'd');
+	mine = start_consumer(comm);
+	theirs = start_consumer(other_comm);
+	expect_copies(comm, 1);
+	expect_copies(other_comm, 1);
+	client = actor_start(other_comm);
+	port = actor_new_bound(client, "socket4");
+	expect_port_seen(&theirs, 1, port);
+	read_line(mine, line, sizeof(line), 500);
+	cr_assert_str_eq(line, "", "the other selection's client reached the first: %s", line);
+}
+
+/*
+ * With every slot held, one more consumer loads a copy of its own, and
+ * says so once on stderr; consumers that share say nothing.
+ */
+Test(shared_set, every_place_taken_loads_its_own_copy_and_says_so)
+{
+	char comm[16], out[4096] = "";
+	struct consumer *c;
+	int err[2];
+	ssize_t n;
+
+	need_root();
+	unique_comm(comm, sizeof(comm), 'e');
+	cr_assert_eq(pipe2(err, O_CLOEXEC | O_NONBLOCK), 0);
+	c = start_consumer_with(comm, TEREDO_MAX_CONSUMERS, err[1]);
+	expect_copies(comm, 1);
+	n = read(err[0], out, sizeof(out) - 1);
+	cr_assert_leq(n, 0, "consumers that share were told: %s", out);
+	start_consumer_with(comm, 2, err[1]);
+	expect_copies(comm, 2);
+	close(err[1]);
+	n = read(err[0], out, sizeof(out) - 1);
+	out[n > 0 ? n : 0] = '\0';
+	close(err[0]);
+	cr_assert_not_null(strstr(out, "loads its own copy of the BPF programs (all 16 places"),
+			   "no notice: \"%s\"", out);
+	cr_assert_eq(strchr(out, '\n'), out + strlen(out) - 1, "not one line: %s", out);
+	(void)c;
+}

@@ -1,0 +1,487 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Finding the set of programs another root consumer attached, by the
+ * kernel's ids: link -> program (its name, attach type and maps) -> map.
+ * Only root may turn an id into an fd, which is also who may share: a set
+ * is one process's selection made into programs, and another process joins
+ * it only when its own selection and build give the very same .rodata.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "last_error.h"
+#include "shared_set.h"
+
+#define MAX_CANDIDATES 256 /* our programs' links at the cgroup: 7 per set */
+#define MAX_PROG_MAPS 8
+
+/* A program of ours that a set attaches at the cgroup: one link each. */
+struct hook {
+	char name[BPF_OBJ_NAME_LEN]; /* as the kernel keeps it: 15 bytes at most */
+	enum bpf_attach_type type;
+};
+
+struct hooks {
+	struct hook h[SHARED_MAX_LINKS];
+	size_t n;
+};
+
+/* A link at the cgroup to one of our hooks, and the set it belongs to. */
+struct candidate {
+	uint32_t link_id;
+	size_t hook;
+	uint32_t clients_id; /* the set's registry: one per set, so it names the set */
+	uint32_t rodata_id;  /* 0: the program reads no setting */
+	uint32_t map_ids[MAX_PROG_MAPS];
+	uint32_t n_maps;
+};
+
+int shared_lock(void)
+{
+	int fd = open(SHARED_LOCK_PATH, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return set_last_error(-errno, "cannot open %s: %s", SHARED_LOCK_PATH,
+				      strerror(errno));
+	while (flock(fd, LOCK_EX)) {
+		if (errno != EINTR) {
+			int err = -errno;
+
+			close(fd);
+			return set_last_error(err, "cannot lock %s: %s", SHARED_LOCK_PATH,
+					      strerror(-err));
+		}
+	}
+	return fd;
+}
+
+void shared_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd); /* the lock goes with the last fd of its open file */
+}
+
+static void kernel_name(char dst[BPF_OBJ_NAME_LEN], const char *name)
+{
+	snprintf(dst, BPF_OBJ_NAME_LEN, "%s", name);
+}
+
+static bool is_cgroup_hook(const struct bpf_program *prog)
+{
+	return bpf_program__type(prog) == BPF_PROG_TYPE_CGROUP_SOCK ||
+	       bpf_program__type(prog) == BPF_PROG_TYPE_CGROUP_SOCK_ADDR;
+}
+
+static void expected_hooks(struct teredo_observer_bpf *skel, struct hooks *hooks)
+{
+	struct bpf_program *prog;
+
+	hooks->n = 0;
+	bpf_object__for_each_program(prog, skel->obj)
+	{
+		if (!is_cgroup_hook(prog) || hooks->n == SHARED_MAX_LINKS)
+			continue;
+		kernel_name(hooks->h[hooks->n].name, bpf_program__name(prog));
+		hooks->h[hooks->n++].type = bpf_program__expected_attach_type(prog);
+	}
+}
+
+/* The cgroup's id, as a link's info gives it: its file handle. */
+static int cgroup_id(int cgroup_fd, uint64_t *id)
+{
+	struct {
+		struct file_handle fh;
+		uint64_t id;
+	} h = { .fh.handle_bytes = sizeof(uint64_t) };
+	int mount_id;
+
+	if (name_to_handle_at(cgroup_fd, "", &h.fh, &mount_id, AT_EMPTY_PATH))
+		return set_last_error(-errno, "cannot read the cgroup's id: %s", strerror(errno));
+	memcpy(id, h.fh.f_handle, sizeof(*id));
+	return 0;
+}
+
+static int map_info(uint32_t id, struct bpf_map_info *info)
+{
+	uint32_t len = sizeof(*info);
+	int fd = bpf_map_get_fd_by_id(id), err;
+
+	if (fd < 0)
+		return -errno;
+	memset(info, 0, sizeof(*info));
+	err = bpf_obj_get_info_by_fd(fd, info, &len) ? -errno : 0;
+	close(fd);
+	return err;
+}
+
+static bool names_map(const struct bpf_map_info *info, const struct bpf_map *map)
+{
+	char name[BPF_OBJ_NAME_LEN];
+
+	kernel_name(name, bpf_map__name(map));
+	return !strcmp(info->name, name) && info->type == bpf_map__type(map) &&
+	       info->key_size == bpf_map__key_size(map) &&
+	       info->value_size == bpf_map__value_size(map);
+}
+
+/* Which of the program's maps are the set's registry and its settings. */
+static void name_the_set(struct teredo_observer_bpf *skel, struct candidate *c)
+{
+	struct bpf_map_info info;
+
+	for (uint32_t i = 0; i < c->n_maps; i++) {
+		if (map_info(c->map_ids[i], &info))
+			continue;
+		if (names_map(&info, skel->maps.clients))
+			c->clients_id = c->map_ids[i];
+		else if (names_map(&info, skel->maps.rodata))
+			c->rodata_id = c->map_ids[i];
+	}
+}
+
+static bool find_hook(const struct hooks *hooks, const char *name, uint32_t type, size_t *k)
+{
+	for (size_t i = 0; i < hooks->n; i++) {
+		if (hooks->h[i].type == type && !strcmp(hooks->h[i].name, name)) {
+			*k = i;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* The program behind a link at the cgroup: one of our hooks, with its maps? */
+static bool read_program(struct teredo_observer_bpf *skel, const struct hooks *hooks,
+			 uint32_t prog_id, uint32_t type, struct candidate *c)
+{
+	struct bpf_prog_info info = {};
+	uint32_t len = sizeof(info);
+	int fd = bpf_prog_get_fd_by_id(prog_id);
+	bool ours;
+
+	if (fd < 0)
+		return false;
+	info.nr_map_ids = MAX_PROG_MAPS;
+	info.map_ids = (uint64_t)(uintptr_t)c->map_ids;
+	ours = !bpf_obj_get_info_by_fd(fd, &info, &len) && info.nr_map_ids <= MAX_PROG_MAPS &&
+	       find_hook(hooks, info.name, type, &c->hook);
+	close(fd);
+	if (!ours)
+		return false;
+	c->n_maps = info.nr_map_ids;
+	name_the_set(skel, c);
+	return c->clients_id != 0;
+}
+
+static bool read_candidate(struct teredo_observer_bpf *skel, const struct hooks *hooks,
+			   uint64_t cgroup, uint32_t link_id, struct candidate *c)
+{
+	struct bpf_link_info info = {};
+	uint32_t len = sizeof(info);
+	int fd = bpf_link_get_fd_by_id(link_id);
+	bool at_cgroup;
+
+	if (fd < 0)
+		return false; /* gone meanwhile */
+	at_cgroup = !bpf_obj_get_info_by_fd(fd, &info, &len) && info.type == BPF_LINK_TYPE_CGROUP &&
+		    info.cgroup.cgroup_id == cgroup;
+	close(fd);
+	*c = (struct candidate){ .link_id = link_id };
+	return at_cgroup && read_program(skel, hooks, info.prog_id, info.cgroup.attach_type, c);
+}
+
+static size_t scan_links(struct teredo_observer_bpf *skel, const struct hooks *hooks,
+			 uint64_t cgroup, struct candidate *cands)
+{
+	uint32_t id = 0;
+	size_t n = 0;
+
+	while (n < MAX_CANDIDATES && !bpf_link_get_next_id(id, &id))
+		if (read_candidate(skel, hooks, cgroup, id, &cands[n]))
+			n++;
+	return n;
+}
+
+/* The set's settings, read from its .rodata: the very bytes this process would load? */
+static bool same_settings(struct teredo_observer_bpf *skel, uint32_t rodata_id)
+{
+	size_t size = 0;
+	const void *mine = bpf_map__initial_value(skel->maps.rodata, &size);
+	int fd = bpf_map_get_fd_by_id(rodata_id);
+	uint32_t zero = 0;
+	void *theirs;
+	bool same;
+
+	if (fd < 0)
+		return false;
+	theirs = calloc(1, size);
+	same = mine && theirs && !bpf_map_lookup_elem(fd, &zero, theirs) &&
+	       !memcmp(mine, theirs, size);
+	free(theirs);
+	close(fd);
+	return same;
+}
+
+/*
+ * The candidates of one set (by its registry), one per hook in pick[]:
+ * every hook there, and every setting they read the same one, equal to ours.
+ */
+static bool whole_set(struct teredo_observer_bpf *skel, const struct hooks *hooks,
+		      const struct candidate *cands, size_t n, uint32_t set, size_t pick[])
+{
+	uint32_t rodata = 0;
+	size_t found = 0;
+
+	for (size_t k = 0; k < hooks->n; k++)
+		pick[k] = n;
+	for (size_t i = 0; i < n; i++) {
+		if (cands[i].clients_id != set)
+			continue;
+		if (cands[i].rodata_id && rodata && cands[i].rodata_id != rodata)
+			return false;
+		if (cands[i].rodata_id)
+			rodata = cands[i].rodata_id;
+		if (pick[cands[i].hook] == n) {
+			pick[cands[i].hook] = i;
+			found++;
+		}
+	}
+	return found == hooks->n && rodata && same_settings(skel, rodata);
+}
+
+void shared_set_release(struct shared_set *set)
+{
+	for (size_t i = 0; i < set->n_links; i++)
+		close(set->link_fds[i]);
+	set->n_links = 0;
+}
+
+/* Fds of the set's links: from now on it stays attached while this process lives. */
+static int hold_links(const struct hooks *hooks, const struct candidate *cands, const size_t pick[],
+		      struct shared_set *set)
+{
+	set->n_links = 0;
+	for (size_t k = 0; k < hooks->n; k++) {
+		int fd = bpf_link_get_fd_by_id(cands[pick[k]].link_id);
+
+		if (fd < 0) {
+			shared_set_release(set); /* its last holder left meanwhile */
+			return -ENOENT;
+		}
+		set->link_fds[set->n_links++] = fd;
+	}
+	return 0;
+}
+
+/* The set's map that is skel's map, among every map its programs use: an fd, or -ENOENT. */
+static int set_map_fd(const struct candidate *cands, size_t n, uint32_t set,
+		      const struct bpf_map *map)
+{
+	struct bpf_map_info info;
+
+	for (size_t i = 0; i < n; i++) {
+		if (cands[i].clients_id != set)
+			continue;
+		for (uint32_t m = 0; m < cands[i].n_maps; m++)
+			if (!map_info(cands[i].map_ids[m], &info) && names_map(&info, map))
+				return bpf_map_get_fd_by_id(cands[i].map_ids[m]);
+	}
+	return -ENOENT;
+}
+
+/*
+ * Every map but the settings (each process's own, equal by now): the
+ * registry, the connect() watches, the rings, the counters and the slots'
+ * owners, so that this process's iterator sees and keeps the same state.
+ */
+static int reuse_maps(struct teredo_observer_bpf *skel, const struct candidate *cands, size_t n,
+		      uint32_t set)
+{
+	struct bpf_map *map;
+	int fds[SHARED_MAX_LINKS], n_fds = 0, err = 0;
+
+	bpf_object__for_each_map(map, skel->obj)
+	{
+		if (map == skel->maps.rodata)
+			continue;
+		if (n_fds == SHARED_MAX_LINKS ||
+		    (fds[n_fds] = set_map_fd(cands, n, set, map)) < 0) {
+			err = -ENOENT;
+			break;
+		}
+		n_fds++;
+	}
+	n_fds = 0;
+	bpf_object__for_each_map(map, skel->obj)
+	{
+		if (map == skel->maps.rodata)
+			continue;
+		if (!err)
+			err = bpf_map__reuse_fd(map, fds[n_fds]);
+		close(fds[n_fds++]);
+	}
+	return err ? set_last_error(err, "cannot share the maps of the attached programs: %s",
+				    strerror(-err))
+		   : 0;
+}
+
+/* /proc/PID/stat's starttime (field 22): a pid's process, not a later one with its number. */
+static int start_time(uint32_t pid, uint64_t *start)
+{
+	char path[64], buf[1024];
+	unsigned long long t;
+	const char *p;
+	ssize_t len;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (len <= 0)
+		return -EIO;
+	buf[len] = '\0';
+	p = strrchr(buf, ')'); /* the name may hold anything but ends before the last ')' */
+	if (!p || sscanf(p + 1,
+			 " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d "
+			 "%*d %*d %llu",
+			 &t) != 1)
+		return -EIO;
+	*start = t;
+	return 0;
+}
+
+static uint32_t pid_namespace(void)
+{
+	struct stat st;
+
+	return stat("/proc/self/ns/pid", &st) ? 0 : (uint32_t)st.st_ino;
+}
+
+/*
+ * Whether the slot's owner may still read its ring. One in another pid
+ * namespace (its pid means another process here) is taken to live: its
+ * slot is lost until the set goes, never taken from a live owner.
+ */
+static bool owner_lives(const struct teredo_slot_owner *o, uint32_t my_ns)
+{
+	uint64_t t;
+
+	if (!o->pid)
+		return false;
+	if (o->pid_ns != my_ns)
+		return true;
+	return !start_time(o->pid, &t) && t == o->start_time;
+}
+
+/* Room for one more ring: a slot free, or one whose owner is gone (the claim, under the lock,
+ * follows). */
+static bool set_has_room(const struct candidate *cands, size_t n, uint32_t set,
+			 const struct bpf_map *bss_map)
+{
+	struct teredo_observer_bpf__bss *bss = calloc(1, sizeof(*bss));
+	int fd = set_map_fd(cands, n, set, bss_map);
+	uint32_t zero = 0, ns = pid_namespace();
+	bool room = false;
+
+	if (bss && fd >= 0 && !bpf_map_lookup_elem(fd, &zero, bss))
+		for (uint32_t i = 0; i < TEREDO_MAX_CONSUMERS && !room; i++)
+			room = !owner_lives(&bss->slot_owners[i], ns);
+	if (fd >= 0)
+		close(fd);
+	free(bss);
+	return room;
+}
+
+/*
+ * The first set with our settings that has room and could be held whole;
+ * -ENOSPC when every such set is full, -ENOENT for none.
+ */
+static int join_first(struct teredo_observer_bpf *skel, const struct hooks *hooks,
+		      const struct candidate *cands, size_t n, struct shared_set *set)
+{
+	size_t pick[SHARED_MAX_LINKS];
+	bool full = false;
+
+	for (size_t i = 0; i < n; i++) {
+		uint32_t id = cands[i].clients_id;
+		bool tried = false;
+
+		for (size_t j = 0; j < i && !tried; j++)
+			tried = cands[j].clients_id == id;
+		if (tried || !whole_set(skel, hooks, cands, n, id, pick))
+			continue;
+		if (!set_has_room(cands, n, id, skel->maps.bss)) {
+			full = true;
+			continue;
+		}
+		if (hold_links(hooks, cands, pick, set))
+			continue;
+		if (reuse_maps(skel, cands, n, id)) {
+			shared_set_release(set);
+			return -EIO;
+		}
+		return 0;
+	}
+	return full ? -ENOSPC : -ENOENT;
+}
+
+int shared_set_find(struct teredo_observer_bpf *skel, int cgroup_fd, struct shared_set *set)
+{
+	struct candidate *cands;
+	struct hooks hooks;
+	uint64_t cgroup = 0;
+	size_t n;
+	int err;
+
+	set->n_links = 0;
+	err = cgroup_id(cgroup_fd, &cgroup);
+	if (err)
+		return err;
+	expected_hooks(skel, &hooks);
+	cands = calloc(MAX_CANDIDATES, sizeof(*cands));
+	if (!cands)
+		return set_last_error(-ENOMEM, "out of memory");
+	n = scan_links(skel, &hooks, cgroup, cands);
+	err = join_first(skel, &hooks, cands, n, set);
+	free(cands);
+	return err;
+}
+
+int shared_claim_slot(struct teredo_observer_bpf__bss *bss, uint32_t *slot)
+{
+	uint32_t ns = pid_namespace(), pid = (uint32_t)getpid();
+	uint64_t t = 0;
+
+	if (start_time(pid, &t))
+		return set_last_error(-EIO, "cannot read /proc/%u/stat", pid);
+	for (uint32_t i = 0; i < TEREDO_MAX_CONSUMERS; i++) {
+		struct teredo_slot_owner *o = &bss->slot_owners[i];
+
+		if (owner_lives(o, ns))
+			continue;
+		o->pid_ns = ns;
+		o->start_time = t;
+		__atomic_store_n(&o->pid, pid, __ATOMIC_RELEASE);
+		*slot = i;
+		return 0;
+	}
+	return -ENOSPC;
+}
+
+void shared_free_slot(struct teredo_observer_bpf__bss *bss, uint32_t slot)
+{
+	__atomic_store_n(&bss->slot_owners[slot].pid, 0, __ATOMIC_RELEASE);
+}

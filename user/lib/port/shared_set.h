@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Root consumers of one host share one attached copy of the programs
+ * (issue 20 item 3): the first loads and attaches it; a later one with the
+ * same selection and the same build finds it through the kernel's link ids,
+ * holds fds of those very links and reuses its maps, and puts its own ring
+ * buffer in a free slot. The kernel counts the holders: the set stays
+ * attached while one lives and goes with the last, SIGKILL included, with
+ * nothing pinned and nothing to clean up.
+ */
+#ifndef TEREDO_SHARED_SET_H
+#define TEREDO_SHARED_SET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "teredo_event.h"
+#include "teredo_observer.bpf.skel.h"
+
+/* Serialises find-or-create between the root consumers of the host. */
+#define SHARED_LOCK_PATH "/run/teredo-observer-share.lock"
+#define SHARED_MAX_LINKS 16
+
+/* Fds of another consumer's links, which keep its set attached while held. */
+struct shared_set {
+	int link_fds[SHARED_MAX_LINKS];
+	size_t n_links;
+};
+
+/* The host's join lock, taken (blocking): its fd, or a negative errno with a message. */
+int shared_lock(void);
+void shared_unlock(int fd);
+
+/*
+ * The set attached at cgroup_fd whose programs are skel's and whose
+ * .rodata is byte-equal to skel's (the selection and the build, set before
+ * this): its links held in *set, and every map of skel but .rodata made to
+ * reuse the set's (before load). 0, -ENOENT for none, -ENOSPC when every
+ * such set's slots are held, else a negative errno with a message.
+ */
+int shared_set_find(struct teredo_observer_bpf *skel, int cgroup_fd, struct shared_set *set);
+void shared_set_release(struct shared_set *set);
+
+/*
+ * A slot for this process's ring in the set's owners (the loaded .bss):
+ * a free one, or one whose owner is gone. 0, or -ENOSPC when all are held.
+ */
+int shared_claim_slot(struct teredo_observer_bpf__bss *bss, uint32_t *slot);
+void shared_free_slot(struct teredo_observer_bpf__bss *bss, uint32_t slot);
+
+#endif
