@@ -79,7 +79,8 @@ struct server {
 	struct teredo_observer *obs;
 	struct vserver vs;
 	const struct serve_config *cfg;
-	int listen_fd, epoll_fd;
+	int listen_fd;
+	int epoll_fd; /* the observer's own set: its ring buffer waited on with ours */
 	struct vconn **conns;
 	size_t n_conns, cap_conns;
 	struct uid_share *shares; /* one per uid that ever called: a host has few */
@@ -100,7 +101,7 @@ struct server {
 };
 
 /* epoll data for the fds that are not connections. */
-static char listen_tag, observer_tag, firewall_tag;
+static char listen_tag, firewall_tag;
 
 static int notify(const struct serve_config *cfg, const char *state)
 {
@@ -611,9 +612,16 @@ static void broadcast_event(struct server *srv, const struct teredo_port_event *
 		broadcast_text(srv, text, len);
 }
 
-/* Take in the kernel's news and pass it on: records (the tap), then port events. */
+static void flush_all(struct server *srv);
+
+/*
+ * Take in the kernel's news and pass it on: records (the tap), then port
+ * events. The first change goes out at once, before the ring buffer is
+ * read again: a watcher woken by it runs on the other core meanwhile.
+ */
 static int pump_observer(struct server *srv)
 {
+	unsigned long before = srv->broadcasts;
 	struct teredo_port_event ev;
 	int n;
 
@@ -625,6 +633,10 @@ static int pump_observer(struct server *srv)
 		}
 		if (ev.type != TEREDO_PORT_INITIAL)
 			broadcast_event(srv, &ev);
+		if (before != srv->broadcasts && !observer_has_queued(srv->obs)) {
+			flush_all(srv);
+			before = srv->broadcasts;
+		}
 	}
 	if (n < 0) {
 		say("%s", teredo_observer_last_error(), 0);
@@ -807,7 +819,8 @@ static int loop(struct server *srv, volatile sig_atomic_t *stop, const sigset_t 
 		if (pass_news(srv) < 0)
 			return 1;
 		for (int i = 0; i < n; i++) {
-			if (evs[i].data.ptr == &firewall_tag || evs[i].data.ptr == &observer_tag)
+			/* The observer's own fds (data.u64 their numbers) were read above. */
+			if (evs[i].data.ptr == &firewall_tag)
 				continue;
 			handle(srv, &evs[i]);
 			if (pass_news(srv) < 0)
@@ -964,12 +977,15 @@ static int start(struct server *srv, const struct teredo_selection *sel)
 	srv->vs.open_carrier = open_carrier;
 	srv->vs.carrier_ctx = srv;
 	observer_set_tap(srv->obs, &tap);
-	srv->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	/*
+	 * Our fds join the observer's epoll set, which holds its ring buffer:
+	 * the kernel's news wakes the loop directly, not through a set nested
+	 * in ours (each level is one more wake-up callback on the way).
+	 */
+	srv->epoll_fd = teredo_observer_get_fd(srv->obs);
 	if (srv->epoll_fd < 0 || make_refusal(srv) || listen_at(srv, srv->cfg->socket_path))
 		return -1;
-	if (watch_fd(srv, srv->listen_fd, EPOLLIN, &listen_tag, EPOLL_CTL_ADD) ||
-	    watch_fd(srv, teredo_observer_get_fd(srv->obs), EPOLLIN, &observer_tag,
-		     EPOLL_CTL_ADD)) {
+	if (watch_fd(srv, srv->listen_fd, EPOLLIN, &listen_tag, EPOLL_CTL_ADD)) {
 		say("%s", "epoll_ctl", errno);
 		return -1;
 	}
@@ -1007,8 +1023,6 @@ cleanup:
 	if (srv.listen_fd >= 0)
 		close(srv.listen_fd);
 	remove_socket_file(&srv.sock_file);
-	if (srv.epoll_fd >= 0)
-		close(srv.epoll_fd);
 	/* Fail closed: the port goes with us (unless we die by SIGKILL). */
 	if (firewall_job_close(&srv.firewall) && status == 0)
 		status = 1;

@@ -40,6 +40,15 @@ struct event_source {
 	 * already shows.
 	 */
 	bool ordered;
+	/*
+	 * fd() is an epoll set of the source's own, which the observer may
+	 * take as its own too, adding its fds to it: a thread waiting on the
+	 * observer then waits on the source's fds themselves, not through an
+	 * epoll set in another, and the writer's wake-up reaches it directly
+	 * (with its hint that the writer is about to sleep, which a nested set
+	 * does not pass on).
+	 */
+	bool shared_epoll;
 };
 
 /*

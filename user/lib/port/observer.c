@@ -30,7 +30,7 @@ struct teredo_observer {
 	struct event_source *source;
 	struct port_state state;
 	struct note_queue queue;
-	int epoll_fd;
+	int epoll_fd;	      /* ours, or the source's (shared_epoll): then it closes it */
 	int pending_fd;	      /* eventfd: readable while queue is not empty */
 	bool signalled;	      /* pending_fd is readable */
 	bool need_resync;     /* records were lost, and no snapshot has replaced them yet */
@@ -156,9 +156,10 @@ static int pump_source(struct teredo_observer *obs)
 	return resync(obs, queue_note);
 }
 
+/* data.u64 is the fd's number: the service adds its own fds, with pointers, to the same set. */
 static int watch(int epoll_fd, int fd)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = (uint64_t)fd };
 
 	if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev))
 		return set_last_error(-errno, "epoll_ctl: %s", strerror(errno));
@@ -167,14 +168,21 @@ static int watch(int epoll_fd, int fd)
 
 static int open_fds(struct teredo_observer *obs)
 {
-	int err;
+	bool shared = obs->source->shared_epoll;
+	int err = 0;
 
-	obs->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	obs->epoll_fd = shared ? obs->source->ops->fd(obs->source) : epoll_create1(EPOLL_CLOEXEC);
 	obs->pending_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (obs->epoll_fd < 0 || obs->pending_fd < 0)
 		return set_last_error(-errno, "cannot create epoll/eventfd: %s", strerror(errno));
-	err = watch(obs->epoll_fd, obs->source->ops->fd(obs->source));
+	if (!shared)
+		err = watch(obs->epoll_fd, obs->source->ops->fd(obs->source));
 	return err ? err : watch(obs->epoll_fd, obs->pending_fd);
+}
+
+int observer_wake_too(struct teredo_observer *obs, int fd)
+{
+	return watch(obs->epoll_fd, fd);
 }
 
 int observer_new(const struct teredo_selection *sel, enum source_choice choice,
@@ -299,10 +307,10 @@ _public_ void teredo_observer_free(struct teredo_observer *obs)
 {
 	if (!obs)
 		return;
+	if (obs->epoll_fd >= 0 && !(obs->source && obs->source->shared_epoll))
+		close(obs->epoll_fd);
 	if (obs->source)
 		obs->source->ops->destroy(obs->source);
-	if (obs->epoll_fd >= 0)
-		close(obs->epoll_fd);
 	if (obs->pending_fd >= 0)
 		close(obs->pending_fd);
 	port_state_fini(&obs->state);

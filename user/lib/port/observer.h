@@ -33,6 +33,15 @@ struct observer_tap {
 
 void observer_set_tap(struct teredo_observer *obs, const struct observer_tap *tap);
 
+/*
+ * fd readable makes the observer's fd readable too, in the same epoll set (a
+ * hub's thread waits there for news or for its wake-up, with no set
+ * nested in another). The set's own members have data.u64 set to their
+ * fd's number: the service adds its fds to it too, with pointers as data.
+ * 0 or a negative errno.
+ */
+int observer_wake_too(struct teredo_observer *obs, int fd);
+
 /* Notifications queued: teredo_observer_receive returns them without reading the source. */
 bool observer_has_queued(const struct teredo_observer *obs);
 

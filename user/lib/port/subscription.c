@@ -27,12 +27,12 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <limits.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -162,23 +162,27 @@ static void fan_out(struct hub *hub)
 	}
 }
 
-/* Until the observer's fd is readable, or wake() is called. */
+/*
+ * Until the observer's fd is readable, or wake() is called: in the
+ * observer's own epoll set, which holds wake_fd too (hub_start), so that
+ * the source's fds are waited on themselves, not through a nested set.
+ */
 static void wait_for_news(struct hub *hub)
 {
-	struct pollfd fds[2] = {
-		{ .fd = teredo_observer_get_fd(hub->obs), .events = POLLIN },
-		{ .fd = hub->wake_fd, .events = POLLIN },
-	};
+	struct epoll_event evs[8];
 	uint64_t count;
+	int n = epoll_wait(teredo_observer_get_fd(hub->obs), evs, 8, -1);
 
-	/* Subscribers are never abandoned: a failing poll (no memory) is tried again. */
-	if (poll(fds, 2, -1) < 0) {
+	/* Subscribers are never abandoned: a failing wait (no memory) is tried again. */
+	if (n < 0) {
 		if (errno != EINTR)
 			usleep(10000);
 		return;
 	}
-	if (fds[1].revents && read(hub->wake_fd, &count, sizeof(count)) < 0)
-		return; /* read by nobody else: EAGAIN cannot happen */
+	for (int i = 0; i < n; i++)
+		if (evs[i].data.u64 == (uint64_t)hub->wake_fd &&
+		    read(hub->wake_fd, &count, sizeof(count)) < 0)
+			return; /* read by nobody else: EAGAIN cannot happen */
 }
 
 /*
@@ -312,6 +316,8 @@ static int hub_start(struct hub *hub)
 	if (hub->wake_fd < 0)
 		return set_last_error(-errno, "eventfd: %s", strerror(errno));
 	err = teredo_observer_new(hub->sel, &hub->obs);
+	if (!err)
+		err = observer_wake_too(hub->obs, hub->wake_fd);
 	if (err)
 		return err;
 	/* The observer's own initial event is where the callbacks' knowledge starts. */

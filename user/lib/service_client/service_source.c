@@ -136,7 +136,7 @@ static void epoll_del(struct service_source *ss, int fd)
 
 static int epoll_add(struct service_source *ss, int fd)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = (uint64_t)fd };
 
 	if (epoll_ctl(ss->epoll_fd, EPOLL_CTL_ADD, fd, &ev))
 		return set_last_error(-errno, "epoll_ctl: %s", strerror(errno));
@@ -609,6 +609,7 @@ int service_source_open(const struct teredo_selection *sel, bool live, struct ev
 		return set_last_error(-ENOMEM, "out of memory");
 	ss->base.ops = &service_ops;
 	ss->base.ordered = true;
+	ss->base.shared_epoll = true;
 	ss->sock = ss->epoll_fd = ss->timer_fd = ss->more_fd = ss->pipe_fd = ss->passed_fd = -1;
 	ss->live = live;
 	ss->retry_ms = RETRY_MIN_MS;
