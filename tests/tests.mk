@@ -44,7 +44,7 @@ $(STRESS): tests/stress/subscription_stress.c $(OWN_NETNS) $(LIB_A)
 $(INTEG_BIN): $(INTEG_SRCS) $(OWN_NETNS) $(wildcard tests/integration/*.h) $(LIB_A) $(UDP_ACTOR) \
 	      $(STRESS)
 	@mkdir -p $(@D)
-	$(call quiet,CC,$@)$(CC) $(CPPFLAGS) $(TEST_INTERNAL_CPPFLAGS) $(CFLAGS) -DUDP_ACTOR=\"$(abspath $(UDP_ACTOR))\" \
+	$(call quiet,CC,$@)$(CC) $(CPPFLAGS) $(TEST_INTERNAL_CPPFLAGS) -I$(BUILD) $(CFLAGS) -DUDP_ACTOR=\"$(abspath $(UDP_ACTOR))\" \
 		-DSUBSCRIPTION_STRESS=\"$(abspath $(STRESS))\" -o $@ \
 		$(INTEG_SRCS) $(OWN_NETNS) $(LIB_A) $(LDLIBS) -lcriterion
 

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,6 +26,7 @@
 #include "actor.h"
 #include "cgroup2.h"
 #include "observe.h"
+#include "shared_set.h"
 
 #define MAX_CONSUMERS 20
 
@@ -358,4 +360,89 @@ Test(shared_set, every_place_taken_loads_its_own_copy_and_says_so)
 			   "no notice: \"%s\"", out);
 	cr_assert_eq(strchr(out, '\n'), out + strlen(out) - 1, "not one line: %s", out);
 	(void)c;
+}
+
+/*
+ * A process holding the host's join lock, stopped (SIGSTOP, as a debugger
+ * or a ^Z leaves it) with the lock held: a consumer on the list of the
+ * test's children, so that teardown kills it whatever happens.
+ */
+static struct consumer *hold_the_lock_stopped(void)
+{
+	struct consumer *c = &consumers[n_consumers];
+	int out[2], stop[2];
+	char line[64];
+
+	cr_assert_lt(n_consumers, MAX_CONSUMERS);
+	cr_assert_eq(pipe2(out, O_CLOEXEC), 0);
+	cr_assert_eq(pipe2(stop, O_CLOEXEC), 0);
+	c->pid = fork();
+	cr_assert_geq(c->pid, 0, "fork: %s", strerror(errno));
+	if (!c->pid) {
+		int fd = open(SHARED_LOCK_PATH, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+		if (fd < 0 || flock(fd, LOCK_EX))
+			_exit(1);
+		say(out[1], "held %u\n", 1);
+		for (;;)
+			pause();
+	}
+	close(out[1]);
+	close(stop[0]);
+	c->from = out[0];
+	c->stop = stop[1];
+	n_consumers++;
+	read_line(c, line, sizeof(line), 5000);
+	cr_assert_str_eq(line, "held 1\n", "the lock holder did not take %s", SHARED_LOCK_PATH);
+	cr_assert_eq(kill(c->pid, SIGSTOP), 0);
+	return c;
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/*
+ * A stopped lock holder costs a consumer a bounded wait, then a copy of
+ * its own, said once; once the holder is gone, a newcomer joins that copy
+ * and both see the client.
+ */
+Test(shared_set, a_stopped_lock_holder_costs_a_wait_then_a_copy_of_ones_own)
+{
+	char comm[16], out[4096] = "";
+	struct consumer *holder, *cs[2];
+	struct timespec t0;
+	int err[2];
+	long port;
+	ssize_t n;
+
+	need_root();
+	unique_comm(comm, sizeof(comm), 'f');
+	holder = hold_the_lock_stopped();
+	cr_assert_eq(pipe2(err, O_CLOEXEC | O_NONBLOCK), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	cs[0] = start_consumer_with(comm, 1, err[1]);
+	cr_log_info("started after %.2f s beside a stopped lock holder", seconds_since(&t0));
+	expect_copies(comm, 1);
+	n = read(err[0], out, sizeof(out) - 1);
+	out[n > 0 ? n : 0] = '\0';
+	cr_assert_not_null(strstr(out, "loads its own copy of the BPF programs ("),
+			   "no notice: \"%s\"", out);
+	cr_assert_not_null(strstr(out, SHARED_LOCK_PATH), "the notice names no lock: %s", out);
+	cr_assert_eq(strchr(out, '\n'), out + strlen(out) - 1, "not one line: %s", out);
+
+	end_consumer(holder, SIGKILL);
+	cs[1] = start_consumer_with(comm, 1, err[1]);
+	close(err[1]);
+	expect_copies(comm, 1);
+	n = read(err[0], out, sizeof(out) - 1);
+	close(err[0]);
+	cr_assert_leq(n, 0, "the newcomer, which shares, was told: %.*s", (int)n, out);
+	client = actor_start(comm);
+	port = actor_new_bound(client, "socket4");
+	expect_port_seen(cs, 2, port);
 }

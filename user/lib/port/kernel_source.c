@@ -468,9 +468,11 @@ static int take_slot(struct kernel_source *ks)
 }
 
 /*
- * A copy of its own: every program loaded, the hooks at the root or where
- * the cgroup path says, and its ring in the first slot of its own rings.
- * At the root, later consumers with the same settings join it.
+ * A copy of its own: every program loaded, its ring in the first slot of
+ * its own rings, then the hooks at the root or where the cgroup path says.
+ * At the root, later consumers with the same settings join it: the slot is
+ * taken before the hooks can be found, since one that could not take the
+ * join lock loads this without it, and a joiner must not take that slot.
  */
 static int load_own_copy(struct kernel_source *ks, const struct teredo_selection *sel)
 {
@@ -481,11 +483,11 @@ static int load_own_copy(struct kernel_source *ks, const struct teredo_selection
 	if (!err)
 		err = load(ks);
 	if (!err)
-		err = attach_first(ks);
-	if (!err)
 		err = take_slot(ks);
 	if (!err)
 		err = open_ring(ks, selection_ring_bytes(sel));
+	if (!err)
+		err = attach_first(ks);
 	if (!err && ks->follow)
 		err = poll_both(ks);
 	return err;

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -46,21 +47,57 @@ struct candidate {
 	uint32_t n_maps;
 };
 
-int shared_lock(void)
+/*
+ * How long a consumer waits for the join lock. Its holder finds or loads
+ * one set (0.1-0.2 s on the host, about 0.5 s under QEMU/TCG); one stopped
+ * with it held (SIGSTOP, a debugger) or hung must not keep every other
+ * consumer from starting: after this, a copy of one's own.
+ */
+#define LOCK_WAIT_MS 5000
+#define LOCK_POLL_MS 5
+
+/* The lock file, made if need be; never through a link. */
+static int open_lock_file(void)
 {
 	int fd = open(SHARED_LOCK_PATH, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 
 	if (fd < 0)
 		return set_last_error(-errno, "cannot open %s: %s", SHARED_LOCK_PATH,
 				      strerror(errno));
-	while (flock(fd, LOCK_EX)) {
-		if (errno != EINTR) {
-			int err = -errno;
+	return fd;
+}
 
-			close(fd);
-			return set_last_error(err, "cannot lock %s: %s", SHARED_LOCK_PATH,
-					      strerror(-err));
+static int64_t monotonic_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+int shared_lock(void)
+{
+	const struct timespec poll = { .tv_nsec = LOCK_POLL_MS * 1000000L };
+	int fd = open_lock_file(), err;
+	int64_t deadline = monotonic_ms() + LOCK_WAIT_MS;
+
+	if (fd < 0)
+		return fd;
+	while (flock(fd, LOCK_EX | LOCK_NB)) {
+		err = -errno;
+		if (err == -EWOULDBLOCK && monotonic_ms() < deadline) {
+			nanosleep(&poll, NULL);
+			continue;
 		}
+		if (err == -EINTR)
+			continue;
+		close(fd);
+		if (err == -EWOULDBLOCK)
+			return set_last_error(-ETIMEDOUT,
+					      "%s held by another process for %d s (stopped or "
+					      "hung?): not waiting longer",
+					      SHARED_LOCK_PATH, LOCK_WAIT_MS / 1000);
+		return set_last_error(err, "cannot lock %s: %s", SHARED_LOCK_PATH, strerror(-err));
 	}
 	return fd;
 }

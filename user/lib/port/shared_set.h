@@ -28,7 +28,10 @@ struct shared_set {
 	size_t n_links;
 };
 
-/* The host's join lock, taken (blocking): its fd, or a negative errno with a message. */
+/*
+ * The host's join lock, taken: its fd, or a negative errno with a message
+ * (-ETIMEDOUT when another process held it for seconds).
+ */
 int shared_lock(void);
 void shared_unlock(int fd);
 
