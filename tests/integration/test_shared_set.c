@@ -12,11 +12,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,6 +41,8 @@ struct consumer {
 
 static struct consumer consumers[MAX_CONSUMERS];
 static size_t n_consumers;
+/* Run in the next consumer's process before its observer opens, if set. */
+static void (*prepare_consumer)(void);
 
 static void end_consumer(struct consumer *c, int sig)
 {
@@ -145,6 +149,8 @@ static struct consumer *start_consumer_with(const char *comm, int n_observers, i
 		}
 		if (err_fd >= 0)
 			dup2(err_fd, STDERR_FILENO);
+		if (prepare_consumer)
+			prepare_consumer();
 		close(out[0]);
 		close(stop[1]);
 		consume(comm, out[1], stop[0], n_observers);
@@ -442,6 +448,45 @@ Test(shared_set, a_stopped_lock_holder_costs_a_wait_then_a_copy_of_ones_own)
 	n = read(err[0], out, sizeof(out) - 1);
 	close(err[0]);
 	cr_assert_leq(n, 0, "the newcomer, which shares, was told: %.*s", (int)n, out);
+	client = actor_start(comm);
+	port = actor_new_bound(client, "socket4");
+	expect_port_seen(cs, 2, port);
+}
+
+/* In a consumer: /run read-only, as a unit's ProtectSystem=strict leaves it. */
+static void run_read_only(void)
+{
+	if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+	    mount("/run", "/run", NULL, MS_BIND, NULL) ||
+	    mount(NULL, "/run", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL))
+		_exit(1);
+}
+
+/*
+ * Where /run is read-only (a unit's ProtectSystem=strict), the lock file
+ * one consumer made is still the lock: the next one joins its copy, says
+ * nothing, and sees the client.
+ */
+Test(shared_set, a_read_only_run_still_locks_the_file_made_before_and_joins)
+{
+	char comm[16], out[4096];
+	struct consumer *cs[2];
+	int err[2];
+	long port;
+	ssize_t n;
+
+	need_root();
+	unique_comm(comm, sizeof(comm), 'g');
+	cs[0] = start_consumer(comm);
+	cr_assert_eq(pipe2(err, O_CLOEXEC | O_NONBLOCK), 0);
+	prepare_consumer = run_read_only;
+	cs[1] = start_consumer_with(comm, 1, err[1]);
+	prepare_consumer = NULL;
+	close(err[1]);
+	n = read(err[0], out, sizeof(out) - 1);
+	close(err[0]);
+	cr_assert_leq(n, 0, "with /run read-only: %.*s", (int)n, out);
+	expect_copies(comm, 1);
 	client = actor_start(comm);
 	port = actor_new_bound(client, "socket4");
 	expect_port_seen(cs, 2, port);

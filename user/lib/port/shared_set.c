@@ -56,14 +56,22 @@ struct candidate {
 #define LOCK_WAIT_MS 5000
 #define LOCK_POLL_MS 5
 
-/* The lock file, made if need be; never through a link. */
+/*
+ * The lock file, made if need be, never through a link. Where /run is
+ * read-only (a unit's ProtectSystem=strict), one made before is locked
+ * through a read-only fd, which flock() takes as well (O_NONBLOCK: were
+ * it a FIFO, that open would wait for a writer).
+ */
 static int open_lock_file(void)
 {
-	int fd = open(SHARED_LOCK_PATH, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	int flags = O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
+	int fd = open(SHARED_LOCK_PATH, O_RDWR | O_CREAT | flags, 0600);
+	int err = -errno;
 
+	if (fd < 0 && err == -EROFS)
+		fd = open(SHARED_LOCK_PATH, O_RDONLY | flags);
 	if (fd < 0)
-		return set_last_error(-errno, "cannot open %s: %s", SHARED_LOCK_PATH,
-				      strerror(errno));
+		return set_last_error(err, "cannot open %s: %s", SHARED_LOCK_PATH, strerror(-err));
 	return fd;
 }
 
