@@ -19,11 +19,13 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mount.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <linux/capability.h>
 
 #include "actor.h"
 #include "cgroup2.h"
@@ -490,4 +492,47 @@ Test(shared_set, a_read_only_run_still_locks_the_file_made_before_and_joins)
 	client = actor_start(comm);
 	port = actor_new_bound(client, "socket4");
 	expect_port_seen(cs, 2, port);
+}
+
+/* In a consumer: root without CAP_SYS_ADMIN, with what loading needs (CAP_BPF and the rest). */
+static void without_sys_admin(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct caps[2];
+
+	if (syscall(SYS_capget, &hdr, caps))
+		_exit(1);
+	caps[CAP_TO_INDEX(CAP_SYS_ADMIN)].effective &= ~CAP_TO_MASK(CAP_SYS_ADMIN);
+	caps[CAP_TO_INDEX(CAP_SYS_ADMIN)].permitted &= ~CAP_TO_MASK(CAP_SYS_ADMIN);
+	if (syscall(SYS_capset, &hdr, caps))
+		_exit(1);
+}
+
+/*
+ * Only CAP_SYS_ADMIN turns the kernel's ids into fds: a consumer without
+ * it cannot look for a set to share, loads its own copy, and says so once,
+ * and why, rather than take itself for the first.
+ */
+Test(shared_set, no_cap_sys_admin_loads_its_own_copy_and_says_why)
+{
+	char comm[16], out[4096];
+	int err[2];
+	ssize_t n;
+
+	need_root();
+	unique_comm(comm, sizeof(comm), 'h');
+	start_consumer(comm);
+	cr_assert_eq(pipe2(err, O_CLOEXEC | O_NONBLOCK), 0);
+	prepare_consumer = without_sys_admin;
+	start_consumer_with(comm, 1, err[1]);
+	prepare_consumer = NULL;
+	close(err[1]);
+	n = read(err[0], out, sizeof(out) - 1);
+	out[n > 0 ? n : 0] = '\0';
+	close(err[0]);
+	expect_copies(comm, 2);
+	cr_assert_not_null(strstr(out, "loads its own copy of the BPF programs ("),
+			   "no notice: \"%s\"", out);
+	cr_assert_not_null(strstr(out, "CAP_SYS_ADMIN"), "the notice says not why: %s", out);
+	cr_assert_eq(strchr(out, '\n'), out + strlen(out) - 1, "not one line: %s", out);
 }

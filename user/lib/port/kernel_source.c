@@ -541,7 +541,7 @@ static void own_copy_reason(int err, char *why, size_t len)
 		snprintf(why, len, "all %d places beside the programs already attached are taken",
 			 TEREDO_MAX_CONSUMERS);
 	else
-		snprintf(why, len, "cannot join the programs already attached: %s",
+		snprintf(why, len, "cannot share one copy with the host's other consumers: %s",
 			 teredo_observer_last_error());
 }
 

@@ -245,16 +245,30 @@ static bool read_candidate(struct teredo_observer_bpf *skel, const struct hooks 
 	return at_cgroup && read_program(skel, hooks, info.prog_id, info.cgroup.attach_type, c);
 }
 
-static size_t scan_links(struct teredo_observer_bpf *skel, const struct hooks *hooks,
-			 uint64_t cgroup, struct candidate *cands)
+/*
+ * Our links at the cgroup, into cands. Listing the kernel's links takes
+ * CAP_SYS_ADMIN: without it a consumer cannot tell whether a set exists,
+ * and must not take itself for the first.
+ */
+static int scan_links(struct teredo_observer_bpf *skel, const struct hooks *hooks, uint64_t cgroup,
+		      struct candidate *cands, size_t *n)
 {
 	uint32_t id = 0;
-	size_t n = 0;
 
-	while (n < MAX_CANDIDATES && !bpf_link_get_next_id(id, &id))
-		if (read_candidate(skel, hooks, cgroup, id, &cands[n]))
-			n++;
-	return n;
+	*n = 0;
+	while (*n < MAX_CANDIDATES) {
+		if (bpf_link_get_next_id(id, &id)) {
+			if (errno == ENOENT)
+				return 0; /* the last one */
+			return set_last_error(-errno,
+					      "cannot list the kernel's BPF links (%s): sharing "
+					      "needs CAP_SYS_ADMIN",
+					      strerror(errno));
+		}
+		if (read_candidate(skel, hooks, cgroup, id, &cands[*n]))
+			(*n)++;
+	}
+	return 0;
 }
 
 /* The set's settings, read from its .rodata: the very bytes this process would load? */
@@ -499,8 +513,9 @@ int shared_set_find(struct teredo_observer_bpf *skel, int cgroup_fd, struct shar
 	cands = calloc(MAX_CANDIDATES, sizeof(*cands));
 	if (!cands)
 		return set_last_error(-ENOMEM, "out of memory");
-	n = scan_links(skel, &hooks, cgroup, cands);
-	err = join_first(skel, &hooks, cands, n, set);
+	err = scan_links(skel, &hooks, cgroup, cands, &n);
+	if (!err)
+		err = join_first(skel, &hooks, cands, n, set);
 	free(cands);
 	return err;
 }
