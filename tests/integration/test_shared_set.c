@@ -536,3 +536,44 @@ Test(shared_set, no_cap_sys_admin_loads_its_own_copy_and_says_why)
 	cr_assert_not_null(strstr(out, "CAP_SYS_ADMIN"), "the notice says not why: %s", out);
 	cr_assert_eq(strchr(out, '\n'), out + strlen(out) - 1, "not one line: %s", out);
 }
+
+/*
+ * One consumer that does not read (stopped, or busy) fills its own ring:
+ * it alone loses records and rescans when it reads again; another sharing
+ * the set loses none. Two observers in this process, one ring each (their
+ * ring sizes differ, so no hub makes them one), at one set's two slots.
+ */
+Test(shared_set, a_consumer_that_does_not_read_loses_alone_and_rescans)
+{
+	struct teredo_selection *slow_sel = new_selection(), *fast_sel = new_selection();
+	struct teredo_observer *fast;
+	struct teredo_port_event ev;
+	char comm[16];
+	long survivor;
+	int events = 0;
+
+	unique_comm(comm, sizeof(comm), 'i');
+	cr_assert_eq(teredo_selection_add_comm(slow_sel, comm), 0);
+	cr_assert_eq(teredo_selection_add_comm(fast_sel, comm), 0);
+	cr_assert_eq(teredo_selection_set_ring_bytes(slow_sel, 4096), 0); /* about 70 records */
+	obs = observe(slow_sel, 0);
+	fast = observe(fast_sel, 0);
+	expect_copies(comm, 1);
+	client = actor_start(comm);
+	actor_do(client, "socket4");
+	/* 500 binds and 499 closes, about 1000 records: 4 KiB overflow, 256 KiB do not. */
+	survivor = actor_do(client, "storm 500");
+	while (next_event(fast, &ev, 500))
+		events++;
+	cr_assert_eq(teredo_observer_resyncs(fast), 0, "the reading consumer lost records");
+	cr_assert_eq(teredo_observer_current_port(fast), survivor);
+	cr_log_info("the reading consumer: %d events", events);
+	teredo_observer_free(fast);
+	while (next_event(obs, &ev, 500))
+		;
+	cr_assert_gt(teredo_observer_resyncs(obs), 0,
+		     "the consumer that did not read rescanned not");
+	cr_assert_eq(teredo_observer_current_port(obs), survivor,
+		     "after its rescan it says %u, the kernel %ld",
+		     teredo_observer_current_port(obs), survivor);
+}
