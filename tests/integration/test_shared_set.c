@@ -129,12 +129,11 @@ static void read_line(struct consumer *c, char *buf, size_t len, int ms)
 	buf[n] = '\0';
 }
 
-/* A consumer of comm (n_observers in one process), started and ready; its stderr to err_fd. */
-static struct consumer *start_consumer_with(const char *comm, int n_observers, int err_fd)
+/* A consumer of comm (n_observers in one process), started; its stderr to err_fd. */
+static struct consumer *spawn_consumer(const char *comm, int n_observers, int err_fd)
 {
 	struct consumer *c = &consumers[n_consumers];
 	int out[2], stop[2];
-	char line[512];
 
 	cr_assert_lt(n_consumers, MAX_CONSUMERS);
 	cr_assert_eq(pipe2(out, O_CLOEXEC), 0);
@@ -162,9 +161,24 @@ static struct consumer *start_consumer_with(const char *comm, int n_observers, i
 	c->from = out[0];
 	c->stop = stop[1];
 	n_consumers++;
+	return c;
+}
+
+static void await_ready(struct consumer *c, const char *comm)
+{
+	char line[512];
+
 	read_line(c, line, sizeof(line), 30000);
 	cr_assert_eq(strncmp(line, "ready ", 6), 0, "consumer %d of %s: \"%s\"", c->pid, comm,
 		     line);
+}
+
+/* The same, and ready. */
+static struct consumer *start_consumer_with(const char *comm, int n_observers, int err_fd)
+{
+	struct consumer *c = spawn_consumer(comm, n_observers, err_fd);
+
+	await_ready(c, comm);
 	return c;
 }
 
@@ -576,4 +590,43 @@ Test(shared_set, a_consumer_that_does_not_read_loses_alone_and_rescans)
 	cr_assert_eq(teredo_observer_current_port(obs), survivor,
 		     "after its rescan it says %u, the kernel %ld",
 		     teredo_observer_current_port(obs), survivor);
+}
+
+static int go[2] = { -1, -1 };
+
+/* In a consumer: wait for the test's word (every write end closed), so that all start at once. */
+static void wait_for_go(void)
+{
+	char c;
+
+	close(go[1]);
+	if (read(go[0], &c, 1) != 0)
+		_exit(1);
+}
+
+/*
+ * Consumers starting at the same instant make one copy between them (the
+ * join lock orders them: one loads, the others join) and all see the client.
+ */
+Test(shared_set, consumers_starting_at_once_make_one_copy)
+{
+	struct consumer *cs[6];
+	char comm[16];
+	long port;
+
+	need_root();
+	unique_comm(comm, sizeof(comm), 'j');
+	cr_assert_eq(pipe2(go, O_CLOEXEC), 0);
+	prepare_consumer = wait_for_go;
+	for (int i = 0; i < 6; i++)
+		cs[i] = spawn_consumer(comm, 1, -1);
+	prepare_consumer = NULL;
+	close(go[0]);
+	close(go[1]); /* every one reads its end of file now */
+	for (int i = 0; i < 6; i++)
+		await_ready(cs[i], comm);
+	expect_copies(comm, 1);
+	client = actor_start(comm);
+	port = actor_new_bound(client, "socket4");
+	expect_port_seen(cs, 6, port);
 }
