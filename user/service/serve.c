@@ -231,6 +231,16 @@ static ssize_t send_passing(struct vconn *c, size_t len)
 	return n;
 }
 
+/* n bytes of out went to the socket: the hand-over to the pipe is that much nearer. */
+static ssize_t sent_to_socket(struct vconn *c, ssize_t n)
+{
+	if (n > 0 && c->to_socket) {
+		c->pass_at -= (size_t)n < c->pass_at ? (size_t)n : c->pass_at;
+		c->to_socket -= n;
+	}
+	return n;
+}
+
 /* Some of out to the socket, up to the Watch reply's end while a pipe takes over. */
 static ssize_t send_socket(struct vconn *c)
 {
@@ -239,14 +249,19 @@ static ssize_t send_socket(struct vconn *c)
 
 	if (c->carrier_pass >= 0 && c->pass_at)
 		len = c->pass_at; /* earlier replies first, without the fd */
-	n = c->carrier_pass >= 0 && !c->pass_at
-		    ? send_passing(c, len)
-		    : send(c->fd, c->out.data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-	if (n > 0 && c->to_socket) {
-		c->pass_at -= (size_t)n < c->pass_at ? (size_t)n : c->pass_at;
-		c->to_socket -= n;
+	if (c->carrier_pass >= 0 && !c->pass_at) {
+		n = send_passing(c, len);
+		if (n >= 0 || errno == EAGAIN || errno == EINTR)
+			return sent_to_socket(c, n);
+		/*
+		 * The fd cannot go (ETOOMANYREFS: too many of root's in flight):
+		 * the reply goes alone, the socket keeps the stream, and the client,
+		 * told of a pipe that did not come, asks again without one.
+		 */
+		close_carrier(c);
+		len = c->out.len;
 	}
-	return n;
+	return sent_to_socket(c, send(c->fd, c->out.data, len, MSG_NOSIGNAL | MSG_DONTWAIT));
 }
 
 /* Write what waits; 0, or -1: close it (the reader went, or it grew its pipe). */

@@ -16,6 +16,11 @@ Usage: varlink_client.py SOCKET CHECK [ARGS...]
                       for (or false), none comes; a pipe that is not a
                       boolean is an InvalidParameter
   slow-pipe SECONDS   as slow, the stream through a pipe: TooSlow at its end
+  old-service LISTEN  a service from before the stream's pipe, in front of
+                      SOCKET: listens at LISTEN, answers a Watch asking for a
+                      pipe as such a service did (InvalidParameter, "refused
+                      pipe" said on stdout) and passes anything else on to
+                      SOCKET and back; until killed
   same-event FILE     Watch's first event equals the first line of FILE
                       (teredo-observer --json) in every member but time
 Prints "ok" and exits 0, or says what is wrong and exits 1.
@@ -26,6 +31,7 @@ import os
 import socket
 import stat
 import sys
+import threading
 import time
 
 TIMEOUT = 10
@@ -230,6 +236,55 @@ def slow_pipe(path, seconds):
     expect_error(msgs[-1], "io.teredo.Observer.TooSlow")
 
 
+def copy(src, dst):
+    try:
+        while True:
+            data = src.recv(65536)
+            if not data:
+                break
+            dst.sendall(data)
+    except OSError:
+        pass
+    for s in (src, dst):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+def old_service_conn(conn, upstream):
+    buf = b""
+    while b"\0" not in buf:
+        data = conn.recv(65536)
+        if not data:
+            conn.close()
+            return
+        buf += data
+    first = json.loads(buf.split(b"\0", 1)[0])
+    if "pipe" in first.get("parameters", {}):
+        print("refused pipe", flush=True)
+        conn.sendall(json.dumps({"error": "org.varlink.service.InvalidParameter",
+                                 "parameters": {"parameter": "pipe"}}).encode() + b"\0")
+        conn.close()
+        return
+    up = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    up.connect(upstream)
+    up.sendall(buf)
+    threading.Thread(target=copy, args=(up, conn), daemon=True).start()
+    copy(conn, up)
+
+
+def old_service(upstream, listen):
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(listen)
+    os.chmod(listen, 0o666)
+    srv.listen(16)
+    print("listening", flush=True)
+    while True:
+        conn, _ = srv.accept()
+        threading.Thread(target=old_service_conn, args=(conn, upstream), daemon=True).start()
+
+
 def limit(path, n):
     conns = [Conn(path) for _ in range(int(n))]
     for c in conns:
@@ -260,6 +315,7 @@ def main():
             "pipe": pipe,
             "slow-pipe": slow_pipe,
             "same-event": same_event,
+            "old-service": old_service,
         }[what](path, *args)
     except (AssertionError, OSError, ValueError, KeyError, TypeError) as e:
         print(f"{what}: {type(e).__name__}: {e}")
