@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -629,4 +630,86 @@ Test(shared_set, consumers_starting_at_once_make_one_copy)
 	client = actor_start(comm);
 	port = actor_new_bound(client, "socket4");
 	expect_port_seen(cs, 6, port);
+}
+
+/* A pid the host has no process for, near the top of the range. */
+static pid_t free_host_pid(void)
+{
+	char path[64];
+	long max = 32768;
+	FILE *f = fopen("/proc/sys/kernel/pid_max", "r");
+
+	if (f && fscanf(f, "%ld", &max) != 1)
+		max = 32768;
+	if (f)
+		fclose(f);
+	for (pid_t pid = (pid_t)max - 10; pid > 300; pid--) {
+		snprintf(path, sizeof(path), "/proc/%d", pid);
+		if (access(path, F_OK))
+			return pid;
+	}
+	return 0;
+}
+
+/* Wait for child, then go as it went. */
+static void follow_child(pid_t child)
+{
+	int status = 1;
+
+	if (child < 0)
+		_exit(1);
+	while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+		;
+	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
+}
+
+/*
+ * In a consumer: a pid namespace of its own without a /proc of its own
+ * (`unshare -p -f`, no --mount-proc), at a pid the host's /proc shows no
+ * process for. The namespace's init goes with the process the test holds
+ * (SIGKILL at teardown), and every process in it with the init.
+ */
+static void pid_namespace_without_its_proc(void)
+{
+	pid_t pid = free_host_pid(), child;
+	char last[32];
+	int fd, len;
+
+	if (!pid || unshare(CLONE_NEWPID))
+		_exit(1);
+	child = fork(); /* the namespace's init */
+	if (child)
+		follow_child(child);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	fd = open("/proc/sys/kernel/ns_last_pid", O_WRONLY | O_CLOEXEC);
+	len = snprintf(last, sizeof(last), "%d", pid - 1);
+	if (fd < 0 || write(fd, last, len) != len)
+		_exit(1);
+	close(fd);
+	child = fork(); /* the consumer, at pid in the namespace */
+	if (child)
+		follow_child(child);
+}
+
+/*
+ * A root consumer in such a namespace starts and shares: its own pid means
+ * nothing in the host's /proc, which it neither reads for itself nor
+ * trusts for another's slot in its namespace.
+ */
+Test(shared_set, a_consumer_in_a_pid_namespace_without_its_proc_starts_and_shares)
+{
+	struct consumer *cs[2];
+	char comm[16];
+	long port;
+
+	need_root();
+	unique_comm(comm, sizeof(comm), 'k');
+	cs[0] = start_consumer(comm);
+	prepare_consumer = pid_namespace_without_its_proc;
+	cs[1] = start_consumer(comm);
+	prepare_consumer = NULL;
+	expect_copies(comm, 1);
+	client = actor_start(comm);
+	port = actor_new_bound(client, "socket4");
+	expect_port_seen(cs, 2, port);
 }

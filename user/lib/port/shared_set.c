@@ -394,8 +394,8 @@ static int reuse_maps(struct teredo_observer_bpf *skel, const struct candidate *
 		   : 0;
 }
 
-/* /proc/PID/stat's starttime (field 22): a pid's process, not a later one with its number. */
-static int start_time(uint32_t pid, uint64_t *start)
+/* /proc/WHO/stat's starttime (field 22): a pid's process, not a later one with its number. */
+static int start_time(const char *who, uint64_t *start)
 {
 	char path[64], buf[1024];
 	unsigned long long t;
@@ -403,7 +403,7 @@ static int start_time(uint32_t pid, uint64_t *start)
 	ssize_t len;
 	int fd;
 
-	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+	snprintf(path, sizeof(path), "/proc/%s/stat", who);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -430,19 +430,38 @@ static uint32_t pid_namespace(void)
 }
 
 /*
- * Whether the slot's owner may still read its ring. One in another pid
- * namespace (its pid means another process here) is taken to live: its
- * slot is lost until the set goes, never taken from a live owner.
+ * Whether /proc names processes by this namespace's pids: not so after
+ * `unshare -p -f` without a /proc of its own, where /proc/self is this
+ * process under the host's number and /proc/PID another process.
  */
-static bool owner_lives(const struct teredo_slot_owner *o, uint32_t my_ns)
+static bool proc_is_ours(void)
 {
+	char link[32];
+	ssize_t len = readlink("/proc/self", link, sizeof(link) - 1);
+
+	if (len <= 0)
+		return false;
+	link[len] = '\0';
+	return strtol(link, NULL, 10) == getpid();
+}
+
+/*
+ * Whether the slot's owner may still read its ring. One in another pid
+ * namespace (its pid means another process here), or in ours while /proc
+ * is not ours, is taken to live: its slot is lost until the set goes,
+ * never taken from a live owner.
+ */
+static bool owner_lives(const struct teredo_slot_owner *o, uint32_t my_ns, bool proc_ours)
+{
+	char pid[16];
 	uint64_t t;
 
 	if (!o->pid)
 		return false;
-	if (o->pid_ns != my_ns)
+	if (o->pid_ns != my_ns || !proc_ours)
 		return true;
-	return !start_time(o->pid, &t) && t == o->start_time;
+	snprintf(pid, sizeof(pid), "%u", o->pid);
+	return !start_time(pid, &t) && t == o->start_time;
 }
 
 /* Room for one more ring: a slot free, or one whose owner is gone (the claim, under the lock,
@@ -453,11 +472,12 @@ static bool set_has_room(const struct candidate *cands, size_t n, uint32_t set,
 	struct teredo_observer_bpf__bss *bss = calloc(1, sizeof(*bss));
 	int fd = set_map_fd(cands, n, set, bss_map);
 	uint32_t zero = 0, ns = pid_namespace();
+	bool proc_ours = proc_is_ours();
 	bool room = false;
 
 	if (bss && fd >= 0 && !bpf_map_lookup_elem(fd, &zero, bss))
 		for (uint32_t i = 0; i < TEREDO_MAX_CONSUMERS && !room; i++)
-			room = !owner_lives(&bss->slot_owners[i], ns);
+			room = !owner_lives(&bss->slot_owners[i], ns, proc_ours);
 	if (fd >= 0)
 		close(fd);
 	free(bss);
@@ -523,14 +543,16 @@ int shared_set_find(struct teredo_observer_bpf *skel, int cgroup_fd, struct shar
 int shared_claim_slot(struct teredo_observer_bpf__bss *bss, uint32_t *slot)
 {
 	uint32_t ns = pid_namespace(), pid = (uint32_t)getpid();
+	bool proc_ours = proc_is_ours();
 	uint64_t t = 0;
 
-	if (start_time(pid, &t))
-		return set_last_error(-EIO, "cannot read /proc/%u/stat", pid);
+	/* Its own through /proc/self, which is this process whichever pids /proc shows. */
+	if (start_time("self", &t))
+		return set_last_error(-EIO, "cannot read /proc/self/stat");
 	for (uint32_t i = 0; i < TEREDO_MAX_CONSUMERS; i++) {
 		struct teredo_slot_owner *o = &bss->slot_owners[i];
 
-		if (owner_lives(o, ns))
+		if (owner_lives(o, ns, proc_ours))
 			continue;
 		o->pid_ns = ns;
 		o->start_time = t;
