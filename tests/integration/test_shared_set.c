@@ -337,6 +337,31 @@ Test(shared_set, a_newcomer_joins_after_the_first_is_gone)
 }
 
 /*
+ * A slot whose owner was killed (its ring still in the set's rings) is
+ * taken by the next consumer when no other is free: with the first
+ * killed and the other fifteen slots held, a newcomer still joins, and
+ * sees the client through the ring it put there.
+ */
+Test(shared_set, a_killed_consumers_slot_is_taken_again)
+{
+	struct consumer *first, *rest, *newcomer;
+	char comm[16];
+	long port;
+
+	need_root();
+	unique_comm(comm, sizeof(comm), 'f');
+	first = start_consumer(comm);
+	rest = start_consumer_with(comm, TEREDO_MAX_CONSUMERS - 1, -1);
+	end_consumer(first, SIGKILL);
+	newcomer = start_consumer(comm);
+	expect_copies(comm, 1);
+	client = actor_start(comm);
+	port = actor_new_bound(client, "socket4");
+	expect_port_seen(&newcomer, 1, port);
+	expect_port_seen(&rest, 1, port);
+}
+
+/*
  * Another selection never shares: its own copy, and what it selects
  * neither reaches nor changes what the first consumer sees.
  */
