@@ -20,6 +20,7 @@
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -283,6 +284,29 @@ static void expect_copies(const char *comm, int want)
 static void unique_comm(char *buf, size_t len, char tag)
 {
 	snprintf(buf, len, "shr%c%d", tag, getpid() % 1000000);
+}
+
+/*
+ * What sharing adds that a user could reach: the join lock alone (the
+ * rest is the kernel's ids, root's). Root's and 0600 in a /run only root
+ * writes, so that user nobody can't hold it (every root consumer would
+ * wait, then load a copy of its own), nor replace it.
+ */
+Test(shared_set, the_join_lock_is_roots_alone)
+{
+	struct stat st;
+	char comm[16];
+
+	need_root();
+	unique_comm(comm, sizeof(comm), 'l');
+	start_consumer(comm);
+	cr_assert_eq(lstat(SHARED_LOCK_PATH, &st), 0, "%s: %s", SHARED_LOCK_PATH, strerror(errno));
+	cr_assert(S_ISREG(st.st_mode), "%s is no regular file", SHARED_LOCK_PATH);
+	cr_assert_eq(st.st_uid, 0, "%s belongs to uid %u", SHARED_LOCK_PATH, st.st_uid);
+	cr_assert_eq(st.st_mode & 077, 0, "%s has mode %o", SHARED_LOCK_PATH, st.st_mode & 0777);
+	cr_assert_eq(stat("/run", &st), 0);
+	cr_assert_eq(st.st_mode & 022, 0, "/run is writable by others (mode %o)",
+		     st.st_mode & 0777);
 }
 
 Test(shared_set, three_root_consumers_run_one_copy_and_the_last_takes_it_away)
