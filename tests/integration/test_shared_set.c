@@ -475,12 +475,86 @@ static struct consumer *hold_the_lock_stopped(void)
 	return c;
 }
 
+/*
+ * A process that waits for the host's join lock like any consumer, holds
+ * it hold_ms (a slow join, as under QEMU/TCG), then exits; when wait_held,
+ * not before it has it. On the test's list of children.
+ */
+static struct consumer *hold_the_lock_for(int hold_ms, bool wait_held)
+{
+	struct consumer *c = &consumers[n_consumers];
+	int out[2], stop[2];
+	char line[64];
+
+	cr_assert_lt(n_consumers, MAX_CONSUMERS);
+	cr_assert_eq(pipe2(out, O_CLOEXEC), 0);
+	cr_assert_eq(pipe2(stop, O_CLOEXEC), 0);
+	c->pid = fork();
+	cr_assert_geq(c->pid, 0, "fork: %s", strerror(errno));
+	if (!c->pid) {
+		int fd = open(SHARED_LOCK_PATH, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+		if (fd < 0 || flock(fd, LOCK_EX))
+			_exit(1);
+		say(out[1], "held %u\n", 1);
+		usleep((useconds_t)hold_ms * 1000);
+		_exit(0);
+	}
+	close(out[1]);
+	close(stop[0]);
+	c->from = out[0];
+	c->stop = stop[1];
+	n_consumers++;
+	if (wait_held) {
+		read_line(c, line, sizeof(line), 5000);
+		cr_assert_str_eq(line, "held 1\n", "the lock holder did not take %s",
+				 SHARED_LOCK_PATH);
+	}
+	return c;
+}
+
 static double seconds_since(const struct timespec *t0)
 {
 	struct timespec t;
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/*
+ * Consumers starting at once wait their turns for the join lock; each turn
+ * may be slow (a join under QEMU/TCG takes about 0.5 s, fifteen of them
+ * more than the bound on one holder). A queue that moves is waited for,
+ * however long in all: two holders of 3 s each, then the newcomer joins
+ * the copy there is, with no notice.
+ */
+Test(shared_set, a_queue_for_the_lock_is_waited_for_however_long)
+{
+	char comm[16], out[4096] = "";
+	struct consumer *cs[2];
+	struct timespec t0;
+	int err[2];
+	long port;
+	ssize_t n;
+
+	need_root();
+	unique_comm(comm, sizeof(comm), 'q');
+	cs[0] = start_consumer(comm);
+	hold_the_lock_for(3000, true);
+	hold_the_lock_for(3000, false); /* next in the queue: it blocks in flock() */
+	cr_assert_eq(pipe2(err, O_CLOEXEC | O_NONBLOCK), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	cs[1] = start_consumer_with(comm, 1, err[1]);
+	close(err[1]);
+	cr_log_info("started after %.2f s behind two holders of 3 s", seconds_since(&t0));
+	expect_copies(comm, 1);
+	n = read(err[0], out, sizeof(out) - 1);
+	close(err[0]);
+	out[n > 0 ? n : 0] = '\0';
+	cr_assert_str_eq(out, "", "a notice behind a queue that moved: %s", out);
+	client = actor_start(comm);
+	port = actor_new_bound(client, "socket4");
+	expect_port_seen(cs, 2, port);
 }
 
 /*

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,10 +49,12 @@ struct candidate {
 };
 
 /*
- * How long a consumer waits for the join lock. Its holder finds or loads
- * one set (0.1-0.2 s on the host, about 0.5 s under QEMU/TCG); one stopped
- * with it held (SIGSTOP, a debugger) or hung must not keep every other
- * consumer from starting: after this, a copy of one's own.
+ * How long a consumer waits for the join lock while one holder keeps it. A
+ * holder finds or loads one set (0.1-0.2 s on the host, about 0.5 s under
+ * QEMU/TCG), so many consumers starting at once wait their turns, each turn
+ * a new holder: the wait starts again with each. One holder stopped with
+ * it held (SIGSTOP, a debugger) or hung must not keep every other consumer
+ * from starting: after this, a copy of one's own.
  */
 #define LOCK_WAIT_MS 5000
 #define LOCK_POLL_MS 5
@@ -83,28 +86,60 @@ static int64_t monotonic_ms(void)
 	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
+/*
+ * Who holds the flock on fd's file now, as /proc/locks says (in our pid
+ * namespace); 0 when it does not say (no /proc, a holder we cannot see).
+ */
+static pid_t lock_holder(int fd)
+{
+	unsigned int major_, minor_;
+	unsigned long ino;
+	char line[256], kind[16];
+	struct stat st;
+	pid_t pid = 0;
+	FILE *f;
+	int id, holder;
+
+	if (fstat(fd, &st) || !(f = fopen("/proc/locks", "re")))
+		return 0;
+	while (!pid && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%d: %15s %*s %*s %d %x:%x:%lu", &id, kind, &holder, &major_,
+			   &minor_, &ino) == 6 &&
+		    !strcmp(kind, "FLOCK") && ino == st.st_ino && major_ == major(st.st_dev) &&
+		    minor_ == minor(st.st_dev))
+			pid = holder;
+	fclose(f);
+	return pid;
+}
+
 int shared_lock(void)
 {
 	const struct timespec poll = { .tv_nsec = LOCK_POLL_MS * 1000000L };
 	int fd = open_lock_file(), err;
 	int64_t deadline = monotonic_ms() + LOCK_WAIT_MS;
+	pid_t holder = 0, now;
 
 	if (fd < 0)
 		return fd;
 	while (flock(fd, LOCK_EX | LOCK_NB)) {
 		err = -errno;
+		if (err == -EINTR)
+			continue;
+		if (err == -EWOULDBLOCK && (now = lock_holder(fd)) != holder) {
+			holder = now; /* another's turn: the queue moves */
+			deadline = monotonic_ms() + LOCK_WAIT_MS;
+		}
 		if (err == -EWOULDBLOCK && monotonic_ms() < deadline) {
 			nanosleep(&poll, NULL);
 			continue;
 		}
-		if (err == -EINTR)
-			continue;
 		close(fd);
 		if (err == -EWOULDBLOCK)
-			return set_last_error(-ETIMEDOUT,
-					      "%s held by another process for %d s (stopped or "
-					      "hung?): not waiting longer",
-					      SHARED_LOCK_PATH, LOCK_WAIT_MS / 1000);
+			return set_last_error(
+				-ETIMEDOUT,
+				"%s held by process %d for %d s (stopped or hung?): not "
+				"waiting longer",
+				SHARED_LOCK_PATH, (int)holder, LOCK_WAIT_MS / 1000);
 		return set_last_error(err, "cannot lock %s: %s", SHARED_LOCK_PATH, strerror(-err));
 	}
 	return fd;
