@@ -46,6 +46,8 @@ struct teredo_slot_owner {
 	__u32 pid;	  /* 0: free */
 	__u32 pid_ns;	  /* the namespace pid is a number in (its inode) */
 	__u64 start_time; /* /proc/PID/stat's starttime: the pid, not a later one's */
+	__u32 time_ns;	  /* the time namespace it was read in: /proc shifts it by the reader's */
+	__u32 unused;
 };
 
 #endif

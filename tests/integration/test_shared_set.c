@@ -841,3 +841,51 @@ Test(shared_set, a_consumer_in_a_pid_namespace_without_its_proc_starts_and_share
 	port = actor_new_bound(client, "socket4");
 	expect_port_seen(cs, 2, port);
 }
+
+/*
+ * In a consumer: a time namespace of its own whose boot time is 1000 s
+ * ahead (`unshare -T --boottime 1000`), its pid namespace the host's. The
+ * process the test holds waits for it; it dies with that one.
+ */
+static void time_namespace_ahead(void)
+{
+	static const char offsets[] = "boottime 1000 0";
+	pid_t child;
+	int fd;
+
+	if (unshare(CLONE_NEWTIME))
+		_exit(1);
+	fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, offsets, sizeof(offsets) - 1) != sizeof(offsets) - 1)
+		_exit(1);
+	close(fd);
+	child = fork(); /* the consumer, in that namespace */
+	if (child)
+		follow_child(child);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
+/*
+ * A start time read through /proc is shifted by the reader's time
+ * namespace: a consumer in another must not take a live owner's slot for
+ * a dead one's. Both see the client.
+ */
+Test(shared_set, an_owner_in_another_time_namespace_keeps_its_slot)
+{
+	struct consumer *cs[2];
+	char comm[16];
+	long port;
+
+	need_root();
+	if (access("/proc/self/ns/time", F_OK))
+		cr_skip_test("no time namespaces (Linux < 5.6)");
+	unique_comm(comm, sizeof(comm), 'm');
+	prepare_consumer = time_namespace_ahead;
+	cs[0] = start_consumer(comm);
+	prepare_consumer = NULL;
+	cs[1] = start_consumer(comm);
+	expect_copies(comm, 1);
+	client = actor_start(comm);
+	port = actor_new_bound(client, "socket4");
+	expect_port_seen(cs, 2, port);
+}

@@ -457,11 +457,13 @@ static int start_time(const char *who, uint64_t *start)
 	return 0;
 }
 
-static uint32_t pid_namespace(void)
+static uint32_t namespace_of_self(const char *kind)
 {
+	char path[32];
 	struct stat st;
 
-	return stat("/proc/self/ns/pid", &st) ? 0 : (uint32_t)st.st_ino;
+	snprintf(path, sizeof(path), "/proc/self/ns/%s", kind);
+	return stat(path, &st) ? 0 : (uint32_t)st.st_ino;
 }
 
 /*
@@ -480,20 +482,34 @@ static bool proc_is_ours(void)
 	return strtol(link, NULL, 10) == getpid();
 }
 
+/* How this process sees another's pid and start time through /proc. */
+struct viewer {
+	uint32_t pid_ns;
+	uint32_t time_ns; /* /proc shifts a start time by the reader's boot time offset */
+	bool proc_ours;
+};
+
+static struct viewer this_viewer(void)
+{
+	return (struct viewer){ .pid_ns = namespace_of_self("pid"),
+				.time_ns = namespace_of_self("time"),
+				.proc_ours = proc_is_ours() };
+}
+
 /*
- * Whether the slot's owner may still read its ring. One in another pid
- * namespace (its pid means another process here), or in ours while /proc
- * is not ours, is taken to live: its slot is lost until the set goes,
- * never taken from a live owner.
+ * Whether the slot's owner may still read its ring. One whose pid or start
+ * time means something else here (another pid namespace, ours while /proc
+ * is not ours, another time namespace) is taken to live: its slot is lost
+ * until the set goes, never taken from a live owner.
  */
-static bool owner_lives(const struct teredo_slot_owner *o, uint32_t my_ns, bool proc_ours)
+static bool owner_lives(const struct teredo_slot_owner *o, const struct viewer *me)
 {
 	char pid[16];
 	uint64_t t;
 
 	if (!o->pid)
 		return false;
-	if (o->pid_ns != my_ns || !proc_ours)
+	if (o->pid_ns != me->pid_ns || o->time_ns != me->time_ns || !me->proc_ours)
 		return true;
 	snprintf(pid, sizeof(pid), "%u", o->pid);
 	return !start_time(pid, &t) && t == o->start_time;
@@ -506,13 +522,13 @@ static bool set_has_room(const struct candidate *cands, size_t n, uint32_t set,
 {
 	struct teredo_observer_bpf__bss *bss = calloc(1, sizeof(*bss));
 	int fd = set_map_fd(cands, n, set, bss_map);
-	uint32_t zero = 0, ns = pid_namespace();
-	bool proc_ours = proc_is_ours();
+	struct viewer me = this_viewer();
+	uint32_t zero = 0;
 	bool room = false;
 
 	if (bss && fd >= 0 && !bpf_map_lookup_elem(fd, &zero, bss))
 		for (uint32_t i = 0; i < TEREDO_MAX_CONSUMERS && !room; i++)
-			room = !owner_lives(&bss->slot_owners[i], ns, proc_ours);
+			room = !owner_lives(&bss->slot_owners[i], &me);
 	if (fd >= 0)
 		close(fd);
 	free(bss);
@@ -577,8 +593,8 @@ int shared_set_find(struct teredo_observer_bpf *skel, int cgroup_fd, struct shar
 
 int shared_claim_slot(struct teredo_observer_bpf__bss *bss, uint32_t *slot)
 {
-	uint32_t ns = pid_namespace(), pid = (uint32_t)getpid();
-	bool proc_ours = proc_is_ours();
+	struct viewer me = this_viewer();
+	uint32_t pid = (uint32_t)getpid();
 	uint64_t t = 0;
 
 	/* Its own through /proc/self, which is this process whichever pids /proc shows. */
@@ -587,9 +603,10 @@ int shared_claim_slot(struct teredo_observer_bpf__bss *bss, uint32_t *slot)
 	for (uint32_t i = 0; i < TEREDO_MAX_CONSUMERS; i++) {
 		struct teredo_slot_owner *o = &bss->slot_owners[i];
 
-		if (owner_lives(o, ns, proc_ours))
+		if (owner_lives(o, &me))
 			continue;
-		o->pid_ns = ns;
+		o->pid_ns = me.pid_ns;
+		o->time_ns = me.time_ns;
 		o->start_time = t;
 		__atomic_store_n(&o->pid, pid, __ATOMIC_RELEASE);
 		*slot = i;
