@@ -281,6 +281,17 @@ static void expect_copies(const char *comm, int want)
 		     comm, want);
 }
 
+/* One copy at the root, and each of the n consumers sees the client's port. */
+static void expect_one_copy_seen_by(const char *comm, struct consumer **cs, size_t n)
+{
+	long port;
+
+	expect_copies(comm, 1);
+	client = actor_start(comm);
+	port = actor_new_bound(client, "socket4");
+	expect_port_seen(cs, n, port);
+}
+
 static void unique_comm(char *buf, size_t len, char tag)
 {
 	snprintf(buf, len, "shr%c%d", tag, getpid() % 1000000);
@@ -345,7 +356,6 @@ Test(shared_set, a_newcomer_joins_after_the_first_is_gone)
 {
 	struct consumer *cs[2];
 	char comm[16];
-	long port;
 
 	need_root();
 	unique_comm(comm, sizeof(comm), 'b');
@@ -354,10 +364,7 @@ Test(shared_set, a_newcomer_joins_after_the_first_is_gone)
 	end_consumer(cs[0], 0);
 	expect_copies(comm, 1);
 	cs[0] = start_consumer(comm);
-	expect_copies(comm, 1);
-	client = actor_start(comm);
-	port = actor_new_bound(client, "socket4");
-	expect_port_seen(cs, 2, port);
+	expect_one_copy_seen_by(comm, cs, 2);
 }
 
 /*
@@ -440,45 +447,10 @@ Test(shared_set, every_place_taken_loads_its_own_copy_and_says_so)
 }
 
 /*
- * A process holding the host's join lock, stopped (SIGSTOP, as a debugger
- * or a ^Z leaves it) with the lock held: a consumer on the list of the
- * test's children, so that teardown kills it whatever happens.
- */
-static struct consumer *hold_the_lock_stopped(void)
-{
-	struct consumer *c = &consumers[n_consumers];
-	int out[2], stop[2];
-	char line[64];
-
-	cr_assert_lt(n_consumers, MAX_CONSUMERS);
-	cr_assert_eq(pipe2(out, O_CLOEXEC), 0);
-	cr_assert_eq(pipe2(stop, O_CLOEXEC), 0);
-	c->pid = fork();
-	cr_assert_geq(c->pid, 0, "fork: %s", strerror(errno));
-	if (!c->pid) {
-		int fd = open(SHARED_LOCK_PATH, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-
-		if (fd < 0 || flock(fd, LOCK_EX))
-			_exit(1);
-		say(out[1], "held %u\n", 1);
-		for (;;)
-			pause();
-	}
-	close(out[1]);
-	close(stop[0]);
-	c->from = out[0];
-	c->stop = stop[1];
-	n_consumers++;
-	read_line(c, line, sizeof(line), 5000);
-	cr_assert_str_eq(line, "held 1\n", "the lock holder did not take %s", SHARED_LOCK_PATH);
-	cr_assert_eq(kill(c->pid, SIGSTOP), 0);
-	return c;
-}
-
-/*
- * A process that waits for the host's join lock like any consumer, holds
- * it hold_ms (a slow join, as under QEMU/TCG), then exits; when wait_held,
- * not before it has it. On the test's list of children.
+ * A process that waits for the host's join lock like any consumer and
+ * holds it hold_ms (a slow join, as under QEMU/TCG), then exits; hold_ms
+ * < 0: until it is killed. When wait_held, not before it has it. On the
+ * list of the test's children, so that teardown kills it whatever happens.
  */
 static struct consumer *hold_the_lock_for(int hold_ms, bool wait_held)
 {
@@ -497,7 +469,11 @@ static struct consumer *hold_the_lock_for(int hold_ms, bool wait_held)
 		if (fd < 0 || flock(fd, LOCK_EX))
 			_exit(1);
 		say(out[1], "held %u\n", 1);
-		usleep((useconds_t)hold_ms * 1000);
+		if (hold_ms >= 0)
+			usleep((useconds_t)hold_ms * 1000);
+		else
+			for (;;)
+				pause();
 		_exit(0);
 	}
 	close(out[1]);
@@ -510,6 +486,15 @@ static struct consumer *hold_the_lock_for(int hold_ms, bool wait_held)
 		cr_assert_str_eq(line, "held 1\n", "the lock holder did not take %s",
 				 SHARED_LOCK_PATH);
 	}
+	return c;
+}
+
+/* A holder stopped (SIGSTOP, as a debugger or a ^Z leaves it) with the lock held. */
+static struct consumer *hold_the_lock_stopped(void)
+{
+	struct consumer *c = hold_the_lock_for(-1, true);
+
+	cr_assert_eq(kill(c->pid, SIGSTOP), 0);
 	return c;
 }
 
@@ -617,7 +602,6 @@ Test(shared_set, a_read_only_run_still_locks_the_file_made_before_and_joins)
 	char comm[16], out[4096];
 	struct consumer *cs[2];
 	int err[2];
-	long port;
 	ssize_t n;
 
 	need_root();
@@ -631,10 +615,7 @@ Test(shared_set, a_read_only_run_still_locks_the_file_made_before_and_joins)
 	n = read(err[0], out, sizeof(out) - 1);
 	close(err[0]);
 	cr_assert_leq(n, 0, "with /run read-only: %.*s", (int)n, out);
-	expect_copies(comm, 1);
-	client = actor_start(comm);
-	port = actor_new_bound(client, "socket4");
-	expect_port_seen(cs, 2, port);
+	expect_one_copy_seen_by(comm, cs, 2);
 }
 
 /* In a consumer: root without CAP_SYS_ADMIN, with what loading needs (CAP_BPF and the rest). */
@@ -741,7 +722,6 @@ Test(shared_set, consumers_starting_at_once_make_one_copy)
 {
 	struct consumer *cs[6];
 	char comm[16];
-	long port;
 
 	need_root();
 	unique_comm(comm, sizeof(comm), 'j');
@@ -754,10 +734,7 @@ Test(shared_set, consumers_starting_at_once_make_one_copy)
 	close(go[1]); /* every one reads its end of file now */
 	for (int i = 0; i < 6; i++)
 		await_ready(cs[i], comm);
-	expect_copies(comm, 1);
-	client = actor_start(comm);
-	port = actor_new_bound(client, "socket4");
-	expect_port_seen(cs, 6, port);
+	expect_one_copy_seen_by(comm, cs, 6);
 }
 
 /* A pid the host has no process for, near the top of the range. */
@@ -828,7 +805,6 @@ Test(shared_set, a_consumer_in_a_pid_namespace_without_its_proc_starts_and_share
 {
 	struct consumer *cs[2];
 	char comm[16];
-	long port;
 
 	need_root();
 	unique_comm(comm, sizeof(comm), 'k');
@@ -836,10 +812,7 @@ Test(shared_set, a_consumer_in_a_pid_namespace_without_its_proc_starts_and_share
 	prepare_consumer = pid_namespace_without_its_proc;
 	cs[1] = start_consumer(comm);
 	prepare_consumer = NULL;
-	expect_copies(comm, 1);
-	client = actor_start(comm);
-	port = actor_new_bound(client, "socket4");
-	expect_port_seen(cs, 2, port);
+	expect_one_copy_seen_by(comm, cs, 2);
 }
 
 /*
