@@ -862,3 +862,34 @@ Test(shared_set, an_owner_in_another_time_namespace_keeps_its_slot)
 	port = actor_new_bound(client, "socket4");
 	expect_port_seen(cs, 2, port);
 }
+
+/*
+ * teredo_observer(3): an observer is not shared with a child, which frees
+ * it there. The child's free gives back nothing of the parent's: the
+ * parent's ring stays in its slot, and it still sees the client.
+ */
+Test(shared_set, a_child_freeing_the_observer_it_inherited_takes_nothing_from_the_parent)
+{
+	struct teredo_selection *sel = new_selection();
+	struct teredo_port_event ev;
+	char comm[16];
+	int status;
+	pid_t child;
+	long port;
+
+	unique_comm(comm, sizeof(comm), 'n');
+	cr_assert_eq(teredo_selection_add_comm(sel, comm), 0);
+	obs = observe(sel, 0);
+	expect_copies(comm, 1);
+	child = fork();
+	cr_assert_geq(child, 0, "fork: %s", strerror(errno));
+	if (!child) {
+		teredo_observer_free(obs);
+		_exit(0);
+	}
+	cr_assert_eq(waitpid(child, &status, 0), child);
+	cr_assert(WIFEXITED(status) && !WEXITSTATUS(status));
+	client = actor_start(comm);
+	port = actor_new_bound(client, "socket4");
+	expect_event(obs, TEREDO_PORT_ADDED, (uint16_t)port, &ev);
+}

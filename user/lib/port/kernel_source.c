@@ -43,6 +43,7 @@ struct kernel_source {
 	int ring_fd;   /* this consumer's own ring buffer map */
 	uint32_t slot; /* where it is in the set's rings */
 	bool slot_claimed, in_slot;
+	pid_t slot_pid; /* the process that claimed it: a child it forked frees nothing of it */
 	struct shared_set shared; /* joined: the links of the set another consumer attached */
 	struct attachment hooks;
 	struct bpf_link *scan_link;
@@ -262,12 +263,19 @@ static void load_only_the_scan(struct teredo_observer_bpf *skel)
 		bpf_program__set_autoload(prog, prog == skel->progs.teredo_scan);
 }
 
-/* The slot given back: no record goes to this ring any more. */
+/*
+ * The slot given back: no record goes to this ring any more. Only by the
+ * process that claimed it: a child freeing the observer it inherited
+ * (teredo_observer(3): free it there) would take the parent's ring out of
+ * the set's and give its slot to the next comer, the parent still reading.
+ */
 static void leave_slot(struct kernel_source *ks)
 {
-	if (ks->in_slot)
+	bool mine = ks->slot_pid == getpid();
+
+	if (ks->in_slot && mine)
 		bpf_map_delete_elem(bpf_map__fd(ks->skel->maps.rings), &ks->slot);
-	if (ks->slot_claimed)
+	if (ks->slot_claimed && mine)
 		shared_free_slot(ks->skel->bss, ks->slot);
 	ks->in_slot = ks->slot_claimed = false;
 	if (ks->ring_fd >= 0)
@@ -464,6 +472,7 @@ static int take_slot(struct kernel_source *ks)
 	if (err)
 		return err;
 	ks->slot_claimed = true;
+	ks->slot_pid = getpid();
 	return 0;
 }
 
