@@ -172,38 +172,12 @@ int firewall_job_fd(const struct firewall_job *job, short *events)
 	return job->fwz ? firewalld_zone_fd(job->fwz, events) : -1;
 }
 
-/*
- * Someone else's transaction may have taken our port out of the set: above
- * all a ruleset loaded again from a file that starts with "flush ruleset",
- * which makes the set anew, empty. Read the set after every transaction
- * (ours too: cheaper than telling them apart) and put the port back if it
- * is not exactly what the set holds.
- */
+/* Whether nftables' news means the set must be set again (nft_set_lost_port). */
 static bool nft_lost_our_port(struct firewall_job *job)
 {
-	char spec[256];
-	int held;
-
-	if (!job->nft || !nft_set_ruleset_changed(job->nft) || job->pending)
-		return job->pending; /* a pending change is tried at once: the set may be back */
-	held = nft_set_holds_only(job->nft, job->want);
-	if (held == 1)
-		return false;
-	nft_set_spec(job->nft, spec, sizeof(spec));
-	if (held < 0)
-		fprintf(stderr,
-			"teredo-observer: nftables set '%s' is gone (a ruleset loaded again?)\n",
-			spec);
-	else if (job->want)
-		fprintf(stderr,
-			"teredo-observer: nftables set '%s' no longer holds port %u alone "
-			"(a ruleset loaded again?): setting it again\n",
-			spec, job->want);
-	else
-		fprintf(stderr,
-			"teredo-observer: nftables set '%s' holds ports that are not the Teredo "
-			"client's: emptying it\n",
-			spec);
+	if (!job->pending)
+		return nft_set_lost_port(job->nft, job->want, "");
+	nft_set_ruleset_changed(job->nft); /* read: the pending change is tried at once anyway */
 	return true;
 }
 

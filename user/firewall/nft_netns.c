@@ -284,22 +284,17 @@ static void take_news(struct nft_netns *nn)
 
 	for (int i = 0; i < n; i++) {
 		struct netns_entry *e = entry_of(nn, (unsigned long)evs[i].data.u64);
+		char who[48];
 
-		if (!e || !e->set || !nft_set_ruleset_changed(e->set) || e->pending ||
-		    nft_set_holds_only(e->set, e->want) == 1)
+		if (!e || !e->set)
 			continue;
-		if (e->want)
-			fprintf(stderr,
-				"teredo-observer: network namespace %lu: the set no longer holds "
-				"port "
-				"%u alone (a ruleset loaded again?): setting it again\n",
-				e->ino, e->want);
-		else
-			fprintf(stderr,
-				"teredo-observer: network namespace %lu: the set holds ports that "
-				"are not the Teredo client's: emptying it\n",
-				e->ino);
-		try_entry(nn, e);
+		if (e->pending) { /* read: the pending change is tried at once anyway */
+			nft_set_ruleset_changed(e->set);
+			continue;
+		}
+		snprintf(who, sizeof(who), "network namespace %lu: ", e->ino);
+		if (nft_set_lost_port(e->set, e->want, who))
+			try_entry(nn, e);
 	}
 }
 

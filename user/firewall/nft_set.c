@@ -280,10 +280,28 @@ int nft_set_holds_only(struct nft_set *s, uint16_t port)
 	return strstr(out, want) != NULL;
 }
 
-const char *nft_set_spec(const struct nft_set *s, char *buf, size_t len)
+bool nft_set_lost_port(struct nft_set *s, uint16_t port, const char *who)
 {
-	snprintf(buf, len, "%s %s %s", s->family, s->table, s->set);
-	return buf;
+	int held;
+
+	if (!nft_set_ruleset_changed(s) || (held = nft_set_holds_only(s, port)) == 1)
+		return false;
+	if (held < 0)
+		fprintf(stderr,
+			"teredo-observer: %snftables set '%s %s %s' is gone (a ruleset loaded "
+			"again?)\n",
+			who, s->family, s->table, s->set);
+	else if (port)
+		fprintf(stderr,
+			"teredo-observer: %snftables set '%s %s %s' no longer holds port %u alone "
+			"(a ruleset loaded again?): setting it again\n",
+			who, s->family, s->table, s->set, port);
+	else
+		fprintf(stderr,
+			"teredo-observer: %snftables set '%s %s %s' holds ports that are not the "
+			"Teredo client's: emptying it\n",
+			who, s->family, s->table, s->set);
+	return true;
 }
 
 bool nft_set_had_elements(const struct nft_set *s)

@@ -49,8 +49,15 @@ bool nft_set_ruleset_changed(struct nft_set *s);
 /* 1 when the set holds port alone (0: nothing), 0 when not, -errno when it cannot be read. */
 int nft_set_holds_only(struct nft_set *s, uint16_t port);
 
-/* "FAMILY TABLE SET" into buf, for messages. */
-const char *nft_set_spec(const struct nft_set *s, char *buf, size_t len);
+/*
+ * After the watch fd woke: read what came and, when something did and the
+ * set no longer holds port alone (0: nothing), say so on stderr (who: ""
+ * or what the set belongs to, "network namespace N: ") and return true: the
+ * caller sets it again. Someone else's transaction, above all a ruleset
+ * loaded again ("flush ruleset" makes the set anew, empty), or ours: the set
+ * is read after every one, cheaper than telling them apart. NULL: false.
+ */
+bool nft_set_lost_port(struct nft_set *s, uint16_t port, const char *who);
 
 /* Whether the set held anything when it was opened (an empty one needs no flush). */
 bool nft_set_had_elements(const struct nft_set *s);
