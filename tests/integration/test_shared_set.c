@@ -47,6 +47,8 @@ static struct consumer consumers[MAX_CONSUMERS];
 static size_t n_consumers;
 /* Run in the next consumer's process before its observer opens, if set. */
 static void (*prepare_consumer)(void);
+/* The next consumer, once ready, execs sleep: the same pid and start time, no consumer. */
+static bool exec_when_ready;
 
 static void end_consumer(struct consumer *c, int sig)
 {
@@ -100,6 +102,10 @@ static void consume(const char *comm, int out, int stop, int n_observers)
 			; /* the initial event */
 	}
 	say(out, "ready %u\n", teredo_observer_current_port(o[0]));
+	if (exec_when_ready) {
+		execl("/bin/sleep", "sleep", "600", (char *)NULL);
+		_exit(1);
+	}
 	for (;;) {
 		struct pollfd p[2] = { { .fd = teredo_observer_get_fd(o[0]), .events = POLLIN },
 				       { .fd = stop, .events = POLLIN } };
@@ -892,4 +898,246 @@ Test(shared_set, a_child_freeing_the_observer_it_inherited_takes_nothing_from_th
 	client = actor_start(comm);
 	port = actor_new_bound(client, "socket4");
 	expect_event(obs, TEREDO_PORT_ADDED, (uint16_t)port, &ev);
+}
+
+/*
+ * The 16th slot's owner started (prepare in its process; exec: it execs
+ * once ready) beside one consumer holding the 15 others, then made to
+ * leave its slot without freeing it: a newcomer takes that slot, so one
+ * copy, and both the newcomer and the fifteen see the client.
+ */
+static void expect_slot_taken_again(char tag, void (*prepare)(void), bool exec,
+				    void (*leave)(struct consumer *))
+{
+	struct consumer *rest, *owner, *newcomer;
+	char comm[16];
+	long port;
+
+	need_root();
+	unique_comm(comm, sizeof(comm), tag);
+	rest = start_consumer_with(comm, TEREDO_MAX_CONSUMERS - 1, -1);
+	prepare_consumer = prepare;
+	exec_when_ready = exec;
+	owner = start_consumer(comm);
+	prepare_consumer = NULL;
+	exec_when_ready = false;
+	leave(owner);
+	newcomer = start_consumer(comm);
+	expect_copies(comm, 1);
+	client = actor_start(comm);
+	port = actor_new_bound(client, "socket4");
+	expect_port_seen(&newcomer, 1, port);
+	expect_port_seen(&rest, 1, port);
+}
+
+/*
+ * The consumer has exec'd: its pipe closed with the exec (O_CLOEXEC), the
+ * same pid now sleep, asleep in it (so back from the exec, whose closes
+ * are done by then).
+ */
+static void await_exec(struct consumer *c)
+{
+	char line[64], path[64], stat[256] = "";
+	bool asleep = false;
+
+	read_line(c, line, sizeof(line), 5000);
+	cr_assert_str_eq(line, "", "consumer %d said more: %s", c->pid, line);
+	snprintf(path, sizeof(path), "/proc/%d/stat", c->pid);
+	for (int i = 0; i < 500 && !asleep; i++) {
+		FILE *f = fopen(path, "re");
+
+		if (f && fgets(stat, sizeof(stat), f))
+			asleep = strstr(stat, " (sleep) S ") != NULL;
+		if (f)
+			fclose(f);
+		if (!asleep)
+			usleep(10000);
+	}
+	cr_assert(asleep, "consumer %d never became sleep: %s", c->pid, stat);
+}
+
+/*
+ * An owner that execs keeps its pid and start time, but the new program
+ * reads no ring: its slot is taken again (its lock went with the exec).
+ */
+Test(shared_set, an_execd_consumers_slot_is_taken_again)
+{
+	expect_slot_taken_again('x', NULL, true, await_exec);
+}
+
+/* The same with /run read-only: the owner's lock was taken through a read-only fd. */
+Test(shared_set, an_execd_consumers_slot_is_taken_again_under_a_read_only_run)
+{
+	expect_slot_taken_again('y', run_read_only, true, await_exec);
+}
+
+static int host_pid_said[2] = { -1, -1 };
+
+/* In a consumer: the same namespace, and its pid in the host's /proc (still /proc) said. */
+static void pid_namespace_saying_its_host_pid(void)
+{
+	char self[32];
+	ssize_t len;
+
+	pid_namespace_without_its_proc();
+	len = readlink("/proc/self", self, sizeof(self) - 1);
+	if (len <= 0 || write(host_pid_said[1], self, len) != len)
+		_exit(1);
+}
+
+/*
+ * SIGKILL for the consumer itself in its pid namespace, and the test's
+ * process (its namespace's init's parent) waited for: gone with it.
+ */
+static void kill_in_its_namespace(struct consumer *c)
+{
+	char said[32] = "";
+	pid_t pid;
+
+	cr_assert_gt(read(host_pid_said[0], said, sizeof(said) - 1), 0);
+	pid = (pid_t)strtol(said, NULL, 10);
+	cr_assert_gt(pid, 1, "consumer %d said its host pid is \"%s\"", c->pid, said);
+	cr_assert_eq(kill(pid, SIGKILL), 0, "kill %d: %s", pid, strerror(errno));
+	end_consumer(c, 0);
+}
+
+/*
+ * An owner killed in another pid namespace, whose pid the newcomer cannot
+ * check: its slot is taken again (its lock went with its death).
+ */
+Test(shared_set, a_consumer_killed_in_another_pid_namespace_gives_its_slot_back)
+{
+	cr_assert_eq(pipe2(host_pid_said, O_CLOEXEC), 0);
+	expect_slot_taken_again('p', pid_namespace_saying_its_host_pid, false,
+				kill_in_its_namespace);
+	close(host_pid_said[0]);
+	close(host_pid_said[1]);
+}
+
+/* In a consumer: a /run of its own (a tmpfs in a mount namespace of its own). */
+static void run_of_its_own(void)
+{
+	if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+	    mount("tmpfs", "/run", "tmpfs", 0, "mode=0755"))
+		_exit(1);
+}
+
+static void kill_it(struct consumer *c)
+{
+	end_consumer(c, SIGKILL);
+}
+
+/*
+ * An owner behind another /run locked a file the newcomer cannot see:
+ * its pid says, as before the locks, and a killed one's slot is taken again.
+ */
+Test(shared_set, an_owner_behind_another_run_is_told_by_its_pid)
+{
+	expect_slot_taken_again('r', run_of_its_own, false, kill_it);
+}
+
+/*
+ * teredo_observer(3): an observer is not shared with a child, which frees
+ * it there. The lock is the open file's, the child's too: its free leaves
+ * the parent's slot held, so with the 15 others held a newcomer loads a
+ * copy of its own, and the parent still sees the client.
+ */
+Test(shared_set, a_child_freeing_the_observer_it_inherited_leaves_the_parents_slot_held)
+{
+	struct teredo_selection *sel = new_selection();
+	struct teredo_port_event ev;
+	char comm[16], out[4096] = "";
+	int status, err[2];
+	pid_t child;
+	ssize_t n;
+	long port;
+
+	unique_comm(comm, sizeof(comm), 'o');
+	cr_assert_eq(teredo_selection_add_comm(sel, comm), 0);
+	start_consumer_with(comm, TEREDO_MAX_CONSUMERS - 1, -1);
+	obs = observe(sel, 0);
+	expect_copies(comm, 1);
+	child = fork();
+	cr_assert_geq(child, 0, "fork: %s", strerror(errno));
+	if (!child) {
+		teredo_observer_free(obs);
+		_exit(0);
+	}
+	cr_assert_eq(waitpid(child, &status, 0), child);
+	cr_assert(WIFEXITED(status) && !WEXITSTATUS(status));
+	cr_assert_eq(pipe2(err, O_CLOEXEC | O_NONBLOCK), 0);
+	start_consumer_with(comm, 1, err[1]);
+	close(err[1]);
+	n = read(err[0], out, sizeof(out) - 1);
+	out[n > 0 ? n : 0] = '\0';
+	close(err[0]);
+	expect_copies(comm, 2);
+	cr_assert_not_null(strstr(out, "(all 16 places"), "the newcomer said: \"%s\"", out);
+	client = actor_start(comm);
+	port = actor_new_bound(client, "socket4");
+	expect_event(obs, TEREDO_PORT_ADDED, (uint16_t)port, &ev);
+}
+
+/* Which lock file the next consumer finds in its /run of its own. */
+static enum { NOBODYS, WRITABLE_BY_ALL, A_LINK } bad_lock;
+
+/* In a consumer: a lock file made first by another than root, or left open to others. */
+static void run_with_a_lock_file_not_roots(void)
+{
+	int fd;
+
+	run_of_its_own();
+	if (bad_lock == A_LINK) {
+		fd = open("/run/elsewhere", O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+		if (fd < 0 || symlink("/run/elsewhere", SHARED_LOCK_PATH))
+			_exit(1);
+		close(fd);
+		return;
+	}
+	fd = open(SHARED_LOCK_PATH, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd < 0 || (bad_lock == NOBODYS && fchown(fd, 65534, 65534)) ||
+	    (bad_lock == WRITABLE_BY_ALL && fchmod(fd, 0666)))
+		_exit(1);
+	close(fd);
+}
+
+/*
+ * A lock file that is not root's alone (a process with CAP_DAC_OVERRIDE
+ * and another uid made it first, or its mode lets others write, or it is
+ * a link) is not locked: the consumer loads a copy of its own beside the
+ * one it could have joined, and says why once, naming the file and what
+ * to do.
+ */
+Test(shared_set, a_lock_file_not_roots_alone_is_refused_and_said_once)
+{
+	static const char *const why[] = { "not root's alone (uid 65534", "not root's alone",
+					   "symbolic link" };
+	char comm[16], out[4096];
+	struct consumer *c;
+	int err[2];
+	ssize_t n;
+
+	need_root();
+	unique_comm(comm, sizeof(comm), 's');
+	start_consumer(comm);
+	for (int kind = NOBODYS; kind <= A_LINK; kind++) {
+		bad_lock = kind;
+		cr_assert_eq(pipe2(err, O_CLOEXEC | O_NONBLOCK), 0);
+		prepare_consumer = run_with_a_lock_file_not_roots;
+		c = start_consumer_with(comm, 1, err[1]);
+		prepare_consumer = NULL;
+		close(err[1]);
+		expect_copies(comm, 2);
+		n = read(err[0], out, sizeof(out) - 1);
+		out[n > 0 ? n : 0] = '\0';
+		close(err[0]);
+		cr_assert_not_null(strstr(out, "loads its own copy of the BPF programs ("),
+				   "lock file %d: no notice: \"%s\"", kind, out);
+		cr_assert_not_null(strstr(out, why[kind]), "lock file %d: says not why: %s", kind,
+				   out);
+		cr_assert_not_null(strstr(out, "remove it"), "nor what to do: %s", out);
+		cr_assert_eq(strchr(out, '\n'), out + strlen(out) - 1, "not one line: %s", out);
+		end_consumer(c, 0);
+		expect_copies(comm, 1);
+	}
 }

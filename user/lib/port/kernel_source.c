@@ -40,10 +40,9 @@ struct kernel_source {
 	struct event_source base;
 	struct teredo_observer_bpf *skel;
 	struct ring_buffer *ring;
-	int ring_fd;   /* this consumer's own ring buffer map */
-	uint32_t slot; /* where it is in the set's rings */
+	int ring_fd;		 /* this consumer's own ring buffer map */
+	struct shared_slot slot; /* where it is in the set's rings, and who claimed it */
 	bool slot_claimed, in_slot;
-	pid_t slot_pid; /* the process that claimed it: a child it forked frees nothing of it */
 	struct shared_set shared; /* joined: the links of the set another consumer attached */
 	struct attachment hooks;
 	struct bpf_link *scan_link;
@@ -271,12 +270,12 @@ static void load_only_the_scan(struct teredo_observer_bpf *skel)
  */
 static void leave_slot(struct kernel_source *ks)
 {
-	bool mine = ks->slot_pid == getpid();
+	bool mine = ks->slot.claimer == getpid();
 
 	if (ks->in_slot && mine)
-		bpf_map_delete_elem(bpf_map__fd(ks->skel->maps.rings), &ks->slot);
-	if (ks->slot_claimed && mine)
-		shared_free_slot(ks->skel->bss, ks->slot);
+		bpf_map_delete_elem(bpf_map__fd(ks->skel->maps.rings), &ks->slot.index);
+	if (ks->slot_claimed)
+		shared_free_slot(ks->skel, &ks->slot); /* in a child, its copy of the lock closed */
 	ks->in_slot = ks->slot_claimed = false;
 	if (ks->ring_fd >= 0)
 		close(ks->ring_fd);
@@ -421,9 +420,9 @@ static int open_ring(struct kernel_source *ks, size_t bytes)
 	if (ks->ring_fd < 0)
 		return set_last_error(-errno, "cannot create a ring buffer of %zu bytes: %s", bytes,
 				      strerror(errno));
-	if (bpf_map_update_elem(rings, &ks->slot, &ks->ring_fd, BPF_ANY))
-		return set_last_error(-errno, "cannot put the ring buffer in slot %u: %s", ks->slot,
-				      strerror(errno));
+	if (bpf_map_update_elem(rings, &ks->slot.index, &ks->ring_fd, BPF_ANY))
+		return set_last_error(-errno, "cannot put the ring buffer in slot %u: %s",
+				      ks->slot.index, strerror(errno));
 	ks->in_slot = true;
 	/* What the slot lost before is not ours; the snapshot, taken after, covers the rest. */
 	ks->lost_seen = lost_count(ks);
@@ -461,18 +460,17 @@ static uint64_t lost_count(const struct kernel_source *ks)
 {
 	/* What every consumer lost (the registry's), and what this one's ring did. */
 	return __atomic_load_n(&ks->skel->bss->lost_events, __ATOMIC_ACQUIRE) +
-	       __atomic_load_n(&ks->skel->bss->ring_lost[ks->slot], __ATOMIC_ACQUIRE);
+	       __atomic_load_n(&ks->skel->bss->ring_lost[ks->slot.index], __ATOMIC_ACQUIRE);
 }
 
 /* A slot of the set's rings for ours. */
 static int take_slot(struct kernel_source *ks)
 {
-	int err = shared_claim_slot(ks->skel->bss, &ks->slot);
+	int err = shared_claim_slot(ks->skel, &ks->slot);
 
 	if (err)
 		return err;
 	ks->slot_claimed = true;
-	ks->slot_pid = getpid();
 	return 0;
 }
 

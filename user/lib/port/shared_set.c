@@ -60,10 +60,36 @@ struct candidate {
 #define LOCK_POLL_MS 5
 
 /*
+ * Only a lock file that root alone could have made or changed is trusted:
+ * one made first by a process that is not root's uid (CAP_DAC_OVERRIDE
+ * is enough to write /run), or left writable by others, would let its
+ * owner hold every consumer's join, or the slots' locks.
+ */
+static int trusted_lock_file(int fd)
+{
+	struct stat st;
+	int err;
+
+	if (fstat(fd, &st)) {
+		err = -errno;
+		close(fd);
+		return set_last_error(err, "cannot stat %s: %s", SHARED_LOCK_PATH, strerror(-err));
+	}
+	if (S_ISREG(st.st_mode) && st.st_uid == 0 && !(st.st_mode & (S_IWGRP | S_IWOTH)))
+		return fd;
+	close(fd);
+	return set_last_error(-EPERM,
+			      "%s is not root's alone (uid %u, mode %o; it must be a regular file "
+			      "of uid 0 that no group or other may write): remove it, and root "
+			      "makes it again",
+			      SHARED_LOCK_PATH, (unsigned int)st.st_uid, (unsigned int)st.st_mode);
+}
+
+/*
  * The lock file, made if need be, never through a link. Where /run is
  * read-only (a unit's ProtectSystem=strict), one made before is locked
- * through a read-only fd, which flock() takes as well (O_NONBLOCK: were
- * it a FIFO, that open would wait for a writer).
+ * through a read-only fd, which flock() and read locks take as well
+ * (O_NONBLOCK: were it a FIFO, that open would wait for a writer).
  */
 static int open_lock_file(void)
 {
@@ -71,11 +97,17 @@ static int open_lock_file(void)
 	int fd = open(SHARED_LOCK_PATH, O_RDWR | O_CREAT | flags, 0600);
 	int err = -errno;
 
-	if (fd < 0 && err == -EROFS)
+	if (fd < 0 && err == -EROFS) {
 		fd = open(SHARED_LOCK_PATH, O_RDONLY | flags);
+		err = -errno;
+	}
+	if (fd < 0 && err == -ELOOP)
+		return set_last_error(err,
+				      "%s is a symbolic link: remove it, and root makes it again",
+				      SHARED_LOCK_PATH);
 	if (fd < 0)
 		return set_last_error(err, "cannot open %s: %s", SHARED_LOCK_PATH, strerror(-err));
-	return fd;
+	return trusted_lock_file(fd);
 }
 
 static int64_t monotonic_ms(void)
@@ -482,8 +514,13 @@ static bool proc_is_ours(void)
 	return strtol(link, NULL, 10) == getpid();
 }
 
-/* How this process sees another's pid and start time through /proc. */
+/*
+ * How this process sees another's slot: through the lock file, when it is
+ * the file the owner locked, else through /proc, by pid and start time.
+ */
 struct viewer {
+	int lock_fd; /* an open file of its own, holding no lock: it sees every other's */
+	struct stat lock_st;
 	uint32_t pid_ns;
 	uint32_t time_ns; /* /proc shifts a start time by the reader's boot time offset */
 	bool proc_ours;
@@ -491,16 +528,58 @@ struct viewer {
 
 static struct viewer this_viewer(void)
 {
-	return (struct viewer){ .pid_ns = namespace_of_self("pid"),
-				.time_ns = namespace_of_self("time"),
-				.proc_ours = proc_is_ours() };
+	struct viewer me = { .lock_fd = open_lock_file(),
+			     .pid_ns = namespace_of_self("pid"),
+			     .time_ns = namespace_of_self("time"),
+			     .proc_ours = proc_is_ours() };
+
+	if (me.lock_fd >= 0 && fstat(me.lock_fd, &me.lock_st)) {
+		close(me.lock_fd);
+		me.lock_fd = -1;
+	}
+	return me;
+}
+
+static void viewer_done(struct viewer *me)
+{
+	if (me->lock_fd >= 0)
+		close(me->lock_fd);
+}
+
+/* One byte at at: the slot's lock, as fcntl() takes or tests it. */
+static struct flock slot_lock(short type, uint64_t at)
+{
+	return (struct flock){
+		.l_type = type, .l_whence = SEEK_SET, .l_start = (off_t)at, .l_len = 1
+	};
 }
 
 /*
- * Whether the slot's owner may still read its ring. One whose pid or start
- * time means something else here (another pid namespace, ours while /proc
- * is not ours, another time namespace) is taken to live: its slot is lost
- * until the set goes, never taken from a live owner.
+ * Whether the owner's lock is still held, by any open file but ours: the
+ * kernel drops it when the last fd of the owner's open file closes, at
+ * its death or exec, whatever its pid namespace. Could it not be told,
+ * the owner is taken to live.
+ */
+static bool lock_held(const struct viewer *me, uint64_t at)
+{
+	struct flock fl = slot_lock(F_WRLCK, at);
+
+	return fcntl(me->lock_fd, F_OFD_GETLK, &fl) || fl.l_type != F_UNLCK;
+}
+
+static bool sees_owners_lock(const struct teredo_slot_owner *o, const struct viewer *me)
+{
+	return o->lock_ino && me->lock_fd >= 0 && o->lock_ino == (uint64_t)me->lock_st.st_ino &&
+	       o->lock_dev == (uint64_t)me->lock_st.st_dev;
+}
+
+/*
+ * Whether the slot's owner may still read its ring. Its lock says, when
+ * this process sees the file it locked (lock_held). Otherwise (no lock
+ * taken, or another /run in another mount namespace) its pid: one whose
+ * pid or start time means something else here (another pid namespace,
+ * ours while /proc is not ours, another time namespace) is taken to live,
+ * its slot lost until the set goes, never taken from a live owner.
  */
 static bool owner_lives(const struct teredo_slot_owner *o, const struct viewer *me)
 {
@@ -509,6 +588,8 @@ static bool owner_lives(const struct teredo_slot_owner *o, const struct viewer *
 
 	if (!o->pid)
 		return false;
+	if (sees_owners_lock(o, me))
+		return lock_held(me, o->lock_at);
 	if (o->pid_ns != me->pid_ns || o->time_ns != me->time_ns || !me->proc_ours)
 		return true;
 	snprintf(pid, sizeof(pid), "%u", o->pid);
@@ -531,6 +612,7 @@ static bool set_has_room(const struct candidate *cands, size_t n, uint32_t set,
 			room = !owner_lives(&bss->slot_owners[i], &me);
 	if (fd >= 0)
 		close(fd);
+	viewer_done(&me);
 	free(bss);
 	return room;
 }
@@ -591,31 +673,100 @@ int shared_set_find(struct teredo_observer_bpf *skel, int cgroup_fd, struct shar
 	return err;
 }
 
-int shared_claim_slot(struct teredo_observer_bpf__bss *bss, uint32_t *slot)
+/*
+ * The slot's byte in the lock file: the set named by its .bss map's id,
+ * which no other map has while this one lives (nor for long after: the
+ * kernel hands ids out in turn).
+ */
+static int slot_lock_at(struct teredo_observer_bpf *skel, uint32_t slot, uint64_t *at)
 {
-	struct viewer me = this_viewer();
+	struct bpf_map_info info = {};
+	uint32_t len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(bpf_map__fd(skel->maps.bss), &info, &len))
+		return -errno;
+	*at = (uint64_t)info.id * TEREDO_MAX_CONSUMERS + slot;
+	return 0;
+}
+
+/*
+ * The slot's lock, taken on an open file of this slot's own (O_CLOEXEC:
+ * an exec drops it, as death does), and where it is into the record. A
+ * read lock, which a read-only fd takes too; every claim tests first, so
+ * no two live ones share a byte. None taken, the record says none.
+ */
+static void lock_slot(struct teredo_observer_bpf *skel, uint32_t slot, int *lock_fd,
+		      struct teredo_slot_owner *o)
+{
+	struct flock fl;
+	struct stat st;
+	uint64_t at = 0;
+	int fd;
+
+	o->lock_ino = 0;
+	*lock_fd = -1;
+	if (slot_lock_at(skel, slot, &at) || (fd = open_lock_file()) < 0)
+		return;
+	fl = slot_lock(F_RDLCK, at);
+	if (fstat(fd, &st) || fcntl(fd, F_OFD_SETLK, &fl)) {
+		close(fd);
+		return;
+	}
+	o->lock_dev = st.st_dev;
+	o->lock_ino = st.st_ino;
+	o->lock_at = at;
+	*lock_fd = fd;
+}
+
+int shared_claim_slot(struct teredo_observer_bpf *skel, struct shared_slot *slot)
+{
+	struct teredo_observer_bpf__bss *bss = skel->bss;
+	struct viewer me;
 	uint32_t pid = (uint32_t)getpid();
 	uint64_t t = 0;
 
+	slot->lock_fd = -1;
 	/* Its own through /proc/self, which is this process whichever pids /proc shows. */
 	if (start_time("self", &t))
-		return set_last_error(-EIO, "cannot read /proc/self/stat");
+		return set_last_error(-EIO, "cannot read /proc/self/stat: is /proc mounted?");
+	me = this_viewer();
 	for (uint32_t i = 0; i < TEREDO_MAX_CONSUMERS; i++) {
 		struct teredo_slot_owner *o = &bss->slot_owners[i];
 
 		if (owner_lives(o, &me))
 			continue;
+		viewer_done(&me);
+		/* Locked before the pid is written: no reader takes a new owner for a dead one. */
+		lock_slot(skel, i, &slot->lock_fd, o);
 		o->pid_ns = me.pid_ns;
 		o->time_ns = me.time_ns;
 		o->start_time = t;
 		__atomic_store_n(&o->pid, pid, __ATOMIC_RELEASE);
-		*slot = i;
+		slot->index = i;
+		slot->claimer = (pid_t)pid;
 		return 0;
 	}
+	viewer_done(&me);
 	return -ENOSPC;
 }
 
-void shared_free_slot(struct teredo_observer_bpf__bss *bss, uint32_t slot)
+/*
+ * The lock is the open file's, which a forked child shares: only the
+ * claimer unlocks it (for the child too, which owns nothing of it), and
+ * a child that frees its inherited copy only closes its fd, the
+ * claimer's lock still held.
+ */
+void shared_free_slot(struct teredo_observer_bpf *skel, struct shared_slot *slot)
 {
-	__atomic_store_n(&bss->slot_owners[slot].pid, 0, __ATOMIC_RELEASE);
+	struct flock fl = slot_lock(F_UNLCK, 0);
+
+	fl.l_len = 0; /* to the end: the one byte this open file holds */
+	if (slot->claimer == getpid()) {
+		__atomic_store_n(&skel->bss->slot_owners[slot->index].pid, 0, __ATOMIC_RELEASE);
+		if (slot->lock_fd >= 0)
+			fcntl(slot->lock_fd, F_OFD_SETLK, &fl);
+	}
+	if (slot->lock_fd >= 0)
+		close(slot->lock_fd);
+	slot->lock_fd = -1;
 }
