@@ -43,20 +43,17 @@ struct teredo_event {
 
 /*
  * Beside each consumer slot: who holds it, so that a dead holder's slot is
- * taken again. Its proof of life is the kernel's: a lock the owner holds
- * on byte lock_at of the lock file (lock_dev, lock_ino), which goes with
- * its death or its exec in any pid namespace; where a newcomer cannot see
- * that file, the pid and its start time say what they can.
+ * taken again. Its proof of life is the kernel's: a map only the owner
+ * holds, gone with its death or exec in any namespace; without one, the
+ * pid and its start time say what they can.
  */
 struct teredo_slot_owner {
-	__u32 pid;	  /* 0: free */
-	__u32 pid_ns;	  /* the namespace pid is a number in (its inode) */
-	__u64 start_time; /* /proc/PID/stat's starttime: the pid, not a later one's */
-	__u32 time_ns;	  /* the time namespace it was read in: /proc shifts it by the reader's */
-	__u32 unused;
-	__u64 lock_dev; /* the lock file's st_dev and st_ino; lock_ino 0: no lock held */
-	__u64 lock_ino;
-	__u64 lock_at;
+	__u32 pid;	   /* 0: free */
+	__u32 pid_ns;	   /* the namespace pid is a number in (its inode) */
+	__u64 start_time;  /* /proc/PID/stat's starttime: the pid, not a later one's */
+	__u32 time_ns;	   /* the time namespace it was read in: /proc shifts it by the reader's */
+	__u32 proof_id;	   /* the owner's proof map's id; 0: none */
+	__u64 proof_nonce; /* its value: that map, not a later one given its id */
 };
 
 #endif

@@ -275,7 +275,7 @@ static void leave_slot(struct kernel_source *ks)
 	if (ks->in_slot && mine)
 		bpf_map_delete_elem(bpf_map__fd(ks->skel->maps.rings), &ks->slot.index);
 	if (ks->slot_claimed)
-		shared_free_slot(ks->skel, &ks->slot); /* in a child, its copy of the lock closed */
+		shared_free_slot(ks->skel->bss, &ks->slot); /* in a child: its copy closed */
 	ks->in_slot = ks->slot_claimed = false;
 	if (ks->ring_fd >= 0)
 		close(ks->ring_fd);
@@ -466,7 +466,7 @@ static uint64_t lost_count(const struct kernel_source *ks)
 /* A slot of the set's rings for ours. */
 static int take_slot(struct kernel_source *ks)
 {
-	int err = shared_claim_slot(ks->skel, &ks->slot);
+	int err = shared_claim_slot(ks->skel->bss, &ks->slot);
 
 	if (err)
 		return err;

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <time.h>
@@ -63,7 +64,7 @@ struct candidate {
  * Only a lock file that root alone could have made or changed is trusted:
  * one made first by a process that is not root's uid (CAP_DAC_OVERRIDE
  * is enough to write /run), or left writable by others, would let its
- * owner hold every consumer's join, or the slots' locks.
+ * owner hold every consumer's join.
  */
 static int trusted_lock_file(int fd)
 {
@@ -88,8 +89,8 @@ static int trusted_lock_file(int fd)
 /*
  * The lock file, made if need be, never through a link. Where /run is
  * read-only (a unit's ProtectSystem=strict), one made before is locked
- * through a read-only fd, which flock() and read locks take as well
- * (O_NONBLOCK: were it a FIFO, that open would wait for a writer).
+ * through a read-only fd, which flock() takes as well (O_NONBLOCK: were
+ * it a FIFO, that open would wait for a writer).
  */
 static int open_lock_file(void)
 {
@@ -514,13 +515,8 @@ static bool proc_is_ours(void)
 	return strtol(link, NULL, 10) == getpid();
 }
 
-/*
- * How this process sees another's slot: through the lock file, when it is
- * the file the owner locked, else through /proc, by pid and start time.
- */
+/* How this process sees another's pid and start time through /proc. */
 struct viewer {
-	int lock_fd; /* an open file of its own, holding no lock: it sees every other's */
-	struct stat lock_st;
 	uint32_t pid_ns;
 	uint32_t time_ns; /* /proc shifts a start time by the reader's boot time offset */
 	bool proc_ours;
@@ -528,68 +524,52 @@ struct viewer {
 
 static struct viewer this_viewer(void)
 {
-	struct viewer me = { .lock_fd = open_lock_file(),
-			     .pid_ns = namespace_of_self("pid"),
-			     .time_ns = namespace_of_self("time"),
-			     .proc_ours = proc_is_ours() };
-
-	if (me.lock_fd >= 0 && fstat(me.lock_fd, &me.lock_st)) {
-		close(me.lock_fd);
-		me.lock_fd = -1;
-	}
-	return me;
+	return (struct viewer){ .pid_ns = namespace_of_self("pid"),
+				.time_ns = namespace_of_self("time"),
+				.proc_ours = proc_is_ours() };
 }
 
-static void viewer_done(struct viewer *me)
-{
-	if (me->lock_fd >= 0)
-		close(me->lock_fd);
-}
-
-/* One byte at at: the slot's lock, as fcntl() takes or tests it. */
-static struct flock slot_lock(short type, uint64_t at)
-{
-	return (struct flock){
-		.l_type = type, .l_whence = SEEK_SET, .l_start = (off_t)at, .l_len = 1
-	};
-}
+enum proof { PROOF_GONE, PROOF_HELD, PROOF_UNTOLD };
 
 /*
- * Whether the owner's lock is still held, by any open file but ours: the
- * kernel drops it when the last fd of the owner's open file closes, at
- * its death or exec, whatever its pid namespace. Could it not be told,
- * the owner is taken to live.
+ * The owner's proof of life: a map of its own that nothing else holds, so
+ * the kernel frees it, and its id, with the owner's last fd of it (death,
+ * or exec: map fds are O_CLOEXEC), in whatever pid or mount namespace.
+ * Its value is the record's nonce: a later map given the same id (after
+ * the ids wrap) is no proof. Untold where the id cannot be turned into an
+ * fd (no CAP_SYS_ADMIN).
  */
-static bool lock_held(const struct viewer *me, uint64_t at)
+static enum proof owner_proof(const struct teredo_slot_owner *o)
 {
-	struct flock fl = slot_lock(F_WRLCK, at);
+	int fd = bpf_map_get_fd_by_id(o->proof_id);
+	uint64_t nonce = 0;
+	uint32_t zero = 0;
+	bool same;
 
-	return fcntl(me->lock_fd, F_OFD_GETLK, &fl) || fl.l_type != F_UNLCK;
-}
-
-static bool sees_owners_lock(const struct teredo_slot_owner *o, const struct viewer *me)
-{
-	return o->lock_ino && me->lock_fd >= 0 && o->lock_ino == (uint64_t)me->lock_st.st_ino &&
-	       o->lock_dev == (uint64_t)me->lock_st.st_dev;
+	if (fd < 0)
+		return errno == ENOENT ? PROOF_GONE : PROOF_UNTOLD;
+	same = !bpf_map_lookup_elem(fd, &zero, &nonce) && nonce == o->proof_nonce;
+	close(fd);
+	return same ? PROOF_HELD : PROOF_GONE;
 }
 
 /*
- * Whether the slot's owner may still read its ring. Its lock says, when
- * this process sees the file it locked (lock_held). Otherwise (no lock
- * taken, or another /run in another mount namespace) its pid: one whose
- * pid or start time means something else here (another pid namespace,
- * ours while /proc is not ours, another time namespace) is taken to live,
- * its slot lost until the set goes, never taken from a live owner.
+ * Whether the slot's owner may still read its ring. Its proof says, where
+ * it has one (owner_proof). Otherwise its pid: one whose pid or start time
+ * means something else here (another pid namespace, ours while /proc is
+ * not ours, another time namespace) is taken to live, its slot lost until
+ * the set goes, never taken from a live owner.
  */
 static bool owner_lives(const struct teredo_slot_owner *o, const struct viewer *me)
 {
+	enum proof proof = o->proof_id ? owner_proof(o) : PROOF_UNTOLD;
 	char pid[16];
 	uint64_t t;
 
-	if (!o->pid)
+	if (!o->pid || proof == PROOF_GONE)
 		return false;
-	if (sees_owners_lock(o, me))
-		return lock_held(me, o->lock_at);
+	if (proof == PROOF_HELD)
+		return true;
 	if (o->pid_ns != me->pid_ns || o->time_ns != me->time_ns || !me->proc_ours)
 		return true;
 	snprintf(pid, sizeof(pid), "%u", o->pid);
@@ -612,7 +592,6 @@ static bool set_has_room(const struct candidate *cands, size_t n, uint32_t set,
 			room = !owner_lives(&bss->slot_owners[i], &me);
 	if (fd >= 0)
 		close(fd);
-	viewer_done(&me);
 	free(bss);
 	return room;
 }
@@ -674,70 +653,51 @@ int shared_set_find(struct teredo_observer_bpf *skel, int cgroup_fd, struct shar
 }
 
 /*
- * The slot's byte in the lock file: the set named by its .bss map's id,
- * which no other map has while this one lives (nor for long after: the
- * kernel hands ids out in turn).
+ * This process's proof of life for its slot (owner_proof): a one-entry
+ * map holding a random nonce, its fd this process's alone (a child forked
+ * with it holds a copy). Without one the record's pid alone tells.
  */
-static int slot_lock_at(struct teredo_observer_bpf *skel, uint32_t slot, uint64_t *at)
+static int make_proof(struct teredo_slot_owner *o)
 {
 	struct bpf_map_info info = {};
-	uint32_t len = sizeof(info);
-
-	if (bpf_obj_get_info_by_fd(bpf_map__fd(skel->maps.bss), &info, &len))
-		return -errno;
-	*at = (uint64_t)info.id * TEREDO_MAX_CONSUMERS + slot;
-	return 0;
-}
-
-/*
- * The slot's lock, taken on an open file of this slot's own (O_CLOEXEC:
- * an exec drops it, as death does), and where it is into the record. A
- * read lock, which a read-only fd takes too; every claim tests first, so
- * no two live ones share a byte. None taken, the record says none.
- */
-static void lock_slot(struct teredo_observer_bpf *skel, uint32_t slot, int *lock_fd,
-		      struct teredo_slot_owner *o)
-{
-	struct flock fl;
-	struct stat st;
-	uint64_t at = 0;
+	uint32_t len = sizeof(info), zero = 0;
+	uint64_t nonce = 0;
 	int fd;
 
-	o->lock_ino = 0;
-	*lock_fd = -1;
-	if (slot_lock_at(skel, slot, &at) || (fd = open_lock_file()) < 0)
-		return;
-	fl = slot_lock(F_RDLCK, at);
-	if (fstat(fd, &st) || fcntl(fd, F_OFD_SETLK, &fl)) {
+	o->proof_id = 0;
+	if (getrandom(&nonce, sizeof(nonce), GRND_NONBLOCK) != sizeof(nonce))
+		nonce = (uint64_t)monotonic_ms() ^ ((uint64_t)getpid() << 32);
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "teredo_alive", sizeof(zero), sizeof(nonce), 1,
+			    NULL);
+	if (fd < 0)
+		return -1;
+	if (bpf_map_update_elem(fd, &zero, &nonce, BPF_ANY) ||
+	    bpf_obj_get_info_by_fd(fd, &info, &len)) {
 		close(fd);
-		return;
+		return -1;
 	}
-	o->lock_dev = st.st_dev;
-	o->lock_ino = st.st_ino;
-	o->lock_at = at;
-	*lock_fd = fd;
+	o->proof_nonce = nonce;
+	o->proof_id = info.id;
+	return fd;
 }
 
-int shared_claim_slot(struct teredo_observer_bpf *skel, struct shared_slot *slot)
+int shared_claim_slot(struct teredo_observer_bpf__bss *bss, struct shared_slot *slot)
 {
-	struct teredo_observer_bpf__bss *bss = skel->bss;
-	struct viewer me;
+	struct viewer me = this_viewer();
 	uint32_t pid = (uint32_t)getpid();
 	uint64_t t = 0;
 
-	slot->lock_fd = -1;
+	slot->proof_fd = -1;
 	/* Its own through /proc/self, which is this process whichever pids /proc shows. */
 	if (start_time("self", &t))
 		return set_last_error(-EIO, "cannot read /proc/self/stat: is /proc mounted?");
-	me = this_viewer();
 	for (uint32_t i = 0; i < TEREDO_MAX_CONSUMERS; i++) {
 		struct teredo_slot_owner *o = &bss->slot_owners[i];
 
 		if (owner_lives(o, &me))
 			continue;
-		viewer_done(&me);
-		/* Locked before the pid is written: no reader takes a new owner for a dead one. */
-		lock_slot(skel, i, &slot->lock_fd, o);
+		/* The proof before the pid: no reader takes the new owner for the dead one. */
+		slot->proof_fd = make_proof(o);
 		o->pid_ns = me.pid_ns;
 		o->time_ns = me.time_ns;
 		o->start_time = t;
@@ -746,27 +706,19 @@ int shared_claim_slot(struct teredo_observer_bpf *skel, struct shared_slot *slot
 		slot->claimer = (pid_t)pid;
 		return 0;
 	}
-	viewer_done(&me);
 	return -ENOSPC;
 }
 
 /*
- * The lock is the open file's, which a forked child shares: only the
- * claimer unlocks it (for the child too, which owns nothing of it), and
- * a child that frees its inherited copy only closes its fd, the
- * claimer's lock still held.
+ * Only the claimer gives the slot back. A child forked with it frees its
+ * inherited copy: the proof's fd closed, which ends the proof only once
+ * the claimer's is closed too.
  */
-void shared_free_slot(struct teredo_observer_bpf *skel, struct shared_slot *slot)
+void shared_free_slot(struct teredo_observer_bpf__bss *bss, struct shared_slot *slot)
 {
-	struct flock fl = slot_lock(F_UNLCK, 0);
-
-	fl.l_len = 0; /* to the end: the one byte this open file holds */
-	if (slot->claimer == getpid()) {
-		__atomic_store_n(&skel->bss->slot_owners[slot->index].pid, 0, __ATOMIC_RELEASE);
-		if (slot->lock_fd >= 0)
-			fcntl(slot->lock_fd, F_OFD_SETLK, &fl);
-	}
-	if (slot->lock_fd >= 0)
-		close(slot->lock_fd);
-	slot->lock_fd = -1;
+	if (slot->claimer == getpid())
+		__atomic_store_n(&bss->slot_owners[slot->index].pid, 0, __ATOMIC_RELEASE);
+	if (slot->proof_fd >= 0)
+		close(slot->proof_fd);
+	slot->proof_fd = -1;
 }

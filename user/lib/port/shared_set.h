@@ -18,10 +18,7 @@
 #include "teredo_event.h"
 #include "teredo_observer.bpf.skel.h"
 
-/*
- * Its flock serialises find-or-create between the root consumers of the
- * host; its bytes, one per slot of each set, are the slots' locks.
- */
+/* Serialises find-or-create between the root consumers of the host. */
 #define SHARED_LOCK_PATH "/run/teredo-observer-share.lock"
 #define SHARED_MAX_LINKS 16
 
@@ -49,14 +46,14 @@ int shared_set_find(struct teredo_observer_bpf *skel, int cgroup_fd, struct shar
 void shared_set_release(struct shared_set *set);
 
 /*
- * A slot of the set's rings, held: the index, and the open file that holds
- * the slot's lock (-1: none could be taken; the pid alone then tells).
- * That lock goes with the last fd of that open file: a child forked with
- * it keeps it until the child frees its copy, exits or execs.
+ * A slot of the set's rings, held: the index, and the fd of this
+ * process's proof that it lives (-1: none; the pid alone then tells).
+ * The proof goes with the last fd of it: a child forked with it keeps it
+ * until the child frees its copy, exits or execs.
  */
 struct shared_slot {
 	uint32_t index;
-	int lock_fd;
+	int proof_fd;
 	pid_t claimer; /* only the process that claimed it gives it back */
 };
 
@@ -64,8 +61,8 @@ struct shared_slot {
  * A slot for this process's ring in the set's owners (the loaded .bss):
  * a free one, or one whose owner is gone. 0, or -ENOSPC when all are held.
  */
-int shared_claim_slot(struct teredo_observer_bpf *skel, struct shared_slot *slot);
+int shared_claim_slot(struct teredo_observer_bpf__bss *bss, struct shared_slot *slot);
 /* By its claimer, the slot given back; in a child, only the child's copy closed. */
-void shared_free_slot(struct teredo_observer_bpf *skel, struct shared_slot *slot);
+void shared_free_slot(struct teredo_observer_bpf__bss *bss, struct shared_slot *slot);
 
 #endif
