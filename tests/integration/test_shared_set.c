@@ -1106,8 +1106,8 @@ static void run_with_a_lock_file_not_roots(void)
  */
 Test(shared_set, a_lock_file_not_roots_alone_is_refused_and_said_once)
 {
-	static const char *const why[] = { "not root's alone (uid 65534", "not root's alone",
-					   "symbolic link" };
+	static const char *const why[] = { "not root's alone (a file of uid 65534",
+					   "uid 0, mode 0666", "symbolic link" };
 	char comm[16], out[4096];
 	struct consumer *c;
 	int err[2];

@@ -80,10 +80,11 @@ static int trusted_lock_file(int fd)
 		return fd;
 	close(fd);
 	return set_last_error(-EPERM,
-			      "%s is not root's alone (uid %u, mode %o; it must be a regular file "
-			      "of uid 0 that no group or other may write): remove it, and root "
-			      "makes it again",
-			      SHARED_LOCK_PATH, (unsigned int)st.st_uid, (unsigned int)st.st_mode);
+			      "%s is not root's alone (%s of uid %u, mode %04o; it must be a "
+			      "regular file of uid 0 that no group or other may write): remove "
+			      "it, and root makes it again",
+			      SHARED_LOCK_PATH, S_ISREG(st.st_mode) ? "a file" : "no regular file",
+			      (unsigned int)st.st_uid, (unsigned int)(st.st_mode & 07777));
 }
 
 /*
