@@ -9,6 +9,8 @@ UNIT_BIN   := $(BUILD)/tests/unit
 INTEG_BIN  := $(BUILD)/tests/integration
 UDP_ACTOR  := $(BUILD)/tests/udp-actor
 STRESS     := $(BUILD)/tests/subscription-stress
+# The kernel matrix's check that its emulated guest survives live text patching.
+TEXT_PATCHING := $(BUILD)/tests/text-patching
 # Test programs that watch the kernel run in a network namespace of their own.
 OWN_NETNS  := tests/helpers/own_netns.c
 
@@ -23,6 +25,10 @@ CHECK_SUITES ?= unit-test integration-test command-test e2e-test example-test ab
 $(UDP_ACTOR): tests/helpers/udp_actor.c
 	@mkdir -p $(@D)
 	$(call quiet,CC,$@)$(CC) $(CFLAGS) -o $@ $<
+
+$(TEXT_PATCHING): tests/kernels/text_patching.c
+	@mkdir -p $(@D)
+	$(call quiet,CC,$@)$(CC) $(CFLAGS) -o $@ $< $(LIBBPF_LIBS)
 
 # test_firewalld.c includes the firewalld backend's source (user/firewall/) for its static logic;
 # test_selection.c opens the skeleton (never loads it) to read what a selection configures;
@@ -116,5 +122,5 @@ deb-test:
 # under QEMU (tests/kernels/run; a few minutes each). KERNELS=6.12 runs one. The downloaded kernels stay in KERNEL_CACHE
 # (/var/cache/teredo-observer/kernels), outside build/: make clean keeps them.
 KERNELS ?=
-kernel-matrix: $(CMD) $(INTEG_BIN) $(UDP_ACTOR) $(WIN_PORT_CLIENT) $(STABLE_CLIENT)
+kernel-matrix: $(CMD) $(INTEG_BIN) $(UDP_ACTOR) $(WIN_PORT_CLIENT) $(STABLE_CLIENT) $(TEXT_PATCHING)
 	./tests/kernels/run $(KERNELS)
