@@ -47,8 +47,14 @@ static struct consumer consumers[MAX_CONSUMERS];
 static size_t n_consumers;
 /* Run in the next consumer's process before its observer opens, if set. */
 static void (*prepare_consumer)(void);
-/* The next consumer, once ready, execs sleep: the same pid and start time, no consumer. */
-static bool exec_when_ready;
+/*
+ * What the next consumer does once its observers are open: EXEC, once
+ * ready, execs sleep (the same pid and start time, no consumer); KEEPER
+ * forks a child that keeps what it inherited (the observers, unfreed)
+ * until every write end of keeper_stop is closed.
+ */
+static enum { CONSUME, EXEC, KEEPER } then;
+static int keeper_stop[2] = { -1, -1 };
 
 static void end_consumer(struct consumer *c, int sig)
 {
@@ -70,6 +76,11 @@ static void teardown(void)
 	for (size_t i = 0; i < n_consumers; i++)
 		end_consumer(&consumers[i], SIGKILL);
 	n_consumers = 0;
+	for (int i = 0; i < 2; i++) {
+		if (keeper_stop[i] >= 0)
+			close(keeper_stop[i]); /* the last write end: a keeper exits */
+		keeper_stop[i] = -1;
+	}
 	fixture_teardown();
 }
 
@@ -101,8 +112,16 @@ static void consume(const char *comm, int out, int stop, int n_observers)
 		while (teredo_observer_receive(o[i], &ev) > 0)
 			; /* the initial event */
 	}
+	if (then == KEEPER && !fork()) {
+		char c;
+
+		close(keeper_stop[1]);
+		if (read(keeper_stop[0], &c, 1) < 0)
+			_exit(1);
+		_exit(0);
+	}
 	say(out, "ready %u\n", teredo_observer_current_port(o[0]));
-	if (exec_when_ready) {
+	if (then == EXEC) {
 		execl("/bin/sleep", "sleep", "600", (char *)NULL);
 		_exit(1);
 	}
@@ -901,12 +920,12 @@ Test(shared_set, a_child_freeing_the_observer_it_inherited_takes_nothing_from_th
 }
 
 /*
- * The 16th slot's owner started (prepare in its process; exec: it execs
- * once ready) beside one consumer holding the 15 others, then made to
- * leave its slot without freeing it: a newcomer takes that slot, so one
- * copy, and both the newcomer and the fifteen see the client.
+ * The 16th slot's owner started (prepare in its process, what_then once
+ * its observer is open) beside one consumer holding the 15 others, then
+ * made to leave its slot without freeing it: a newcomer takes that slot,
+ * so one copy, and both the newcomer and the fifteen see the client.
  */
-static void expect_slot_taken_again(char tag, void (*prepare)(void), bool exec,
+static void expect_slot_taken_again(char tag, void (*prepare)(void), int what_then,
 				    void (*leave)(struct consumer *))
 {
 	struct consumer *rest, *owner, *newcomer;
@@ -917,10 +936,10 @@ static void expect_slot_taken_again(char tag, void (*prepare)(void), bool exec,
 	unique_comm(comm, sizeof(comm), tag);
 	rest = start_consumer_with(comm, TEREDO_MAX_CONSUMERS - 1, -1);
 	prepare_consumer = prepare;
-	exec_when_ready = exec;
+	then = what_then;
 	owner = start_consumer(comm);
 	prepare_consumer = NULL;
-	exec_when_ready = false;
+	then = CONSUME;
 	leave(owner);
 	newcomer = start_consumer(comm);
 	expect_copies(comm, 1);
@@ -962,13 +981,13 @@ static void await_exec(struct consumer *c)
  */
 Test(shared_set, an_execd_consumers_slot_is_taken_again)
 {
-	expect_slot_taken_again('x', NULL, true, await_exec);
+	expect_slot_taken_again('x', NULL, EXEC, await_exec);
 }
 
 /* The same with /run read-only (a unit's ProtectSystem=strict): the proof needs no file. */
 Test(shared_set, an_execd_consumers_slot_is_taken_again_under_a_read_only_run)
 {
-	expect_slot_taken_again('y', run_read_only, true, await_exec);
+	expect_slot_taken_again('y', run_read_only, EXEC, await_exec);
 }
 
 static int host_pid_said[2] = { -1, -1 };
@@ -1008,7 +1027,7 @@ static void kill_in_its_namespace(struct consumer *c)
 Test(shared_set, a_consumer_killed_in_another_pid_namespace_gives_its_slot_back)
 {
 	cr_assert_eq(pipe2(host_pid_said, O_CLOEXEC), 0);
-	expect_slot_taken_again('p', pid_namespace_saying_its_host_pid, false,
+	expect_slot_taken_again('p', pid_namespace_saying_its_host_pid, CONSUME,
 				kill_in_its_namespace);
 	close(host_pid_said[0]);
 	close(host_pid_said[1]);
@@ -1029,7 +1048,7 @@ static void run_of_its_own(void)
  */
 Test(shared_set, an_execd_consumers_slot_is_taken_again_behind_another_run)
 {
-	expect_slot_taken_again('r', run_of_its_own, true, await_exec);
+	expect_slot_taken_again('r', run_of_its_own, EXEC, await_exec);
 }
 
 /*
@@ -1136,4 +1155,20 @@ Test(shared_set, a_lock_file_not_roots_alone_is_refused_and_said_once)
 		end_consumer(c, 0);
 		expect_copies(comm, 1);
 	}
+}
+
+static void kill_it(struct consumer *c)
+{
+	end_consumer(c, SIGKILL);
+}
+
+/*
+ * The owner killed while a child it forked keeps the observer (unfreed,
+ * so the proof of life too): the owner's pid, which this namespace can
+ * check, says it is dead, and its slot is taken again.
+ */
+Test(shared_set, a_killed_consumers_slot_is_taken_again_while_a_child_keeps_its_observer)
+{
+	cr_assert_eq(pipe2(keeper_stop, O_CLOEXEC), 0);
+	expect_slot_taken_again('t', NULL, KEEPER, kill_it);
 }

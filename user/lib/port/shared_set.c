@@ -530,17 +530,15 @@ static struct viewer this_viewer(void)
 				.proc_ours = proc_is_ours() };
 }
 
-enum proof { PROOF_GONE, PROOF_HELD, PROOF_UNTOLD };
-
 /*
- * The owner's proof of life: a map of its own that nothing else holds, so
- * the kernel frees it, and its id, with the owner's last fd of it (death,
- * or exec: map fds are O_CLOEXEC), in whatever pid or mount namespace.
- * Its value is the record's nonce: a later map given the same id (after
- * the ids wrap) is no proof. Untold where the id cannot be turned into an
- * fd (no CAP_SYS_ADMIN).
+ * Whether the owner's proof of life is gone: a map of its own that nothing
+ * else holds, so the kernel frees it, and its id, with the owner's last
+ * fd of it (death, or exec: BPF fds are O_CLOEXEC), in whatever pid, time
+ * or mount namespace. Its value is the record's nonce: a later map given
+ * the same id (after the ids wrap) is no proof. Where the id cannot be
+ * turned into an fd (no CAP_SYS_ADMIN) it is not known gone.
  */
-static enum proof owner_proof(const struct teredo_slot_owner *o)
+static bool proof_gone(const struct teredo_slot_owner *o)
 {
 	int fd = bpf_map_get_fd_by_id(o->proof_id);
 	uint64_t nonce = 0;
@@ -548,29 +546,27 @@ static enum proof owner_proof(const struct teredo_slot_owner *o)
 	bool same;
 
 	if (fd < 0)
-		return errno == ENOENT ? PROOF_GONE : PROOF_UNTOLD;
+		return errno == ENOENT;
 	same = !bpf_map_lookup_elem(fd, &zero, &nonce) && nonce == o->proof_nonce;
 	close(fd);
-	return same ? PROOF_HELD : PROOF_GONE;
+	return !same;
 }
 
 /*
- * Whether the slot's owner may still read its ring. Its proof says, where
- * it has one (owner_proof). Otherwise its pid: one whose pid or start time
- * means something else here (another pid namespace, ours while /proc is
- * not ours, another time namespace) is taken to live, its slot lost until
- * the set goes, never taken from a live owner.
+ * Whether the slot's owner may still read its ring. A proof gone says it
+ * died or exec'd, in whatever namespace (proof_gone). A proof held may be
+ * a forked child's copy, the owner dead: where its pid and start time mean
+ * here what they meant to it, they say. Where they mean something else
+ * (another pid namespace, ours while /proc is not ours, another time
+ * namespace), the owner is taken to live, never taken from a live one.
  */
 static bool owner_lives(const struct teredo_slot_owner *o, const struct viewer *me)
 {
-	enum proof proof = o->proof_id ? owner_proof(o) : PROOF_UNTOLD;
 	char pid[16];
 	uint64_t t;
 
-	if (!o->pid || proof == PROOF_GONE)
+	if (!o->pid || (o->proof_id && proof_gone(o)))
 		return false;
-	if (proof == PROOF_HELD)
-		return true;
 	if (o->pid_ns != me->pid_ns || o->time_ns != me->time_ns || !me->proc_ours)
 		return true;
 	snprintf(pid, sizeof(pid), "%u", o->pid);
@@ -654,7 +650,7 @@ int shared_set_find(struct teredo_observer_bpf *skel, int cgroup_fd, struct shar
 }
 
 /*
- * This process's proof of life for its slot (owner_proof): a one-entry
+ * This process's proof of life for its slot (proof_gone): a one-entry
  * map holding a random nonce, its fd this process's alone (a child forked
  * with it holds a copy). Without one the record's pid alone tells.
  */

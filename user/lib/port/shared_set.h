@@ -49,7 +49,8 @@ void shared_set_release(struct shared_set *set);
  * A slot of the set's rings, held: the index, and the fd of this
  * process's proof that it lives (-1: none; the pid alone then tells).
  * The proof goes with the last fd of it: a child forked with it keeps it
- * until the child frees its copy, exits or execs.
+ * until the child frees its copy, exits or execs (so where the pid can be
+ * checked, the pid says too).
  */
 struct shared_slot {
 	uint32_t index;
