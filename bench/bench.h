@@ -11,6 +11,7 @@
 #ifndef TBENCH_H
 #define TBENCH_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -80,6 +81,7 @@ void proc_stop(pid_t pid, int timeout_ms);
  * our own stderr for err, nothing for fd3. */
 struct spawn_io {
 	int in, out, err, fd3;
+	const char *cgroup; /* a cgroup directory the child joins before exec, or NULL */
 };
 
 /*
@@ -88,6 +90,21 @@ struct spawn_io {
  */
 pid_t spawn(char *const argv[], const struct spawn_io *io, uint64_t *t_exec);
 int set_comm(const char *comm);
+/* The calling process into the cgroup directory dir: 0 or -errno. */
+int join_cgroup(const char *dir);
+
+/*
+ * Miredo's cgroup, as the shipped unit selects it (/tbench-TAG-PID/miredo.service),
+ * with a process in it all along, as Miredo's: the observer's hooks stay there.
+ */
+struct miredo_cgroup {
+	char path[64]; /* from the cgroup2 root, for --cgroup */
+	char dir[PATH_MAX], parent[PATH_MAX];
+	pid_t pid;
+};
+
+int make_miredo_cgroup(struct miredo_cgroup *mc, const char *tag);
+void remove_miredo_cgroup(struct miredo_cgroup *mc);
 
 /* ---- file descriptors ---- */
 
@@ -169,10 +186,11 @@ struct consumer {
 	const char *label;
 	const char *exe; /* the program that runs it: NULL for this one */
 	enum consumer_kind kind;
-	char comm[COMM_LEN];	  /* the client process name it watches */
-	unsigned int interval_ms; /* pollers */
-	unsigned int floor_progs; /* FLOOR_* */
-	const char *cgroup;	  /* CONSUMER_JSON: its --cgroup, or NULL for none */
+	char comm[COMM_LEN];	   /* the client process name it watches */
+	unsigned int interval_ms;  /* pollers */
+	unsigned int floor_progs;  /* FLOOR_* */
+	const char *cgroup;	   /* CONSUMER_JSON, CONSUMER_SERVICE: its --cgroup, or NULL */
+	const char *client_cgroup; /* the cgroup directory its clients bind in, or NULL */
 	/* filled by consumer_start */
 	pid_t pid;	    /* our process that reports */
 	pid_t observer_pid; /* the process observing: pid, or the command it runs */

@@ -154,12 +154,13 @@ static int run_floor(const struct consumer *c)
 
 /* ---- the library's faces ---- */
 
-/* The consumer's name alone; NULL (the library said why) when it cannot be made. */
+/* The consumer's name (and cgroup, if any); NULL (the library said why) when it cannot be made. */
 static struct teredo_selection *selection_for(const struct consumer *c)
 {
 	struct teredo_selection *sel = teredo_selection_new();
 
-	if (sel && teredo_selection_add_comm(sel, c->comm)) {
+	if (sel && (teredo_selection_add_comm(sel, c->comm) ||
+		    (c->cgroup && teredo_selection_set_cgroup(sel, c->cgroup)))) {
 		teredo_selection_free(sel);
 		sel = NULL;
 	}
@@ -248,8 +249,16 @@ static pid_t start_service(const struct consumer *c, const struct bench_env *env
 			   const char *notify)
 {
 	struct spawn_io io = { .in = -1, .out = -1, .err = -1, .fd3 = -1 };
-	char *argv[] = { (char *)env->observer, "--socket", (char *)sock, "--comm",
-			 (char *)c->comm,	"serve",    NULL };
+	/* With a cgroup, as the shipped unit runs it: `--cgroup PATH serve`. */
+	char *argv[] = { (char *)env->observer,
+			 "--socket",
+			 (char *)sock,
+			 "--comm",
+			 (char *)c->comm,
+			 c->cgroup ? "--cgroup" : "serve",
+			 (char *)c->cgroup,
+			 c->cgroup ? "serve" : NULL,
+			 NULL };
 	int fd = notify_listen(notify), err;
 	pid_t pid;
 

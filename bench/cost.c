@@ -420,71 +420,6 @@ static void print_costs(const struct samples *s, int n_configs, unsigned int rou
 	judge_ten(s, rounds, IN_PROCESS_TEN, IN_PROCESS_ONE, "in-process, no service", t);
 }
 
-/* Miredo's cgroup, as the shipped unit selects it, with a process in it (the client's name). */
-struct miredo_cgroup {
-	char path[64]; /* from the cgroup2 root, for --cgroup */
-	char dir[PATH_MAX], parent[PATH_MAX];
-	pid_t pid;
-};
-
-static int join_cgroup(const char *dir)
-{
-	char procs[PATH_MAX + 16];
-	int fd, err = 0;
-
-	snprintf(procs, sizeof(procs), "%s/cgroup.procs", dir);
-	fd = open(procs, O_WRONLY | O_CLOEXEC);
-	if (fd < 0 || dprintf(fd, "0\n") < 0)
-		err = -errno;
-	if (fd >= 0)
-		close(fd);
-	return err;
-}
-
-static void remove_miredo_cgroup(struct miredo_cgroup *mc)
-{
-	if (mc->pid > 0)
-		proc_stop(mc->pid, 1000);
-	mc->pid = 0;
-	/* A reaped process leaves its cgroup a moment later. */
-	for (int i = 0; i < 100 && rmdir(mc->dir) && errno == EBUSY; i++)
-		sleep_ms(10);
-	rmdir(mc->parent);
-}
-
-static int make_miredo_cgroup(struct miredo_cgroup *mc)
-{
-	char root[PATH_MAX / 2];
-	int ready[2], err;
-	char byte;
-
-	err = cgroup2_mount_point(root, sizeof(root));
-	if (err)
-		return err;
-	snprintf(mc->path, sizeof(mc->path), "/tbench-cost-%d/miredo.service", getpid());
-	snprintf(mc->parent, sizeof(mc->parent), "%s/tbench-cost-%d", root, getpid());
-	snprintf(mc->dir, sizeof(mc->dir), "%s%s", root, mc->path);
-	if ((mkdir(mc->parent, 0755) && errno != EEXIST) ||
-	    (mkdir(mc->dir, 0755) && errno != EEXIST))
-		return -errno;
-	if (pipe2(ready, O_CLOEXEC))
-		return -errno;
-	mc->pid = fork_child();
-	if (mc->pid == 0) {
-		set_comm("tbench-client");
-		if (join_cgroup(mc->dir) || write_full(ready[1], "x", 1))
-			_exit(1);
-		pause();
-		_exit(0);
-	}
-	close(ready[1]);
-	err = mc->pid < 0 ? -errno : read_full(ready[0], &byte, 1, 5000);
-	close(ready[0]);
-	if (err)
-		remove_miredo_cgroup(mc);
-	return err;
-}
-
 /*
  * Not timed, after the rounds: the --cgroup observer once more, with BPF
  * statistics on (they slow every program a little, so never while timing),
@@ -534,7 +469,7 @@ int job_cost(const struct bench_env *env, struct targets *t)
 	int err;
 
 	configs[MAX_CONFIGS - 1].consumer.exe = env->variant;
-	err = make_miredo_cgroup(&mc);
+	err = make_miredo_cgroup(&mc, "cost");
 	if (err) {
 		fprintf(stderr, "tbench: cost job: cannot make a cgroup for Miredo: %s\n",
 			strerror(-err));

@@ -21,7 +21,7 @@
 
 #include "bench.h"
 
-#define N_CONSUMERS 11
+#define N_CONSUMERS 12
 #define FLOOR_ROW 0
 #define PIPE_ROW 1 /* the floor through a pipe: what the command's line compares with */
 #define CALLBACK_ROW 2
@@ -34,6 +34,8 @@
 /* Diagnostics of the service's hop: its carrier, and its client's wait, on the floor. */
 #define UNIX_ROW 9
 #define NESTED_ROW 10
+/* The service as the shipped unit runs it: --cgroup Miredo's, its clients binding there. */
+#define SERVICE_CGROUP_ROW 11
 
 /* Issue 20: in process within 1.1x the floor; through the service within 1.2x floor + pipe. */
 #define IN_PROCESS_P50_MAX 1.1
@@ -75,6 +77,7 @@ static struct consumer quiet_consumers[N_CONSUMERS] = {
 	  .kind = CONSUMER_FLOOR_PIPE,
 	  .comm = "tbench-flnest",
 	  .floor_progs = FLOOR_POST_BIND | FLOOR_LINE_NESTED },
+	{ .label = "service --cgroup Miredo's", .kind = CONSUMER_SERVICE, .comm = "tbench-svccg" },
 };
 
 /* The library's faces once more, run by another build (--variant), to compare a change. */
@@ -84,10 +87,14 @@ static struct consumer variant_consumers[] = {
 	{ .label = "fd [variant]", .kind = CONSUMER_FD, .comm = "tbench-v-fd" },
 	{ .label = "command --json [variant]", .kind = CONSUMER_JSON, .comm = "tbench-v-json" },
 	{ .label = "service [variant]", .kind = CONSUMER_SERVICE, .comm = "tbench-v-svc" },
+	{ .label = "service --cgroup [variant]",
+	  .kind = CONSUMER_SERVICE,
+	  .comm = "tbench-v-svccg" },
 };
 
 #define N_VARIANTS (sizeof(variant_consumers) / sizeof(variant_consumers[0]))
-#define SERVICE_VARIANT_ROW (N_CONSUMERS + N_VARIANTS - 1)
+#define SERVICE_VARIANT_ROW (N_CONSUMERS + N_VARIANTS - 2)
+#define SERVICE_CGROUP_VARIANT_ROW (N_CONSUMERS + N_VARIANTS - 1)
 
 static void stop_all(struct consumer *const *cs, size_t n)
 {
@@ -119,7 +126,8 @@ static void judge_latency(struct consumer *const *cs, const struct series *s, si
 		double most = in_process ? IN_PROCESS_P50_MAX : 1.2;
 
 		if (i == FLOOR_ROW || i == PIPE_ROW || i == LAST_ROW || i == SERVICE_ROW ||
-		    i == PIPE_LAST_ROW || i == UNIX_ROW || i == NESTED_ROW || cs[i]->exe)
+		    i == PIPE_LAST_ROW || i == UNIX_ROW || i == NESTED_ROW ||
+		    i == SERVICE_CGROUP_ROW || cs[i]->exe)
 			continue;
 		series_summary(&s[i], &x);
 		snprintf(what, sizeof(what), "1. p50 <= %.1fx floor: %s", most, cs[i]->label);
@@ -203,9 +211,15 @@ static void print_reference_ratios(const struct series *s, size_t n)
 	series_summary(&s[NESTED_ROW], &ne);
 	printf("diag against floor + pipe: p50 unix stream %.2fx, nested epoll %.2fx\n",
 	       u.p50 / p.p50, ne.p50 / p.p50);
-	if (n > SERVICE_VARIANT_ROW) {
+	series_summary(&s[SERVICE_CGROUP_ROW], &v);
+	printf("service --cgroup against floor + pipe: p50 %.2fx, p99 %.2fx\n", v.p50 / p.p50,
+	       v.p99 / p.p99);
+	if (n > SERVICE_CGROUP_VARIANT_ROW) {
 		series_summary(&s[SERVICE_VARIANT_ROW], &v);
 		printf("service [variant] against floor + pipe: p50 %.2fx, p99 %.2fx\n",
+		       v.p50 / p.p50, v.p99 / p.p99);
+		series_summary(&s[SERVICE_CGROUP_VARIANT_ROW], &v);
+		printf("service --cgroup [variant] against floor + pipe: p50 %.2fx, p99 %.2fx\n",
 		       v.p50 / p.p50, v.p99 / p.p99);
 	}
 }
@@ -233,13 +247,28 @@ static int quiet_run(const struct bench_env *env, struct consumer *const *cs, si
 	return 0;
 }
 
+/* The --cgroup service rows watch Miredo's cgroup, where their clients bind. */
+static void select_cgroup(struct consumer *c, const struct miredo_cgroup *mc)
+{
+	c->cgroup = mc->path;
+	c->client_cgroup = mc->dir;
+}
+
 int job_latency(const struct bench_env *env, struct targets *t)
 {
 	struct consumer *cs[MAX_CONSUMERS];
 	struct series quiet[MAX_CONSUMERS] = { 0 };
+	struct miredo_cgroup mc = { 0 };
 	size_t n = 0;
 	int err;
 
+	err = make_miredo_cgroup(&mc, "lat");
+	if (err) {
+		fprintf(stderr, "tbench: cannot make Miredo's cgroup: %s\n", strerror(-err));
+		return err;
+	}
+	select_cgroup(&quiet_consumers[SERVICE_CGROUP_ROW], &mc);
+	select_cgroup(&variant_consumers[N_VARIANTS - 1], &mc);
 	for (size_t i = 0; i < N_CONSUMERS; i++)
 		cs[n++] = &quiet_consumers[i];
 	for (size_t i = 0; env->variant && i < N_VARIANTS; i++) {
@@ -247,8 +276,10 @@ int job_latency(const struct bench_env *env, struct targets *t)
 		cs[n++] = &variant_consumers[i];
 	}
 	err = start_all(env, cs, n);
-	if (err)
+	if (err) {
+		remove_miredo_cgroup(&mc);
 		return err;
+	}
 	if (job_wanted(env, "latency"))
 		err = quiet_run(env, cs, n, quiet, t);
 	if (!err && job_wanted(env, "idle"))
@@ -260,6 +291,7 @@ int job_latency(const struct bench_env *env, struct targets *t)
 		print_rss_table(cs);
 	}
 	stop_all(cs, n);
+	remove_miredo_cgroup(&mc);
 	for (size_t i = 0; i < n; i++)
 		series_free(&quiet[i]);
 	return err;

@@ -69,10 +69,11 @@ void series_summary(const struct series *s, struct summary *out)
 	summarize(s->us, s->n, out);
 }
 
-static int client_start(const struct bench_env *env, const char *comm, struct client *cl)
+static int client_start(const struct bench_env *env, const char *comm, const char *cgroup,
+			struct client *cl)
 {
 	char *argv[] = { (char *)env->client, (char *)comm, NULL };
-	struct spawn_io io = { .out = -1, .err = -1 };
+	struct spawn_io io = { .out = -1, .err = -1, .cgroup = cgroup };
 	int hold[2], rep[2];
 
 	memset(cl, 0, sizeof(*cl));
@@ -177,7 +178,8 @@ int measure_client(const struct bench_env *env, const char *comm, struct consume
 
 	if (n > MAX_CONSUMERS)
 		return -EINVAL;
-	err = client_start(env, comm, &cl);
+	/* Where the first consumer's clients run: all measured by one client share it. */
+	err = client_start(env, comm, n ? cs[0]->client_cgroup : NULL, &cl);
 	if (err)
 		return err;
 	for (size_t i = 0; i < n; i++) {

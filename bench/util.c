@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -25,6 +26,7 @@
 #include <bpf/bpf.h>
 
 #include "bench.h"
+#include "cgroup2.h"
 
 uint64_t now_ns(void)
 {
@@ -285,6 +287,10 @@ pid_t spawn(char *const argv[], const struct spawn_io *io, uint64_t *t_exec)
 	if (place_fd(io->in, STDIN_FILENO, true) || place_fd(io->out, STDOUT_FILENO, true) ||
 	    place_fd(io->err, STDERR_FILENO, false) || place_fd(io->fd3, 3, false))
 		_exit(127);
+	if (io->cgroup && join_cgroup(io->cgroup)) {
+		fprintf(stderr, "tbench: cannot join cgroup %s: %s\n", io->cgroup, strerror(errno));
+		_exit(127);
+	}
 	if (t_exec)
 		*t_exec = now_ns();
 	execv(argv[0], argv);
@@ -295,6 +301,64 @@ pid_t spawn(char *const argv[], const struct spawn_io *io, uint64_t *t_exec)
 int set_comm(const char *comm)
 {
 	return prctl(PR_SET_NAME, comm, 0, 0, 0) ? -errno : 0;
+}
+
+int join_cgroup(const char *dir)
+{
+	char procs[PATH_MAX + 16];
+	int fd, err = 0;
+
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", dir);
+	fd = open(procs, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || dprintf(fd, "0\n") < 0)
+		err = -errno;
+	if (fd >= 0)
+		close(fd);
+	return err;
+}
+
+void remove_miredo_cgroup(struct miredo_cgroup *mc)
+{
+	if (mc->pid > 0)
+		proc_stop(mc->pid, 1000);
+	mc->pid = 0;
+	/* A reaped process leaves its cgroup a moment later. */
+	for (int i = 0; i < 100 && rmdir(mc->dir) && errno == EBUSY; i++)
+		sleep_ms(10);
+	rmdir(mc->parent);
+}
+
+int make_miredo_cgroup(struct miredo_cgroup *mc, const char *tag)
+{
+	char root[PATH_MAX / 2];
+	int ready[2], err;
+	char byte;
+
+	err = cgroup2_mount_point(root, sizeof(root));
+	if (err)
+		return err;
+	snprintf(mc->path, sizeof(mc->path), "/tbench-%s-%d/miredo.service", tag, getpid());
+	snprintf(mc->parent, sizeof(mc->parent), "%s/tbench-%s-%d", root, tag, getpid());
+	snprintf(mc->dir, sizeof(mc->dir), "%s%s", root, mc->path);
+	if ((mkdir(mc->parent, 0755) && errno != EEXIST) ||
+	    (mkdir(mc->dir, 0755) && errno != EEXIST))
+		return -errno;
+	if (pipe2(ready, O_CLOEXEC))
+		return -errno;
+	mc->pid = fork_child();
+	if (mc->pid == 0) {
+		set_comm("tbench-client");
+		if (join_cgroup(mc->dir) || write_full(ready[1], "x", 1))
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	close(ready[1]);
+	err = mc->pid < 0 ? -errno : read_full(ready[0], &byte, 1, 5000);
+	close(ready[0]);
+	if (err)
+		remove_miredo_cgroup(mc);
+	return err;
 }
 
 /* ---- file descriptors ---- */
