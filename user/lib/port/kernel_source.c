@@ -48,8 +48,9 @@ struct kernel_source {
 	struct bpf_link *scan_link;
 	/* With a cgroup path: where the hooks go as it comes and goes; else the root for good. */
 	struct cgroup_follow *follow;
-	int epoll_fd; /* with follow: the ring and follow's fd, as one */
-	bool rescan;  /* the hooks left a removed cgroup late: a bind may have gone unseen */
+	int epoll_fd;			/* with follow: the ring and follow's fd, as one */
+	unsigned int drains_unfollowed; /* drains with records since the path was last read */
+	bool rescan; /* the hooks left a removed cgroup late: a bind may have gone unseen */
 	bool move_failed;
 	uint64_t lost_seen;
 	event_sink sink;
@@ -299,15 +300,37 @@ static int kernel_fd(const struct event_source *src)
 
 	/*
 	 * The ring buffer map itself polls: no epoll of libbpf's nested in ours;
-	 * following a cgroup, one epoll set of it and the path's inotify fd.
+	 * following a cgroup, one epoll set of it and the path's inotify fd,
+	 * which the observer takes as its own (shared_epoll).
 	 */
 	return ks->follow ? ks->epoll_fd : ks->ring_fd;
+}
+
+/*
+ * Following a cgroup, the path's inotify fd is read by a drain that found
+ * the ring empty (woken by the path alone), not by one that carries a record
+ * to its callback: that read is a system call on every port's way, and
+ * almost never finds anything. Nothing is missed: epoll is level-triggered,
+ * so an event left unread wakes the next wait at once, and the hooks move a
+ * wake-up later (their old place, an ancestor, still sees every bind; after
+ * a removed cgroup, the rescan finds what a late move missed). Every
+ * FOLLOW_AT_LEAST_EVERY-th drain reads it whatever the ring held, so that a
+ * stream of records cannot keep the hooks from following.
+ */
+#define FOLLOW_AT_LEAST_EVERY 16
+
+static bool follow_now(struct kernel_source *ks, int records)
+{
+	if (records && ++ks->drains_unfollowed < FOLLOW_AT_LEAST_EVERY)
+		return false;
+	ks->drains_unfollowed = 0;
+	return true;
 }
 
 static int kernel_drain(struct event_source *src, event_sink sink, void *ctx)
 {
 	struct kernel_source *ks = (struct kernel_source *)src;
-	int n, err;
+	int n, err = 0;
 
 	if (!ks->ring)
 		return 0; /* a snapshot-only source has no live records */
@@ -315,12 +338,13 @@ static int kernel_drain(struct event_source *src, event_sink sink, void *ctx)
 	ks->sink_ctx = ctx;
 	/* Attaching elsewhere is libbpf's work too: what it says is ours (libbpf_print.h). */
 	libbpf_print_enter(ks->verbose);
-	err = follow_cgroup(ks);
-	n = err ? err : ring_buffer__consume(ks->ring);
+	n = ring_buffer__consume(ks->ring);
+	if (n >= 0 && ks->follow && follow_now(ks, n))
+		err = follow_cgroup(ks);
 	libbpf_print_leave();
-	if (err)
-		return err;
-	return n < 0 ? set_last_error(n, "reading the ring buffer: %s", strerror(-n)) : n;
+	if (n < 0)
+		return set_last_error(n, "reading the ring buffer: %s", strerror(-n));
+	return err ? err : n;
 }
 
 static bool kernel_lost_records(struct event_source *src)
@@ -497,6 +521,8 @@ static int load_own_copy(struct kernel_source *ks, const struct teredo_selection
 		err = attach_first(ks);
 	if (!err && ks->follow)
 		err = poll_both(ks);
+	/* The observer waits on that set itself, not on it nested in a set of its own. */
+	ks->base.shared_epoll = ks->follow != NULL;
 	return err;
 }
 
