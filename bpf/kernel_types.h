@@ -71,6 +71,7 @@ struct nsproxy {
 
 struct kernfs_node {
 	const char *name;
+	__u64 id; /* what a file handle of the cgroup's directory holds */
 };
 
 struct cgroup;

@@ -50,6 +50,10 @@ const volatile __u32 n_uids = 0; /* real uids the client may run as */
 const volatile __u32 uids[TEREDO_MAX_USERS] = {};
 const volatile __u32 target_pid = 0;	/* this process and its children */
 const volatile __u32 cgroup_levels = 0; /* 0: any cgroup; else the path's depth */
+/* The cgroup the path starts from: the root of the consumer's cgroup2 mount,
+ * in a container the root of its cgroup namespace (its kernfs id); 0: the
+ * host's root, level 0. */
+const volatile __u64 cgroup_root_id = 0;
 const volatile __u64 cgroup_names[TEREDO_MAX_CGROUP_LEVELS][CGROUP_NAME_WORDS] = {};
 const volatile bool match_traffic = false; /* only sockets that talk to port 3544 */
 
@@ -209,17 +213,39 @@ static __always_inline struct cgroup *parent_cgroup(struct cgroup *cgrp)
  * works the same on every kernel (5.15 has ancestor_ids[], later ones
  * ancestors[]; neither is needed).
  */
+/*
+ * The level of the cgroup the path starts from, found among cgrp's
+ * ancestors (or cgrp itself); -1 when cgrp is not below it. A container's
+ * /system.slice/miredo.service is below its cgroup namespace's root, which
+ * is levels below the host's.
+ */
+static __always_inline int root_level(struct cgroup *cgrp)
+{
+	if (!cgroup_root_id)
+		return 0;
+	for (int i = 0; i < CGROUP_MAX_CLIMB && cgrp; i++) {
+		if (BPF_CORE_READ(cgrp, kn, id) == cgroup_root_id)
+			return BPF_CORE_READ(cgrp, level);
+		cgrp = parent_cgroup(cgrp);
+	}
+	return -1;
+}
+
 /* cgrp's ancestor (or itself) at the path's depth, or NULL for one above it. */
 static __always_inline struct cgroup *at_path_depth(struct cgroup *cgrp)
 {
-	int level;
+	int level, depth;
 
 	if (!cgrp)
 		return NULL;
+	depth = root_level(cgrp);
+	if (depth < 0)
+		return NULL;
+	depth += (int)cgroup_levels;
 	level = BPF_CORE_READ(cgrp, level);
-	for (int i = 0; i < CGROUP_MAX_CLIMB && level > (int)cgroup_levels; i++, level--)
+	for (int i = 0; i < CGROUP_MAX_CLIMB && level > depth; i++, level--)
 		cgrp = parent_cgroup(cgrp);
-	return level == (int)cgroup_levels ? cgrp : NULL;
+	return level == depth ? cgrp : NULL;
 }
 
 static __always_inline bool cgroup_listed(struct task_struct *task)

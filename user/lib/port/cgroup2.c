@@ -91,6 +91,40 @@ int cgroup2_root_fd(void)
 	return fd;
 }
 
+int cgroup2_id(int cgroup_fd, uint64_t *id)
+{
+	struct {
+		struct file_handle fh;
+		uint64_t id;
+	} h = { .fh.handle_bytes = sizeof(uint64_t) };
+	int mount_id;
+
+	if (name_to_handle_at(cgroup_fd, "", &h.fh, &mount_id, AT_EMPTY_PATH))
+		return set_last_error(-errno, "cannot read the cgroup's id: %s", strerror(errno));
+	memcpy(id, h.fh.f_handle, sizeof(*id));
+	return 0;
+}
+
+/*
+ * The host's root cgroup is the one without cgroup.freeze (a file of every
+ * other cgroup since Linux 5.2): telling it apart keeps the host's programs
+ * from climbing to find it.
+ */
+int cgroup2_path_root_id(uint64_t *id)
+{
+	int fd = cgroup2_root_fd(), err = 0;
+
+	if (fd < 0)
+		return fd;
+	*id = 0;
+	if (faccessat(fd, "cgroup.freeze", F_OK, 0) == 0)
+		err = cgroup2_id(fd, id);
+	else if (errno != ENOENT)
+		err = set_last_error(-errno, "cannot read the cgroup2 root: %s", strerror(errno));
+	close(fd);
+	return err;
+}
+
 /* A path under the cgroup2 mount point loses that prefix; any other is below the root. */
 static const char *below_root(const char *path)
 {

@@ -18,6 +18,17 @@ int cgroup2_mount_point(char *buf, size_t len);
  */
 int cgroup2_root_fd(void);
 
+/* A cgroup directory's id (its file handle; a link's info names it so). 0, or a negative errno. */
+int cgroup2_id(int cgroup_fd, uint64_t *id);
+
+/*
+ * The id of the cgroup a path starts from: the root of the cgroup2 mount
+ * (cgroup2_root_fd), which in a container with a cgroup namespace of its own
+ * is that namespace's root, not the host's. 0 in *id for the host's root.
+ * 0, or a negative errno with a message.
+ */
+int cgroup2_path_root_id(uint64_t *id);
+
 /*
  * Split a cgroup path below the cgroup2 root into its names, which need not
  * exist yet. Taken as below the root whether written /system.slice/x.service,

@@ -652,6 +652,9 @@ int selection_configure_bpf(const struct teredo_selection *sel, struct teredo_ob
 					 &cfg->cgroup_levels);
 		if (err)
 			return err;
+		err = cgroup2_path_root_id((uint64_t *)&cfg->cgroup_root_id);
+		if (err)
+			return err;
 	}
 	cfg->target_netns = sel->all_netns ? 0 : own_netns;
 	return 0;

@@ -22,6 +22,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "cgroup2.h"
 #include "last_error.h"
 #include "shared_set.h"
 
@@ -208,21 +209,6 @@ static void expected_hooks(struct teredo_observer_bpf *skel, struct hooks *hooks
 		kernel_name(hooks->h[hooks->n].name, bpf_program__name(prog));
 		hooks->h[hooks->n++].type = bpf_program__expected_attach_type(prog);
 	}
-}
-
-/* The cgroup's id, as a link's info gives it: its file handle. */
-static int cgroup_id(int cgroup_fd, uint64_t *id)
-{
-	struct {
-		struct file_handle fh;
-		uint64_t id;
-	} h = { .fh.handle_bytes = sizeof(uint64_t) };
-	int mount_id;
-
-	if (name_to_handle_at(cgroup_fd, "", &h.fh, &mount_id, AT_EMPTY_PATH))
-		return set_last_error(-errno, "cannot read the cgroup's id: %s", strerror(errno));
-	memcpy(id, h.fh.f_handle, sizeof(*id));
-	return 0;
 }
 
 static int map_info(uint32_t id, struct bpf_map_info *info)
@@ -635,7 +621,7 @@ int shared_set_find(struct teredo_observer_bpf *skel, int cgroup_fd, struct shar
 	int err;
 
 	set->n_links = 0;
-	err = cgroup_id(cgroup_fd, &cgroup);
+	err = cgroup2_id(cgroup_fd, &cgroup);
 	if (err)
 		return err;
 	expected_hooks(skel, &hooks);
