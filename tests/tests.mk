@@ -113,7 +113,7 @@ asan-test:
 # systemd-nspawn: the socket, the service it starts for an unprivileged
 # program, README's C example, systemd-analyze verify, dpkg --purge
 # (tests/deb/run).
-deb-test:
+deb-test: $(UDP_ACTOR)
 	./tests/deb/run
 
 # --- kernel matrix ---
