@@ -296,6 +296,21 @@ static int copies_attached(const char *comm)
 }
 
 /* A link's release may trail its last holder's exit a moment. */
+/* A forked child frees the observer it inherited and exits: what it takes with it. */
+static void child_frees_its_copy(struct teredo_observer *obs)
+{
+	pid_t child = fork();
+	int status;
+
+	cr_assert_geq(child, 0, "fork: %s", strerror(errno));
+	if (!child) {
+		teredo_observer_free(obs);
+		_exit(0);
+	}
+	cr_assert_eq(waitpid(child, &status, 0), child);
+	cr_assert(WIFEXITED(status) && !WEXITSTATUS(status));
+}
+
 static void expect_copies(const char *comm, int want)
 {
 	int n = -1;
@@ -898,22 +913,13 @@ Test(shared_set, a_child_freeing_the_observer_it_inherited_takes_nothing_from_th
 	struct teredo_selection *sel = new_selection();
 	struct teredo_port_event ev;
 	char comm[16];
-	int status;
-	pid_t child;
 	long port;
 
 	unique_comm(comm, sizeof(comm), 'n');
 	cr_assert_eq(teredo_selection_add_comm(sel, comm), 0);
 	obs = observe(sel, 0);
 	expect_copies(comm, 1);
-	child = fork();
-	cr_assert_geq(child, 0, "fork: %s", strerror(errno));
-	if (!child) {
-		teredo_observer_free(obs);
-		_exit(0);
-	}
-	cr_assert_eq(waitpid(child, &status, 0), child);
-	cr_assert(WIFEXITED(status) && !WEXITSTATUS(status));
+	child_frees_its_copy(obs);
 	client = actor_start(comm);
 	port = actor_new_bound(client, "socket4");
 	expect_event(obs, TEREDO_PORT_ADDED, (uint16_t)port, &ev);
@@ -1062,8 +1068,7 @@ Test(shared_set, a_child_freeing_the_observer_it_inherited_leaves_the_parents_sl
 	struct teredo_selection *sel = new_selection();
 	struct teredo_port_event ev;
 	char comm[16], out[4096] = "";
-	int status, err[2];
-	pid_t child;
+	int err[2];
 	ssize_t n;
 	long port;
 
@@ -1072,14 +1077,7 @@ Test(shared_set, a_child_freeing_the_observer_it_inherited_leaves_the_parents_sl
 	start_consumer_with(comm, TEREDO_MAX_CONSUMERS - 1, -1);
 	obs = observe(sel, 0);
 	expect_copies(comm, 1);
-	child = fork();
-	cr_assert_geq(child, 0, "fork: %s", strerror(errno));
-	if (!child) {
-		teredo_observer_free(obs);
-		_exit(0);
-	}
-	cr_assert_eq(waitpid(child, &status, 0), child);
-	cr_assert(WIFEXITED(status) && !WEXITSTATUS(status));
+	child_frees_its_copy(obs);
 	cr_assert_eq(pipe2(err, O_CLOEXEC | O_NONBLOCK), 0);
 	start_consumer_with(comm, 1, err[1]);
 	close(err[1]);
