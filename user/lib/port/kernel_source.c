@@ -271,9 +271,7 @@ static void load_only_the_scan(struct teredo_observer_bpf *skel)
  */
 static void leave_slot(struct kernel_source *ks)
 {
-	bool mine = ks->slot.claimer == getpid();
-
-	if (ks->in_slot && mine)
+	if (ks->in_slot && shared_slot_is_mine(&ks->slot))
 		bpf_map_delete_elem(bpf_map__fd(ks->skel->maps.rings), &ks->slot.index);
 	if (ks->slot_claimed)
 		shared_free_slot(ks->skel->bss, &ks->slot); /* in a child: its copy closed */

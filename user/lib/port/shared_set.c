@@ -699,7 +699,7 @@ int shared_claim_slot(struct teredo_observer_bpf__bss *bss, struct shared_slot *
  */
 void shared_free_slot(struct teredo_observer_bpf__bss *bss, struct shared_slot *slot)
 {
-	if (slot->claimer == getpid())
+	if (shared_slot_is_mine(slot))
 		__atomic_store_n(&bss->slot_owners[slot->index].pid, 0, __ATOMIC_RELEASE);
 	if (slot->proof_fd >= 0)
 		close(slot->proof_fd);

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <unistd.h>
 
 #include "teredo_event.h"
 #include "teredo_observer.bpf.skel.h"
@@ -65,5 +66,11 @@ struct shared_slot {
 int shared_claim_slot(struct teredo_observer_bpf__bss *bss, struct shared_slot *slot);
 /* By its claimer, the slot given back; in a child, only the child's copy closed. */
 void shared_free_slot(struct teredo_observer_bpf__bss *bss, struct shared_slot *slot);
+
+/* Whether this process claimed the slot: only the claimer gives it, and its ring, back. */
+static inline bool shared_slot_is_mine(const struct shared_slot *slot)
+{
+	return slot->claimer == getpid();
+}
 
 #endif
