@@ -47,10 +47,14 @@ $(LIB_A): $(LIB_OBJS)
 	@rm -f $@
 	$(call quiet,AR,$@)$(AR) rcs $@ $^
 
-# One relocatable object of them all (ld -r), its hidden names made local.
+# One relocatable object of them all (a partial link, -r), its hidden names
+# made local. The link is done by the compiler with nolto-rel: LTO objects come
+# out as the library optimised as a whole, in machine code alone. LTO bytecode
+# left in (ld -r keeps it) would carry the internal names as globals past
+# --localize-hidden, to any linker that reads it.
 $(BUILD)/public/libteredo_observer.o: $(LIB_OBJS)
 	@mkdir -p $(@D)
-	$(call quiet,LD,$@)$(LD) -r -o $@ $^
+	$(call quiet,LD,$@)$(CC) $(CFLAGS) -nostdlib -r -flinker-output=nolto-rel -o $@ $^
 	$(call quiet,OBJCOPY,$@)$(OBJCOPY) --localize-hidden $@
 
 $(LIB_PUBLIC_A): $(BUILD)/public/libteredo_observer.o
