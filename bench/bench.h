@@ -22,9 +22,10 @@
 
 /* What bench/client.c writes to its fd 3 once bound. */
 struct client_report {
-	uint64_t t_bind_ns; /* CLOCK_MONOTONIC right before bind() */
-	uint32_t port;	    /* the port the kernel gave */
-	uint32_t spare;
+	uint64_t t_bind_ns;  /* CLOCK_MONOTONIC right before bind() */
+	uint64_t t_bound_ns; /* and right after it returned */
+	uint32_t port;	     /* the port the kernel gave */
+	uint32_t cpu;	     /* where it called bind(), + 1 */
 };
 
 /* Paths of what the benchmarks start, given by the Makefile. */
@@ -179,7 +180,7 @@ struct report {
 	int32_t type;  /* enum teredo_port_event_type */
 	int32_t pid;   /* client pid, 0 if the API does not say; INITIAL: observer's pid */
 	uint32_t port; /* port, or for deletes the old port where known */
-	uint32_t spare;
+	uint32_t cpu;  /* where the consumer made the report, + 1; 0: not said (an older build) */
 };
 
 struct consumer {
@@ -218,8 +219,9 @@ void bpftrace_script(const char *comm, char *buf, size_t len);
 /* ---- fresh clients and measured binds (rounds.c) ---- */
 
 struct series {
-	double *us;   /* bind -> consumer latencies, microseconds */
-	double *k_us; /* bind -> the BPF program's time stamp, where the consumer has it */
+	double *us;	       /* bind -> consumer latencies, microseconds */
+	double *k_us;	       /* bind -> the BPF program's time stamp, where the consumer has it */
+	unsigned char *placed; /* PLACED_*: where the consumer ran, against the client */
 	size_t n, cap, n_k;
 	unsigned int lost;	 /* an expected event never came */
 	unsigned int misordered; /* came, but not the one expected next */
@@ -268,6 +270,8 @@ void print_latency_table(struct consumer *const *cs, const struct series *s, siz
 			 size_t floor_row);
 /* The same samples split at the BPF program's time stamp (ktime_ns of the event). */
 void print_split_table(struct consumer *const *cs, const struct series *s, size_t n);
+/* The same samples by where the consumer ran: the client's CPU or the other, and when. */
+void print_placement_table(struct consumer *const *cs, const struct series *s, size_t n);
 /* The latency figures of one series, in microseconds. */
 void series_summary(const struct series *s, struct summary *out);
 

@@ -3,9 +3,9 @@
  * The benchmark's Teredo client: started fresh (fork+exec) for every measured
  * bind, as Miredo is at each restart. It takes its name (argv[1]), binds one
  * UDP socket on loopback to a port the kernel picks, and passes back through
- * fd 3 when it called bind() (CLOCK_MONOTONIC, taken right before) and the
- * port it got. It keeps the socket until its stdin is closed, then exits:
- * the release is the delete the observers report.
+ * fd 3 when it called bind() (CLOCK_MONOTONIC, taken right before), when it
+ * returned, on which CPU, and the port it got. It keeps the socket until its stdin is closed, then
+ * exits: the release is the delete the observers report.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -40,11 +41,13 @@ static int bind_and_report(void)
 		return -1;
 	}
 	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	rep.cpu = (uint32_t)(sched_getcpu() + 1);
 	rep.t_bind_ns = mono_ns();
 	if (bind(fd, (struct sockaddr *)&addr, sizeof(addr))) {
 		perror("tbench-client: bind");
 		return -1;
 	}
+	rep.t_bound_ns = mono_ns();
 	if (getsockname(fd, (struct sockaddr *)&addr, &len)) {
 		perror("tbench-client: getsockname");
 		return -1;

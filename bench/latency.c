@@ -243,6 +243,7 @@ static int quiet_run(const struct bench_env *env, struct consumer *const *cs, si
 	       (double)(now_ns() - t0) / 1e9);
 	print_reference_ratios(quiet, n);
 	print_split_table(cs, quiet, n);
+	print_placement_table(cs, quiet, n);
 	judge_latency(cs, quiet, n, t);
 	return 0;
 }

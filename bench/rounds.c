@@ -36,6 +36,7 @@ void series_free(struct series *s)
 {
 	free(s->us);
 	free(s->k_us);
+	free(s->placed);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -49,17 +50,49 @@ static int grow(double **v, size_t cap)
 	return 0;
 }
 
+/*
+ * Where a consumer ran, against its client. On the client's CPU it runs
+ * either when bind() returns to the client (it was woken inside bind() and
+ * takes the CPU at the system call's end) or later (when the client blocks).
+ */
+enum placement {
+	PLACED_UNKNOWN,	     /* a build from before the CPU was reported */
+	PLACED_OTHER_CPU,    /* in parallel with the client, on the other core */
+	PLACED_AT_RETURN,    /* on the client's CPU, before bind() returned to the client */
+	PLACED_AFTER_RETURN, /* on the client's CPU, after the client went on */
+};
+
+static unsigned char placement(const struct client_report *c, const struct report *r)
+{
+	if (!r->cpu || !c->cpu)
+		return PLACED_UNKNOWN;
+	if (r->cpu != c->cpu)
+		return PLACED_OTHER_CPU;
+	return r->t_ns < c->t_bound_ns ? PLACED_AT_RETURN : PLACED_AFTER_RETURN;
+}
+
+static int grow_placed(unsigned char **v, size_t cap)
+{
+	unsigned char *grown = realloc(*v, cap);
+
+	if (!grown)
+		return -ENOMEM;
+	*v = grown;
+	return 0;
+}
+
 /* One sample; k_us < 0 when the consumer has no kernel time stamp. */
-static void series_add(struct series *s, double us, double k_us)
+static void series_add(struct series *s, double us, double k_us, unsigned char placed)
 {
 	if (s->n == s->cap) {
 		size_t cap = s->cap ? s->cap * 2 : 1024;
 
-		if (grow(&s->us, cap) || grow(&s->k_us, cap))
+		if (grow(&s->us, cap) || grow(&s->k_us, cap) || grow_placed(&s->placed, cap))
 			return; /* the sample is dropped; n says how many were kept */
 		s->cap = cap;
 	}
 	s->k_us[s->n] = k_us;
+	s->placed[s->n] = placed;
 	s->us[s->n++] = us;
 	s->n_k += k_us >= 0;
 }
@@ -189,7 +222,8 @@ int measure_client(const struct bench_env *env, const char *comm, struct consume
 		if (!err)
 			series_add(out[i], (double)(r.t_ns - cl.rep.t_bind_ns) / 1000.0,
 				   r.k_ns ? ((double)r.k_ns - (double)cl.rep.t_bind_ns) / 1000.0
-					  : -1.0);
+					  : -1.0,
+				   placement(&cl.rep, &r));
 		bad[i] = err != 0;
 	}
 	client_release(&cl);
@@ -308,5 +342,42 @@ void print_split_table(struct consumer *const *cs, const struct series *s, size_
 		split(&s[i], &k, &u);
 		printf("%-34s %5zu %14.1f %14.1f %16.1f %16.1f\n", cs[i]->label, k.n, k.p50, k.p99,
 		       u.p50, u.p99);
+	}
+}
+
+/* The p50 of the samples placed so, and their share of all, in percent. */
+static double placed_p50(const struct series *s, unsigned char placed, double *share)
+{
+	double *v = calloc(s->n + 1, sizeof(*v)), p50;
+	size_t n = 0;
+
+	for (size_t i = 0; v && i < s->n; i++)
+		if (s->placed[i] == placed)
+			v[n++] = s->us[i];
+	*share = s->n ? 100.0 * (double)n / (double)s->n : 0;
+	p50 = n ? median_of(v, n) : 0;
+	free(v);
+	return p50;
+}
+
+void print_placement_table(struct consumer *const *cs, const struct series *s, size_t n)
+{
+	static const unsigned char shown[] = { PLACED_AT_RETURN, PLACED_AFTER_RETURN,
+					       PLACED_OTHER_CPU };
+
+	printf("%-34s %23s %23s %23s\n", "where the consumer ran (%, p50 us)",
+	       "client's CPU, at return", "client's CPU, later", "the other CPU");
+	for (size_t i = 0; i < n; i++) {
+		char cell[3][32];
+		double share;
+
+		if (!s[i].n || s[i].placed[0] == PLACED_UNKNOWN)
+			continue;
+		for (size_t k = 0; k < 3; k++) {
+			double p50 = placed_p50(&s[i], shown[k], &share);
+
+			snprintf(cell[k], sizeof(cell[k]), "%5.1f%% %7.1f", share, p50);
+		}
+		printf("%-34s %23s %23s %23s\n", cs[i]->label, cell[0], cell[1], cell[2]);
 	}
 }

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -656,7 +657,12 @@ void report_to(int fd)
 
 void send_report(uint64_t t_ns, uint64_t k_ns, int type, pid_t pid, unsigned int port)
 {
-	struct report r = { .t_ns = t_ns, .k_ns = k_ns, .type = type, .pid = pid, .port = port };
+	struct report r = { .t_ns = t_ns,
+			    .k_ns = k_ns,
+			    .type = type,
+			    .pid = pid,
+			    .port = port,
+			    .cpu = (uint32_t)(sched_getcpu() + 1) };
 
 	/* The driver gone is the only failure: nothing left to report to. */
 	if (write_full(report_fd, &r, sizeof(r)))
