@@ -365,3 +365,26 @@ Test(varlink, the_command_line_is_json_c_spaced_text)
 		free(again);
 	}
 }
+
+/* A read in place (the stream's): room at the end, grown as asked, never past the limit. */
+Test(varlink, room_for_a_read_in_place_grows_to_at_most_the_limit)
+{
+	struct vbuf b;
+	char *at;
+	ssize_t room;
+
+	vbuf_init(&b, 3000);
+	room = vbuf_room(&b, 100, &at);
+	cr_assert_geq(room, 100, "at least what was asked: %zd", room);
+	cr_assert_eq(at, b.data);
+	memcpy(at, "ab", 3);
+	vbuf_grew(&b, 3);
+	cr_assert_eq(vbuf_message_len(&b), 3, "the bytes put there count");
+	room = vbuf_room(&b, 5000, &at);
+	cr_assert_eq(room, 3000 - 3, "the limit holds: %zd", room);
+	cr_assert_eq(at, b.data + 3);
+	cr_assert_str_eq(b.data, "ab", "what was there is kept");
+	vbuf_grew(&b, (size_t)room);
+	cr_assert_eq(vbuf_room(&b, 1, &at), 0, "full: no room");
+	vbuf_fini(&b);
+}

@@ -39,6 +39,8 @@
 /* A resync reply lists every Teredo socket: room for thousands. */
 #define CLIENT_IN_LIMIT (1024 * 1024)
 #define FIRST_REPLY_TIMEOUT_MS 5000
+/* A port's news is a few hundred bytes: the buffer stays small (vbuf_consume frees big ones). */
+#define STREAM_READ_BYTES 1024
 #define RETRY_MIN_MS 100
 #define RETRY_MAX_MS 1000
 
@@ -447,19 +449,18 @@ static int stream_message(struct service_source *ss, size_t len, event_sink sink
 	return err;
 }
 
+/* Straight into the stream's buffer: the event's bytes are copied once, by the kernel. */
 static int read_available(struct service_source *ss)
 {
-	char buf[16384];
-	size_t room;
-	ssize_t n;
+	ssize_t room, n;
+	char *at;
 
-	while ((room = ss->in.limit - ss->in.len) != 0) {
-		room = room < sizeof(buf) ? room : sizeof(buf);
-		n = read(stream_fd(ss), buf, room);
+	while ((room = vbuf_room(&ss->in, STREAM_READ_BYTES, &at)) > 0) {
+		n = read(stream_fd(ss), at, (size_t)room);
 		if (n > 0) {
-			vbuf_append(&ss->in, buf, n); /* fits: n is at most the room left */
+			vbuf_grew(&ss->in, (size_t)n);
 			/* Short: the socket is empty for now (epoll says when it is not). */
-			if ((size_t)n < room)
+			if (n < room)
 				return 0;
 			continue;
 		}
@@ -470,7 +471,7 @@ static int read_available(struct service_source *ss)
 				      "lost the teredo-observer service at %s: reconnecting",
 				      ss->path);
 	}
-	return 0;
+	return room < 0 ? set_last_error(-ENOMEM, "out of memory reading the service") : 0;
 }
 
 static int service_fd(const struct event_source *src)

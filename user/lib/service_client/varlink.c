@@ -21,29 +21,55 @@ void vbuf_fini(struct vbuf *b)
 	vbuf_init(b, b->limit);
 }
 
-int vbuf_append(struct vbuf *b, const void *data, size_t n)
+/* Capacity for need bytes in all (need <= limit): grown by doubling, never past the limit. */
+static int reserve(struct vbuf *b, size_t need)
 {
 	size_t cap;
 	char *p;
 
+	if (need <= b->cap)
+		return 0;
+	cap = b->cap ? b->cap : 1024;
+	while (cap < need)
+		cap *= 2;
+	if (cap > b->limit)
+		cap = b->limit;
+	p = realloc(b->data, cap);
+	if (!p)
+		return -ENOMEM;
+	b->data = p;
+	b->cap = cap;
+	return 0;
+}
+
+int vbuf_append(struct vbuf *b, const void *data, size_t n)
+{
+	int err;
+
 	if (b->len + n > b->limit)
 		return -ENOBUFS;
-	if (b->len + n > b->cap) {
-		/* Grow by doubling, but never past the limit: memory stays bounded. */
-		cap = b->cap ? b->cap : 1024;
-		while (cap < b->len + n)
-			cap *= 2;
-		if (cap > b->limit)
-			cap = b->limit;
-		p = realloc(b->data, cap);
-		if (!p)
-			return -ENOMEM;
-		b->data = p;
-		b->cap = cap;
-	}
+	err = reserve(b, b->len + n);
+	if (err)
+		return err;
 	memcpy(b->data + b->len, data, n);
 	b->len += n;
 	return 0;
+}
+
+ssize_t vbuf_room(struct vbuf *b, size_t at_least, char **at)
+{
+	size_t left = b->limit - b->len;
+	int err = reserve(b, b->len + (at_least < left ? at_least : left));
+
+	if (err)
+		return err;
+	*at = b->data + b->len;
+	return (ssize_t)(b->cap - b->len);
+}
+
+void vbuf_grew(struct vbuf *b, size_t n)
+{
+	b->len += n;
 }
 
 void vbuf_consume(struct vbuf *b, size_t n)

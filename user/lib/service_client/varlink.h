@@ -33,6 +33,13 @@ void vbuf_init(struct vbuf *b, size_t limit);
 void vbuf_fini(struct vbuf *b);
 /* 0, -ENOBUFS when it would exceed the limit, -ENOMEM. */
 int vbuf_append(struct vbuf *b, const void *data, size_t n);
+/*
+ * Where bytes can be read in place, without a copy: the free room, grown
+ * to at least at_least bytes (as the limit allows); 0 when the buffer is at
+ * its limit, or -ENOMEM. vbuf_grew then counts the n bytes put there.
+ */
+ssize_t vbuf_room(struct vbuf *b, size_t at_least, char **at);
+void vbuf_grew(struct vbuf *b, size_t n);
 void vbuf_consume(struct vbuf *b, size_t n);
 /*
  * The length of the first complete message (with its NUL), 0 when none is
