@@ -533,16 +533,22 @@ static void cut_off(struct vconn *c)
 	c->closing = true;
 }
 
+/* A watcher the stream's replies go to: port changes (is_event) only where it wants them. */
+static bool streams_to(const struct vconn *c, bool is_event)
+{
+	return c->watching && !c->closing && !(is_event && c->records_only);
+}
+
 /*
- * Queue one stream reply (len bytes, its NUL included) to every watcher; a
- * watcher it does not fit is cut off.
+ * Queue one stream reply (len bytes, its NUL included) to every watcher
+ * that takes it; a watcher it does not fit is cut off.
  */
-static void broadcast_text(struct server *srv, const char *text, size_t len)
+static void broadcast_text(struct server *srv, const char *text, size_t len, bool is_event)
 {
 	for (size_t i = 0; i < srv->n_conns; i++) {
 		struct vconn *c = srv->conns[i];
 
-		if (!c->watching || c->closing)
+		if (!streams_to(c, is_event))
 			continue;
 		if (vbuf_append(&c->out, text, len))
 			cut_off(c);
@@ -566,7 +572,7 @@ static void broadcast(struct server *srv, struct json_object *params)
 	json_object_object_add(msg, "continues", json_object_new_boolean(true));
 	text = json_object_to_json_string_length(msg, JSON_C_TO_STRING_PLAIN, &len);
 	if (text)
-		broadcast_text(srv, text, len + 1);
+		broadcast_text(srv, text, len + 1, false);
 	json_object_put(msg);
 }
 
@@ -577,7 +583,7 @@ static void tap_record(void *ctx, const struct teredo_event *ev)
 	size_t len = varlink_record_reply_text(ev, text);
 
 	if (len)
-		broadcast_text(ctx, text, len);
+		broadcast_text(ctx, text, len, false);
 }
 
 static void tap_replaced(void *ctx)
@@ -618,13 +624,26 @@ static long long report_status(struct server *srv)
 	return -1;
 }
 
+static bool someone_wants_events(const struct server *srv)
+{
+	for (size_t i = 0; i < srv->n_conns; i++)
+		if (streams_to(srv->conns[i], true))
+			return true;
+	return false;
+}
+
+/* Written only when a watcher takes it: the library's own client runs its state machine on the
+ * records. */
 static void broadcast_event(struct server *srv, const struct teredo_port_event *ev)
 {
 	char text[VARLINK_UPDATE_MAX];
-	size_t len = varlink_event_reply_text(ev, text);
+	size_t len;
 
+	if (!someone_wants_events(srv))
+		return;
+	len = varlink_event_reply_text(ev, text);
 	if (len)
-		broadcast_text(srv, text, len);
+		broadcast_text(srv, text, len, true);
 }
 
 static void flush_all(struct server *srv);

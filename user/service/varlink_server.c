@@ -73,7 +73,9 @@ static const char interface_description[] =
 	"# a pipe: when the first says pipe true, the pipe's read end comes with\n"
 	"# its first byte (SCM_RIGHTS) and every later reply comes through it,\n"
 	"# the same bytes; otherwise they come on the connection as usual.\n"
-	"method Watch(pipe: ?bool) -> (\n"
+	"# With events false the port changes are left out: a caller that runs\n"
+	"# its own state machine on the records needs no more.\n"
+	"method Watch(pipe: ?bool, events: ?bool) -> (\n"
 	"  resync: bool,\n"
 	"  pipe: ?bool,\n"
 	"  port: ?int,\n"
@@ -281,12 +283,17 @@ struct call {
 };
 
 /* The one parameter allowed (NULL: none); the name of the first other one, or NULL. */
-static const char *unexpected_parameter(struct json_object *params, const char *allowed)
+/* The first parameter not among the allowed (NULL-terminated; NULL: none allowed), or NULL. */
+static const char *unexpected_parameter(struct json_object *params, const char *const *allowed)
 {
 	json_object_object_foreach(params, key, val)
 	{
+		size_t i = 0;
+
 		(void)val;
-		if (!allowed || strcmp(key, allowed))
+		while (allowed && allowed[i] && strcmp(key, allowed[i]))
+			i++;
+		if (!allowed || !allowed[i])
 			return key;
 	}
 	return NULL;
@@ -294,7 +301,8 @@ static const char *unexpected_parameter(struct json_object *params, const char *
 
 static int describe(struct vconn *c, const struct call *call)
 {
-	const char *name, *bad = unexpected_parameter(call->params, "interface");
+	static const char *const allowed[] = { "interface", NULL };
+	const char *name, *bad = unexpected_parameter(call->params, allowed);
 
 	if (bad)
 		return service_error(c, "InvalidParameter", "parameter", bad);
@@ -307,30 +315,35 @@ static int describe(struct vconn *c, const struct call *call)
 	return service_error(c, "InterfaceNotFound", "interface", name);
 }
 
-/* Watch's one parameter, pipe: 1 true, 0 false or absent, -1 not a boolean. */
-static int wants_pipe(const struct call *call)
+/* A boolean parameter of Watch: 1 true, 0 false, fallback when absent, -1 not a boolean. */
+static int flag(const struct call *call, const char *name, int fallback)
 {
 	struct json_object *v;
 
-	if (!json_object_object_get_ex(call->params, "pipe", &v))
-		return 0;
+	if (!json_object_object_get_ex(call->params, name, &v))
+		return fallback;
 	return json_object_is_type(v, json_type_boolean) ? json_object_get_boolean(v) : -1;
 }
 
 static int watch(const struct vserver *srv, struct vconn *c, const struct call *call)
 {
-	const char *bad = unexpected_parameter(call->params, "pipe");
-	int want = wants_pipe(call);
+	static const char *const allowed[] = { "pipe", "events", NULL };
+	const char *bad = unexpected_parameter(call->params, allowed);
+	int want = flag(call, "pipe", 0), events = flag(call, "events", 1);
 	struct json_object *params;
 	size_t start = c->out.len;
 	bool piped;
 	int err;
 
-	if (bad || want < 0)
-		return service_error(c, "InvalidParameter", "parameter", bad ? bad : "pipe");
+	if (bad || want < 0 || events < 0)
+		return service_error(c, "InvalidParameter", "parameter",
+				     bad	? bad
+				     : want < 0 ? "pipe"
+						: "events");
 	if (!call->more)
 		return service_error(c, "ExpectedMore", NULL, NULL);
 	c->watching = true;
+	c->records_only = !events;
 	piped = want && srv->open_carrier && !srv->open_carrier(srv->carrier_ctx, c);
 	params = vserver_resync_reply(srv);
 	if (piped && params)

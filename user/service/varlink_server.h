@@ -55,8 +55,9 @@ struct vconn {
 	int fd;
 	uid_t uid;
 	struct vbuf in, out;
-	bool watching; /* a Watch call is streaming */
-	bool closing;  /* send what is in out, then close */
+	bool watching;	   /* a Watch call is streaming */
+	bool records_only; /* it said events false: its stream leaves the port changes out */
+	bool closing;	   /* send what is in out, then close */
 	/* Kept by the event loop (serve.c): */
 	bool pending;		   /* complete calls wait in in: served next turn */
 	bool hung_up;		   /* the peer sent all it will: close once answered */

@@ -52,10 +52,11 @@ struct service_source {
 	uint32_t netns;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int epoll_fd, sock, timer_fd, more_fd;
-	int pipe_fd;	     /* the stream's pipe from the service, -1: the socket carries it */
-	int passed_fd;	     /* an fd that came with the first reply, until taken */
-	bool fd_lost;	     /* one came, but did not fit in our fd table (MSG_CTRUNC) */
-	bool pipe_refused;   /* this service gives no pipe, or it cannot reach us: not asked */
+	int pipe_fd;	  /* the stream's pipe from the service, -1: the socket carries it */
+	int passed_fd;	  /* an fd that came with the first reply, until taken */
+	bool fd_lost;	  /* one came, but did not fit in our fd table (MSG_CTRUNC) */
+	bool plain_watch; /* this service gives no pipe (or it cannot reach us), or takes no events:
+			     Watch() */
 	bool more_signalled; /* more_fd is readable */
 	unsigned int retry_ms;
 	struct vbuf in;
@@ -245,19 +246,21 @@ static ssize_t read_message_blocking(struct service_source *ss)
 	return len < 0 ? set_last_error(-EPROTO, "the service's reply is too large") : len;
 }
 
-/* The pipe asked for did not come: ask again without it. */
-#define PIPE_REFUSED (-EPROTONOSUPPORT)
+/* What Watch was asked for did not come: ask again without parameters. */
+#define WATCH_REFUSED (-EPROTONOSUPPORT)
 
-/* A service from before the stream's pipe refuses the parameter as unknown. */
-static bool refuses_pipe(const struct service_source *ss, struct json_object *msg)
+/* A service from before the stream's pipe, or before events false, refuses the parameter as
+ * unknown. */
+static bool refuses_watch_parameter(const struct service_source *ss, struct json_object *msg)
 {
 	struct json_object *params;
 	const char *error, *name;
 
-	return ss->live && !ss->pipe_refused && !varlink_get_string(msg, "error", &error) &&
+	return ss->live && !ss->plain_watch && !varlink_get_string(msg, "error", &error) &&
 	       !strcmp(error, "org.varlink.service.InvalidParameter") &&
 	       json_object_object_get_ex(msg, "parameters", &params) &&
-	       !varlink_get_string(params, "parameter", &name) && !strcmp(name, "pipe");
+	       !varlink_get_string(params, "parameter", &name) &&
+	       (!strcmp(name, "pipe") || !strcmp(name, "events"));
 }
 
 /* The reply's parameters (a new reference), or NULL with the error said. */
@@ -269,8 +272,8 @@ static struct json_object *reply_params(struct service_source *ss, size_t len, i
 	if (!msg || !json_object_is_type(msg, json_type_object)) {
 		*err = set_last_error(-EPROTO, "the service at %s sent a malformed message",
 				      ss->path);
-	} else if (refuses_pipe(ss, msg)) {
-		*err = PIPE_REFUSED;
+	} else if (refuses_watch_parameter(ss, msg)) {
+		*err = WATCH_REFUSED;
 	} else if (json_object_object_get_ex(msg, "error", &error)) {
 		*err = set_last_error(-ECONNREFUSED, "the service at %s refused: %s", ss->path,
 				      json_object_to_json_string(msg));
@@ -330,13 +333,19 @@ static int connect_socket(struct service_source *ss)
 			      ss->path, strerror(-err));
 }
 
+/*
+ * The records alone (events false): the observer's state machine makes the
+ * port's changes from them, so the service's own text of each change would
+ * only be read and dropped here.
+ */
 static int send_call(struct service_source *ss)
 {
 	const char *call = !ss->live ? "{\"method\":\"" VARLINK_INTERFACE ".GetState\"}"
-			   : ss->pipe_refused
+			   : ss->plain_watch
 				   ? "{\"method\":\"" VARLINK_INTERFACE ".Watch\",\"more\":true}"
 				   : "{\"method\":\"" VARLINK_INTERFACE
-				     ".Watch\",\"parameters\":{\"pipe\":true},\"more\":true}";
+				     ".Watch\",\"parameters\":{\"pipe\":true,\"events\":false},"
+				     "\"more\":true}";
 	size_t n = strlen(call) + 1;
 
 	if (send(ss->sock, call, n, MSG_NOSIGNAL) != (ssize_t)n)
@@ -349,7 +358,7 @@ static int send_call(struct service_source *ss)
  * Where the stream comes from now: the pipe the first reply says it brought,
  * or the socket. An older service refuses the parameter (InvalidParameter);
  * a reply that says pipe but whose fd did not reach us (our fd table full)
- * or is not a pipe's read end: PIPE_REFUSED.
+ * or is not a pipe's read end: WATCH_REFUSED.
  */
 static int take_stream(struct service_source *ss, struct json_object *params)
 {
@@ -365,7 +374,7 @@ static int take_stream(struct service_source *ss, struct json_object *params)
 	if (fd < 0 || fstat(fd, &st) || !S_ISFIFO(st.st_mode) ||
 	    (fcntl(fd, F_GETFL) & O_ACCMODE) != O_RDONLY) {
 		close_fd(&fd);
-		return PIPE_REFUSED;
+		return WATCH_REFUSED;
 	}
 	ss->pipe_fd = fd;
 	return 0;
@@ -412,9 +421,9 @@ static int reconnect(struct service_source *ss)
 {
 	int err = connect_and_call(ss);
 
-	if (err != PIPE_REFUSED)
+	if (err != WATCH_REFUSED)
 		return err;
-	ss->pipe_refused = true;
+	ss->plain_watch = true;
 	return connect_and_call(ss);
 }
 

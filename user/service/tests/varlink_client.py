@@ -16,11 +16,18 @@ Usage: varlink_client.py SOCKET CHECK [ARGS...]
                       for (or false), none comes; a pipe that is not a
                       boolean is an InvalidParameter
   slow-pipe SECONDS   as slow, the stream through a pipe: TooSlow at its end
-  old-service LISTEN  a service from before the stream's pipe, in front of
-                      SOCKET: listens at LISTEN, answers a Watch asking for a
-                      pipe as such a service did (InvalidParameter, "refused
-                      pipe" said on stdout) and passes anything else on to
-                      SOCKET and back; until killed
+  old-service LISTEN [PARAMETER]
+                      a service from before Watch's PARAMETER (pipe, or
+                      events), in front of SOCKET: listens at LISTEN, answers
+                      a Watch that gives it as such a service did
+                      (InvalidParameter, "refused PARAMETER" said on stdout)
+                      and passes anything else on to SOCKET and back; until
+                      killed
+  events              Watch with events false streams the records alone: a
+                      plain Watch beside it gets a record and the port's
+                      change for the bind made after "watching" is said on
+                      stdout, and the first gets the record and nothing more;
+                      an events that is not a boolean is an InvalidParameter
   same-event FILE     Watch's first event equals the first line of FILE
                       (teredo-observer --json) in every member but time
 Prints "ok" and exits 0, or says what is wrong and exits 1.
@@ -103,7 +110,7 @@ def check_info(path):
         check(f"interface {iface}\n" in d, f"description of {iface}: {d[:80]!r}")
     d = c.call("org.varlink.service.GetInterfaceDescription",
                {"interface": "io.teredo.Observer"})["parameters"]["description"]
-    for word in ("method GetState()", "method Watch(pipe: ?bool)", "type Event", "error TooSlow"):
+    for word in ("method GetState()", "method Watch(pipe: ?bool, events: ?bool)", "type Event", "error TooSlow"):
         check(word in d, f"description lacks {word!r}")
     expect_error(c.call("org.varlink.service.GetInterfaceDescription", {"interface": "no.Such"}),
                  "org.varlink.service.InterfaceNotFound", "interface", "no.Such")
@@ -252,7 +259,7 @@ def copy(src, dst):
             pass
 
 
-def old_service_conn(conn, upstream):
+def old_service_conn(conn, upstream, refused):
     buf = b""
     while b"\0" not in buf:
         data = conn.recv(65536)
@@ -261,10 +268,10 @@ def old_service_conn(conn, upstream):
             return
         buf += data
     first = json.loads(buf.split(b"\0", 1)[0])
-    if "pipe" in first.get("parameters", {}):
-        print("refused pipe", flush=True)
+    if refused in first.get("parameters", {}):
+        print(f"refused {refused}", flush=True)
         conn.sendall(json.dumps({"error": "org.varlink.service.InvalidParameter",
-                                 "parameters": {"parameter": "pipe"}}).encode() + b"\0")
+                                 "parameters": {"parameter": refused}}).encode() + b"\0")
         conn.close()
         return
     up = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -274,7 +281,7 @@ def old_service_conn(conn, upstream):
     copy(conn, up)
 
 
-def old_service(upstream, listen):
+def old_service(upstream, listen, refused="pipe"):
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     srv.bind(listen)
     os.chmod(listen, 0o666)
@@ -282,7 +289,38 @@ def old_service(upstream, listen):
     print("listening", flush=True)
     while True:
         conn, _ = srv.accept()
-        threading.Thread(target=old_service_conn, args=(conn, upstream), daemon=True).start()
+        threading.Thread(target=old_service_conn, args=(conn, upstream, refused),
+                         daemon=True).start()
+
+
+def until_record(c):
+    """The stream's messages up to and with the first record."""
+    msgs = []
+    while not msgs or "record" not in msgs[-1].get("parameters", {}):
+        r = c.receive()
+        check(r is not None, f"the stream ended after {msgs}")
+        msgs.append(r)
+    return msgs
+
+
+def events(path):
+    plain, records = Conn(path), Conn(path)
+    plain.call("io.teredo.Observer.Watch", more=True)
+    records.call("io.teredo.Observer.Watch", {"events": False}, more=True)
+    print("watching", flush=True)
+    until_record(plain)
+    r = plain.receive()
+    check(r is not None and "event" in r["parameters"], f"no port change after the record: {r}")
+    until_record(records)
+    # The change is written with its record: had it come, it would be here by now.
+    records.sock.settimeout(1)
+    try:
+        r = records.receive()
+    except socket.timeout:
+        r = None
+    check(r is None, f"Watch with events false got more than the record: {r}")
+    expect_error(Conn(path).call("io.teredo.Observer.Watch", {"events": 3}, more=True),
+                 "org.varlink.service.InvalidParameter", "parameter", "events")
 
 
 def limit(path, n):
@@ -316,6 +354,7 @@ def main():
             "slow-pipe": slow_pipe,
             "same-event": same_event,
             "old-service": old_service,
+            "events": events,
         }[what](path, *args)
     except (AssertionError, OSError, ValueError, KeyError, TypeError) as e:
         print(f"{what}: {type(e).__name__}: {e}")
