@@ -632,8 +632,10 @@ static bool someone_wants_events(const struct server *srv)
 	return false;
 }
 
-/* Written only when a watcher takes it: the library's own client runs its state machine on the
- * records. */
+/*
+ * Written only when a watcher takes it: the library's own client makes the
+ * port's changes from the records with its own state machine.
+ */
 static void broadcast_event(struct server *srv, const struct teredo_port_event *ev)
 {
 	char text[VARLINK_UPDATE_MAX];

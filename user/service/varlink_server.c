@@ -282,18 +282,21 @@ struct call {
 	bool more, oneway;
 };
 
-/* The one parameter allowed (NULL: none); the name of the first other one, or NULL. */
+static bool is_listed(const char *name, const char *const *names)
+{
+	for (; names && *names; names++)
+		if (!strcmp(name, *names))
+			return true;
+	return false;
+}
+
 /* The first parameter not among the allowed (NULL-terminated; NULL: none allowed), or NULL. */
 static const char *unexpected_parameter(struct json_object *params, const char *const *allowed)
 {
 	json_object_object_foreach(params, key, val)
 	{
-		size_t i = 0;
-
 		(void)val;
-		while (allowed && allowed[i] && strcmp(key, allowed[i]))
-			i++;
-		if (!allowed || !allowed[i])
+		if (!is_listed(key, allowed))
 			return key;
 	}
 	return NULL;
@@ -335,11 +338,12 @@ static int watch(const struct vserver *srv, struct vconn *c, const struct call *
 	bool piped;
 	int err;
 
-	if (bad || want < 0 || events < 0)
-		return service_error(c, "InvalidParameter", "parameter",
-				     bad	? bad
-				     : want < 0 ? "pipe"
-						: "events");
+	if (!bad && want < 0)
+		bad = "pipe";
+	if (!bad && events < 0)
+		bad = "events";
+	if (bad)
+		return service_error(c, "InvalidParameter", "parameter", bad);
 	if (!call->more)
 		return service_error(c, "ExpectedMore", NULL, NULL);
 	c->watching = true;

@@ -52,11 +52,11 @@ struct service_source {
 	uint32_t netns;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int epoll_fd, sock, timer_fd, more_fd;
-	int pipe_fd;	  /* the stream's pipe from the service, -1: the socket carries it */
-	int passed_fd;	  /* an fd that came with the first reply, until taken */
-	bool fd_lost;	  /* one came, but did not fit in our fd table (MSG_CTRUNC) */
-	bool plain_watch; /* this service gives no pipe (or it cannot reach us), or takes no events:
-			     Watch() */
+	int pipe_fd;   /* the stream's pipe from the service, -1: the socket carries it */
+	int passed_fd; /* an fd that came with the first reply, until taken */
+	bool fd_lost;  /* one came, but did not fit in our fd table (MSG_CTRUNC) */
+	/* Watch() asked plainly: no pipe from this service (or none reaches us), or no events */
+	bool plain_watch;
 	bool more_signalled; /* more_fd is readable */
 	unsigned int retry_ms;
 	struct vbuf in;
@@ -249,8 +249,7 @@ static ssize_t read_message_blocking(struct service_source *ss)
 /* What Watch was asked for did not come: ask again without parameters. */
 #define WATCH_REFUSED (-EPROTONOSUPPORT)
 
-/* A service from before the stream's pipe, or before events false, refuses the parameter as
- * unknown. */
+/* A service from before the stream's pipe, or before events false, refuses it as unknown. */
 static bool refuses_watch_parameter(const struct service_source *ss, struct json_object *msg)
 {
 	struct json_object *params;
