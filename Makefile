@@ -120,7 +120,9 @@ install: all install-lib install-command
 
 # --- bench: the benchmarks of BENCHMARKS.md (bench/) ---
 # sudo make bench: the benchmarks of BENCHMARKS.md, in a network namespace of
-# their own (bench/main.c), then the service soak (bench-soak, 10 minutes).
+# their own (bench/main.c), the send hook's own cost (bench/hook-cost), the real
+# Miredo relaying through its tunnel (bench/miredo-relay), the firewall job,
+# then the service soak (bench-soak, 10 minutes).
 # About 13 minutes; prints the tables and the targets.
 BENCH_DIR    := $(BUILD)/bench
 BENCH        := $(BENCH_DIR)/tbench
@@ -156,9 +158,10 @@ $(BENCH_FW): bench/fw_latency.c
 	$(call quiet,CC,$@)$(CC) $(CFLAGS) -o $@ $<
 
 .PHONY: bench bench-compare bench-deps bench-firewall bench-soak
-# bpftrace and ss are what bench-compare measures us against.
+# bpftrace and ss are what bench-compare measures us against; Miredo, its
+# server and python3 run bench/miredo-relay (test-only: their services kept off).
 bench-deps:
-	@./scripts/install-deps $(BUILD_DEPS) bpftrace iproute2
+	@./scripts/install-deps $(BUILD_DEPS) bpftrace iproute2 -- miredo miredo-server python3
 
 # What our changes move: our own jobs. bench-compare re-measures the tools we
 # are compared with (polling /proc and ss, a bpftrace one-liner), which do
@@ -171,6 +174,7 @@ bench: bench-deps
 	@$(MAKE) --no-print-directory $(BENCH) $(BENCH_CLIENT) $(CMD)
 	./$(BENCH) --only $(BENCH_JOBS)
 	./bench/hook-cost current=$(abspath $(CMD))
+	./bench/miredo-relay $(abspath $(CMD))
 	@$(MAKE) --no-print-directory bench-firewall
 	@$(MAKE) --no-print-directory bench-soak
 

@@ -172,6 +172,8 @@ enum consumer_kind {
 /* CONSUMER_FLOOR_PIPE diagnostics: what the service's carrier and its client's wait cost. */
 #define FLOOR_LINE_UNIX 32u   /* the line through a unix stream socketpair, not a pipe */
 #define FLOOR_LINE_NESTED 64u /* its reader in poll() on an epoll set in an epoll set */
+/* Seven empty programs of the observer's types, at the consumer's cgroup: for the cost job. */
+#define FLOOR_EMPTY_HOOKS 128u
 
 /* One event as a consumer saw it, sent to the driver through a pipe. */
 struct report {

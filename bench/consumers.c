@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stddef.h>
@@ -81,8 +82,36 @@ static int on_floor_event(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-static int floor_attach(struct floor_bpf *skel, unsigned int progs)
+/* The empty programs, at the cgroup PATH (from the cgroup2 root) names. */
+static int attach_empty_hooks(struct floor_bpf *skel, const char *path)
 {
+	struct bpf_program *progs[] = {
+		skel->progs.floor_empty_bind4,	  skel->progs.floor_empty_bind6,
+		skel->progs.floor_empty_release,  skel->progs.floor_empty_send4,
+		skel->progs.floor_empty_send6,	  skel->progs.floor_empty_connect4,
+		skel->progs.floor_empty_connect6,
+	};
+	char dir[PATH_MAX];
+	int cg, err = 0;
+
+	if (!path || cgroup2_mount_point(dir, sizeof(dir)) ||
+	    strlen(dir) + strlen(path) >= sizeof(dir))
+		return -EINVAL;
+	strcat(dir, path);
+	cg = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cg < 0)
+		return -errno;
+	/* Held until the process ends: this consumer does nothing else. */
+	for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]) && !err; i++)
+		if (!bpf_program__attach_cgroup(progs[i], cg))
+			err = -errno;
+	close(cg);
+	return err;
+}
+
+static int floor_attach(struct floor_bpf *skel, const struct consumer *c)
+{
+	unsigned int progs = c->floor_progs;
 	struct bpf_link *link;
 	int cg, err;
 
@@ -97,6 +126,11 @@ static int floor_attach(struct floor_bpf *skel, unsigned int progs)
 		if (!link)
 			return -errno;
 		skel->links.floor_old_send = link;
+	}
+	if (progs & FLOOR_EMPTY_HOOKS) {
+		err = attach_empty_hooks(skel, c->cgroup);
+		if (err)
+			return err;
 	}
 	if (!(progs & (FLOOR_POST_BIND | FLOOR_HEAVY)))
 		return 0;
@@ -116,6 +150,15 @@ static int floor_attach(struct floor_bpf *skel, unsigned int progs)
 	return err;
 }
 
+static void set_empty_hooks_autoload(struct floor_bpf *skel, bool load)
+{
+	struct bpf_program *prog;
+
+	bpf_object__for_each_program(
+		prog, skel->obj) if (!strncmp(bpf_program__name(prog), "floor_empty_", 12))
+		bpf_program__set_autoload(prog, load);
+}
+
 static int run_floor(const struct consumer *c)
 {
 	struct floor_bpf *skel = floor_bpf__open();
@@ -132,9 +175,10 @@ static int run_floor(const struct consumer *c)
 				  c->floor_progs & FLOOR_SYSCALL_TP);
 	bpf_program__set_autoload(skel->progs.floor_old_send, c->floor_progs & FLOOR_OLD_SEND);
 	bpf_program__set_autoload(skel->progs.floor_heavy_bind4, c->floor_progs & FLOOR_HEAVY);
+	set_empty_hooks_autoload(skel, c->floor_progs & FLOOR_EMPTY_HOOKS);
 	err = floor_bpf__load(skel);
 	if (!err)
-		err = floor_attach(skel, c->floor_progs);
+		err = floor_attach(skel, c);
 	if (err)
 		return fail("floor: load/attach", strerror(-err));
 	rb = ring_buffer__new(bpf_map__fd(skel->maps.floor_events), on_floor_event, NULL, NULL);

@@ -47,11 +47,12 @@
 #include "bench.h"
 #include "cgroup2.h"
 
-#define MAX_CONFIGS 13
+#define MAX_CONFIGS 14
 #define MAX_COPIES 10
-#define OBSERVER 1	  /* the configuration the targets are about */
-#define CGROUP_OBSERVER 3 /* --cgroup elsewhere: its own targets */
-#define NONE_AGAIN 4	  /* their A/A */
+#define OBSERVER 1	   /* the configuration the targets are about */
+#define CGROUP_OBSERVER 3  /* --cgroup elsewhere: its own targets */
+#define NONE_AGAIN 4	   /* their A/A */
+#define EMPTY_ELSEWHERE 12 /* and the kernel's own part of them */
 /* Ten consumers against one (issue 20 item 3): these rows. */
 #define SERVICE_ONE 8
 #define IN_PROCESS_TEN 9
@@ -107,6 +108,11 @@ static struct config configs[MAX_CONFIGS] = {
 	{ .label = "service + 10 clients through it",
 	  .consumer = { .label = "service", .kind = CONSUMER_SERVICE, .comm = "tbench-client" },
 	  .copies = MAX_COPIES },
+	{ .label = "diag: 7 empty programs at Miredo's",
+	  .consumer = { .label = "empty programs",
+			.kind = CONSUMER_FLOOR,
+			.comm = "tbench-client",
+			.floor_progs = FLOOR_EMPTY_HOOKS } },
 	{ .label = "observer [variant]",
 	  .consumer = { .label = "observer [variant]",
 			.kind = CONSUMER_JSON,
@@ -476,6 +482,7 @@ int job_cost(const struct bench_env *env, struct targets *t)
 		return err;
 	}
 	configs[CGROUP_OBSERVER].consumer.cgroup = mc.path;
+	configs[EMPTY_ELSEWHERE].consumer.cgroup = mc.path;
 	printf("\n== 2. Cost to unrelated work (process tbench-work), %u rounds, configuration "
 	       "order shuffled per round ==\n",
 	       rounds);

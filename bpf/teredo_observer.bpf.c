@@ -207,13 +207,6 @@ static __always_inline struct cgroup *parent_cgroup(struct cgroup *cgrp)
 #define CGROUP_MAX_CLIMB 64 /* deeper tasks are not matched: no real hierarchy is */
 
 /*
- * The cgroup is matched by its path, name by name, not by its id: `systemctl
- * restart miredo` removes the service's cgroup and makes a new one at the
- * same path, and at boot the path does not exist yet. Walking self.parent
- * works the same on every kernel (5.15 has ancestor_ids[], later ones
- * ancestors[]; neither is needed).
- */
-/*
  * The level of the cgroup the path starts from, found among cgrp's
  * ancestors (or cgrp itself); -1 when cgrp is not below it. A container's
  * /system.slice/miredo.service is below its cgroup namespace's root, which
@@ -248,6 +241,13 @@ static __always_inline struct cgroup *at_path_depth(struct cgroup *cgrp)
 	return level == depth ? cgrp : NULL;
 }
 
+/*
+ * The cgroup is matched by its path, name by name, not by its id: `systemctl
+ * restart miredo` removes the service's cgroup and makes a new one at the
+ * same path, and at boot the path does not exist yet. Walking self.parent
+ * works the same on every kernel (5.15 has ancestor_ids[], later ones
+ * ancestors[]; neither is needed).
+ */
 static __always_inline bool cgroup_listed(struct task_struct *task)
 {
 	struct cgroup *cgrp = at_path_depth(BPF_CORE_READ(task, cgroups, dfl_cgrp));
